@@ -1,0 +1,93 @@
+"""The ``lstm-deploy`` command line: a thin shell over the library.
+
+Each command lives in ``lstm_deploy/commands/<name>.py`` as a Click command named
+``command``; it parses options, calls one library function and prints the result.
+Library errors (:class:`lstm_deploy.errors.LstmDeployError`) become one line on
+stderr with exit code 2 (bad input) or 1 (failure); ``--debug`` shows tracebacks.
+Nothing here imports TensorFlow, so ``lstm-deploy --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from . import __version__
+from .errors import LstmDeployError
+
+# Order is the pipeline order shown in --help: load -> compress -> export -> run -> report.
+COMMAND_MODULES = ("inspect", "prune", "quantize", "export", "benchmark", "run")
+
+
+class _LazyGroup(click.Group):
+    """Loads command modules on demand; a module that does not exist yet is simply absent."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMAND_MODULES if self._load(name) is not None]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name) if name in COMMAND_MODULES else None
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        try:
+            module = importlib.import_module(f"lstm_deploy.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"lstm_deploy.commands.{name}":
+                return None
+            raise
+        return module.command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lstm-deploy")
+@click.option("-v", "--verbose", count=True, help="Show progress detail (-vv: TensorFlow logs too).")
+@click.option("--debug", is_flag=True, help="Show full Python tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
+    """Prune, quantize, export (TFLite / ONNX) and benchmark Keras LSTM models.
+
+    \b
+    Pipeline:  inspect -> prune -> quantize -> export -> benchmark
+    One shot:  lstm-deploy run recipes/quickstart.yaml -o runs/quickstart
+    """
+    from . import _tf
+
+    _tf.quiet(verbose=verbose >= 2)
+    ctx.obj = {"verbose": verbose, "debug": debug}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI and turn library errors into exit codes."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="lstm-deploy", standalone_mode=False)
+    except LstmDeployError as exc:
+        if debug:
+            raise
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except Exception as exc:  # last resort: one line, not a traceback
+        if debug:
+            raise
+        click.echo(f"Error: unexpected {exc.__class__.__name__}: {exc} (rerun with --debug for the traceback)", err=True)
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,54 @@
+"""Exceptions raised by the library.
+
+Every user-facing failure is a :class:`LstmDeployError`. The CLI turns it into one
+line on stderr and an exit code: 2 for bad usage or input (:class:`InputError`),
+1 for a failure of the work itself (everything else).
+
+Example:
+    >>> raise InputError("--sparsity: expected a number in [0, 1), got 1.5")
+    Traceback (most recent call last):
+    ...
+    lstm_deploy.errors.InputError: --sparsity: expected a number in [0, 1), got 1.5
+"""
+
+from __future__ import annotations
+
+
+class LstmDeployError(Exception):
+    """Base class: a failure we can explain in one line."""
+
+    exit_code = 1
+
+
+class InputError(LstmDeployError):
+    """The user gave something we cannot use (file, option, data, model)."""
+
+    exit_code = 2
+
+
+class ModelLoadError(InputError):
+    """A model file is missing, corrupt, not a Keras model, or unsafe to load."""
+
+
+class UnsupportedLayerError(InputError):
+    """The model contains a layer a stage cannot handle."""
+
+
+class DataError(InputError):
+    """A data file is malformed or does not match the model."""
+
+
+class BridgeError(LstmDeployError):
+    """Rebuilding a model in the other Keras flavour did not reproduce its outputs."""
+
+
+class ExportError(LstmDeployError):
+    """An export route failed (converter error, unexpected ops)."""
+
+
+class ParityError(LstmDeployError):
+    """An artifact does not reproduce its source model within tolerance."""
+
+
+class StageError(LstmDeployError):
+    """A compression stage (prune, quantize) could not reach its goal."""
