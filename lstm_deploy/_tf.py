@@ -9,20 +9,52 @@ which silently changes what ``tf.keras`` means. We always name the flavour:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import warnings
 from types import ModuleType
+from typing import Iterator
 
 _QUIET = False
+_VERBOSE = False
+
+
+@contextlib.contextmanager
+def silenced_stderr() -> Iterator[None]:
+    """Silence C++ log lines written straight to file descriptor 2 (absl logs ignore TF_CPP_MIN_LOG_LEVEL).
+
+    Used around TensorFlow's import and converter calls; a no-op in verbose mode.
+    Python-level errors still propagate as exceptions, so nothing the user needs is lost.
+    """
+    if _VERBOSE:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (e.g. some embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def quiet(verbose: bool = False) -> None:
     """Hide TensorFlow's log noise unless ``verbose``; call before importing TF."""
-    global _QUIET
+    global _QUIET, _VERBOSE
     if _QUIET:
         return
     _QUIET = True
+    _VERBOSE = verbose
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -38,6 +70,9 @@ def quiet(verbose: bool = False) -> None:
 def tf() -> ModuleType:
     """Return the ``tensorflow`` module, imported quietly."""
     quiet()
+    if "tensorflow" not in sys.modules:
+        with silenced_stderr():
+            import tensorflow
     import tensorflow
 
     tensorflow.get_logger().setLevel(logging.ERROR)
@@ -53,7 +88,8 @@ def tf() -> ModuleType:
 def keras3() -> ModuleType:
     """Return Keras 3 (the ``keras`` package) on the TensorFlow backend."""
     tf()
-    import keras
+    with silenced_stderr():
+        import keras
 
     return keras
 
@@ -61,6 +97,7 @@ def keras3() -> ModuleType:
 def tf_keras() -> ModuleType:
     """Return Keras 2 (the ``tf_keras`` package), which tfmot and the fused TFLite route need."""
     tf()
-    import tf_keras as tfk
+    with silenced_stderr():
+        import tf_keras as tfk
 
     return tfk

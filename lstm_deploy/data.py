@@ -94,6 +94,8 @@ def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None =
         raise DataError(f"data file {path} does not exist; expected an .npz with {', '.join(REQUIRED)}")
     if path.is_dir():
         raise DataError(f"data file {path} is a directory; expected an .npz file")
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a readable .npz file (not a zip archive); write one with numpy.savez")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}

@@ -1,0 +1,42 @@
+"""Shared fixtures: quiet TensorFlow, tiny seeded models and data files."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+@pytest.fixture(scope="session")
+def keras3():
+    from lstm_deploy import _tf
+
+    k = _tf.keras3()
+    k.utils.set_random_seed(0)
+    return k
+
+
+@pytest.fixture(scope="session")
+def tf_keras():
+    from lstm_deploy import _tf
+
+    return _tf.tf_keras()
+
+
+def make_npz(path, x_shape=(6, 3), n=24, classes=2, seed=0, **overrides):
+    """Write a small valid data file (classification) and return its path."""
+    rng = np.random.default_rng(seed)
+    arrays = {
+        "x_train": rng.normal(size=(n, *x_shape)).astype(np.float32),
+        "y_train": rng.integers(0, classes, size=n),
+        "x_test": rng.normal(size=(n // 2, *x_shape)).astype(np.float32),
+        "y_test": rng.integers(0, classes, size=n // 2),
+    }
+    arrays.update(overrides)
+    arrays = {k: v for k, v in arrays.items() if v is not None}
+    np.savez(path, **arrays)
+    return path
