@@ -410,8 +410,8 @@ def max_abs_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 def verify_same(source: Any, target: Any, what: str, atol: float = BRIDGE_ATOL) -> float:
     """Run both models on the same seeded inputs; raise :class:`BridgeError` if they differ."""
     if any(layer.__class__.__name__ in ("LSTM", "GRU", "RNN") and getattr(layer, "stateful", False) for layer in source.layers):
-        _reset_states(source)
-        _reset_states(target)
+        reset_states(source)
+        reset_states(target)
     inputs = sample_inputs(source)
     diff = max_abs_diff(predict(source, inputs), predict(target, inputs))
     if not diff <= atol:
@@ -419,7 +419,7 @@ def verify_same(source: Any, target: Any, what: str, atol: float = BRIDGE_ATOL) 
     return diff
 
 
-def _reset_states(model: Any) -> None:
+def reset_states(model: Any) -> None:
     for layer in model.layers:
         if getattr(layer, "stateful", False) and hasattr(layer, "reset_states"):
             layer.reset_states()

@@ -146,7 +146,7 @@ class QuantizeStage(_Strict):
     stage: Literal["quantize"] = "quantize"
     epochs: int = Field(default=2, ge=0)
     target: Literal["tflite-int8", "tflite-dynamic", "onnx-dynamic"] = "tflite-int8"
-    per_channel: bool = True
+    per_channel: bool = False
 
 
 class ExportStage(_Strict):

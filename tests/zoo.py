@@ -77,9 +77,14 @@ def regression(k: Any) -> Any:
     return k.Sequential([k.Input((None, F)), L.LSTM(4), L.Dense(1)])
 
 
+def stateful(k: Any) -> Any:
+    L = k.layers
+    return k.Sequential([k.Input((T, F), batch_size=3), L.LSTM(4, stateful=True, return_sequences=True), L.LSTM(3, stateful=True), L.Dense(1)])
+
+
 ZOO: dict[str, Callable[[Any], Any]] = {
     f.__name__: f
-    for f in (stacked, lstm_options, bidirectional, embedding_masked, masking_seq2seq, conv_lstm, rnn_cells, functional_misc, regression)
+    for f in (stacked, lstm_options, bidirectional, embedding_masked, masking_seq2seq, conv_lstm, rnn_cells, functional_misc, regression, stateful)
 }
 
 
