@@ -1,0 +1,99 @@
+"""A tiny predictor app that embeds an exported model -- no TensorFlow, no lstm-deploy install.
+
+Needs only numpy plus the runtime of the artifact (``requirements.txt``): ai-edge-litert for
+``.tflite``, onnxruntime for ``.onnx``. ``lstm_deploy/runtime.py`` is a single file that
+depends on nothing else in lstm-deploy: use the installed package if present, or copy
+that file next to this one (``cp lstm_deploy/runtime.py examples/app/``).
+
+Command line (JSON out)::
+
+    python examples/app/predict.py out/model.fp32.tflite inputs.npy
+
+HTTP (stdlib only)::
+
+    python examples/app/predict.py out/model.fp32.onnx --serve --port 8000
+    curl -s localhost:8000/predict -d '{"x": [[[0.1, 0.2, 0.3], ...]]}'
+
+The artifact's manifest (``<artifact>.json``) must sit beside it: it tells the runtime
+the input names, quantization, masking (post-padded sequences) and state handling.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+try:
+    from lstm_deploy.runtime import Model, RuntimeError_
+except ImportError:  # vendored copy of lstm_deploy/runtime.py next to this file
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from runtime import Model, RuntimeError_  # type: ignore[no-redef]
+
+
+def answer(model: Model, x: Any) -> dict[str, Any]:
+    """Predictions for a batch of sequences, with class names when the manifest has them."""
+    dtype = next(i["dtype"] for i in model.manifest["inputs"] if i["name"] == model.input_name)
+    x = np.asarray(x, dtype=np.float32 if dtype in ("float32", "int8") else dtype)
+    y = model.predict(x)
+    out: dict[str, Any] = {"y": y.tolist()}
+    labels = model.manifest.get("labels")
+    if labels and y.ndim == 2 and y.shape[1] == len(labels):
+        out["labels"] = [labels[i] for i in y.argmax(axis=1)]
+    elif y.ndim == 2 and y.shape[1] > 1:
+        out["classes"] = y.argmax(axis=1).tolist()
+    return out
+
+
+def serve(model: Model, port: int) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            if self.path != "/predict":
+                self._send(404, {"error": "POST /predict with {\"x\": [[...]]}"})
+                return
+            try:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                self._send(200, answer(model, body["x"]))
+            except (KeyError, ValueError, RuntimeError_) as exc:
+                self._send(400, {"error": str(exc)})
+
+        def _send(self, code: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    print(f"serving {model.path.name} on http://127.0.0.1:{port}/predict", file=sys.stderr)
+    HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", help="exported .tflite or .onnx (with its .json manifest beside it)")
+    parser.add_argument("inputs", nargs="?", help=".npy file with a batch of sequences (n, time, features)")
+    parser.add_argument("--serve", action="store_true", help="serve POST /predict instead")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    try:
+        model = Model.load(args.model)
+        if args.serve:
+            serve(model, args.port)
+            return 0
+        if not args.inputs:
+            parser.error("give an .npy file of inputs, or --serve")
+        print(json.dumps(answer(model, np.load(args.inputs))))
+    except RuntimeError_ as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

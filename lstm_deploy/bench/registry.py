@@ -1,0 +1,157 @@
+"""Runtime registry: each runtime family registers its classes here by name.
+
+A runtime runs one artifact format. ``available()`` is a cheap check done in the
+parent process (no model is loaded); ``load`` may still raise
+:class:`RuntimeUnavailable` when the hardware or driver turns out to be missing.
+Adding a runtime is one new ``rt_*.py`` module listed in :data:`RUNTIME_MODULES`.
+
+Example:
+    >>> cls = get_runtime("tflite")
+    >>> cls.formats
+    ('tflite',)
+    >>> expand_runtimes("keras,onnxruntime")
+    ['keras-eager', 'keras-function', 'onnxruntime']
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import InputError
+
+RUNTIME_MODULES = ("rt_keras", "rt_tf_gpu", "rt_tflite", "rt_litert_gpu", "rt_onnxruntime", "rt_openvino")
+
+#: Group names accepted by ``--runtimes`` besides the registered names.
+ALIASES: dict[str, tuple[str, ...]] = {
+    "keras": ("keras-eager", "keras-function"),
+    "litert": ("tflite",),
+    "onnx": ("onnxruntime",),
+    "gpu": ("tf-gpu", "litert-gpu", "onnxruntime-cuda", "onnxruntime-tensorrt"),
+}
+
+_REGISTRY: dict[str, type["Runtime"]] = {}
+_LOADED = False
+
+
+class RuntimeUnavailable(Exception):
+    """Raised by ``Runtime.load`` when this machine cannot run the runtime after all."""
+
+
+class Runtime:
+    """Base class: load one artifact, run batches of independent sequences.
+
+    Subclasses set ``name``, ``formats`` and ``description`` and implement
+    ``available``, ``load`` and ``_run_batch``. ``run`` always starts every sequence
+    from a fresh state (``reset()`` before each call), which is what a stateless
+    model means; for fixed-batch artifacts it loops over batch-sized chunks.
+    """
+
+    name: ClassVar[str] = ""
+    formats: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+    #: True when the thread count can only be set once per process (TensorFlow).
+    process_per_threads: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.threads = 1
+        self.fixed_batch: int | None = None
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        """``(True, "")`` when this runtime can probably run here, else ``(False, reason)``."""
+        raise NotImplementedError
+
+    @classmethod
+    def import_runtime(cls, threads: int) -> None:
+        """Import the runtime's libraries (timed apart from ``load``); pin process-wide threads here."""
+
+    def load(self, path: str, threads: int) -> None:
+        """Load the artifact at ``path`` pinned to ``threads`` CPU threads."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Clear any state kept between calls (LSTM variable tensors); a no-op by default."""
+
+    def batching(self, batch_size: int) -> str:
+        """How a batch of this size is executed: ``native``, ``resized`` or ``loop``."""
+        if self.fixed_batch is None or self.fixed_batch == batch_size:
+            return "native"
+        return "loop"
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Outputs for a batch of independent sequences ``x`` (state reset before each call)."""
+        fixed = self.fixed_batch
+        if fixed is None or len(x) == fixed or self.batching(len(x)) != "loop":
+            self.reset()
+            return self._run_batch(x)
+        return self._loop(x)
+
+    def _loop(self, x: np.ndarray) -> np.ndarray:
+        """Run ``x`` in chunks of the fixed batch (last one padded), resetting state before each."""
+        fixed = self.fixed_batch or len(x)
+        outs = []
+        for start in range(0, len(x), fixed):
+            chunk = x[start : start + fixed]
+            n = len(chunk)
+            if n < fixed:  # pad the last chunk to the artifact's fixed batch
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, axis=0)])
+            self.reset()
+            outs.append(self._run_batch(chunk)[:n])
+        return np.concatenate(outs)
+
+    def _run_batch(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the loaded model."""
+
+
+def register(cls: type[Runtime]) -> type[Runtime]:
+    """Class decorator adding a runtime under ``cls.name``."""
+    if not cls.name or not cls.formats:
+        raise TypeError(f"{cls.__name__}: a runtime needs a name and formats")
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise TypeError(f"runtime {cls.name!r} is registered twice ({_REGISTRY[cls.name].__name__}, {cls.__name__})")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_builtin() -> None:
+    global _LOADED
+    if not _LOADED:
+        for module in RUNTIME_MODULES:
+            importlib.import_module(f"{__package__}.{module}")
+        _LOADED = True
+
+
+def runtime_names() -> list[str]:
+    """Every registered runtime name, in registration order."""
+    _load_builtin()
+    return list(_REGISTRY)
+
+
+def get_runtime(name: str) -> type[Runtime]:
+    """The runtime class registered as ``name``; unknown names list the known ones."""
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise InputError(f"--runtimes: unknown runtime {name!r}; expected one of {', '.join(_REGISTRY)} or a group ({', '.join(ALIASES)}, all)")
+    return _REGISTRY[name]
+
+
+def expand_runtimes(spec: str | tuple[str, ...] | list[str]) -> list[str]:
+    """Turn ``"all"``, group aliases and comma lists into registered names (order kept, no repeats)."""
+    _load_builtin()
+    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec) if s.strip()]
+    if not items:
+        raise InputError(f"--runtimes: expected a comma-separated list of runtimes, got {spec!r}")
+    names: list[str] = []
+    for item in items:
+        group = list(_REGISTRY) if item == "all" else list(ALIASES.get(item, (item,)))
+        for name in group:
+            get_runtime(name)
+            if name not in names:
+                names.append(name)
+    return names

@@ -1,0 +1,207 @@
+"""The benchmark report: one versioned structure, written as JSON, CSV and Markdown.
+
+The JSON layout is documented in ``docs/report_schema.md``; :data:`SCHEMA_VERSION`
+changes whenever a field is renamed or removed (adding fields keeps the version).
+
+Example:
+    >>> r = BenchReport(results=[{"artifact": "m.tflite", "runtime": "tflite", "status": "ok",
+    ...                           "batch_size": 1, "p50_ms": 1.0, "accuracy": 0.9}])
+    >>> mark_pareto(r.results); r.results[0]["pareto"]
+    True
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .. import __version__
+from ..errors import InputError
+
+SCHEMA = "lstm-deploy/benchmark-report"
+SCHEMA_VERSION = 1
+
+#: Column order of report.csv and of each result row in report.json.
+ROW_FIELDS = (
+    "artifact", "format", "quantization", "runtime", "status", "reason", "batch_size", "threads", "batching",
+    "repeats", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_seq_s",
+    "import_ms", "load_ms", "first_inference_ms", "baseline_rss_mb", "runtime_rss_mb", "peak_rss_mb", "size_bytes", "gzip_bytes",
+    "eval_samples", "accuracy", "macro_f1", "mae", "rmse", "reference", "agreement", "max_abs_diff",
+    "rel_error", "pareto",
+)
+
+HOST_NOTE = ("Host numbers are not phone numbers: these latencies were measured on this machine's CPU. "
+             "Use --adb SERIAL to measure LiteRT on an Android device; phone CPUs, thermals and "
+             "big.LITTLE scheduling change the ranking.")
+
+
+@dataclass
+class BenchReport:
+    """Everything one benchmark run measured; ``results`` holds one dict per row (see ROW_FIELDS)."""
+
+    results: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
+    runtimes: list[dict[str, Any]] = field(default_factory=list)
+    machine: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    task: str | None = None
+    adb: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=lambda: [HOST_NOTE])
+    created_utc: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    tool_version: str = __version__
+    schema: str = SCHEMA
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["results"] = [{k: row.get(k) for k in ROW_FIELDS} for row in self.results]
+        return {"schema": data.pop("schema"), "schema_version": data.pop("schema_version"), **data}
+
+    def to_json(self) -> str:
+        return json.dumps(_finite(self.to_dict()), indent=2, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BenchReport":
+        """Rebuild a report from ``report.json`` contents, refusing other schemas or versions."""
+        if data.get("schema") != SCHEMA or data.get("schema_version") != SCHEMA_VERSION:
+            raise InputError(f"report: expected schema {SCHEMA} version {SCHEMA_VERSION}, "
+                             f"found {data.get('schema')} version {data.get('schema_version')}")
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """Alias of ``results``."""
+        return self.results
+
+    def ok_rows(self) -> list[dict[str, Any]]:
+        return [r for r in self.results if r.get("status") == "ok"]
+
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(ROW_FIELDS), lineterminator="\n")
+        writer.writeheader()
+        for row in self.results:
+            writer.writerow({k: _cell(row.get(k)) for k in ROW_FIELDS})
+        return buf.getvalue()
+
+    def to_markdown(self, plots: list[str] | None = None) -> str:
+        return render_markdown(self, plots or [])
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN/inf: turn them into null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "" if value is None else value
+
+
+def quality(row: dict[str, Any]) -> float | None:
+    """Higher is better: accuracy for classification, minus RMSE for regression."""
+    if row.get("accuracy") is not None:
+        return float(row["accuracy"])
+    if row.get("rmse") is not None:
+        return -float(row["rmse"])
+    return None
+
+
+def mark_pareto(rows: list[dict[str, Any]]) -> None:
+    """Set ``pareto`` on ok rows: True when no row of the same batch size is both faster and better.
+
+    Latency is ``p50_ms`` (lower is better); quality is :func:`quality` (rows without a
+    metric count as worst). Rows that were not measured get ``pareto = None``.
+    """
+    ok = [r for r in rows if r.get("status") == "ok" and r.get("p50_ms") is not None]
+    for r in rows:
+        r["pareto"] = None
+    for r in ok:
+        q = quality(r)
+        q = -math.inf if q is None else q
+        dominated = False
+        for o in ok:
+            if o is r or o.get("batch_size") != r.get("batch_size"):
+                continue
+            oq = quality(o)
+            oq = -math.inf if oq is None else oq
+            if o["p50_ms"] <= r["p50_ms"] and oq >= q and (o["p50_ms"] < r["p50_ms"] or oq > q):
+                dominated = True
+                break
+        r["pareto"] = not dominated
+
+
+def ranked(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ok rows sorted by batch size, then p50 latency."""
+    return sorted((r for r in rows if r.get("status") == "ok"), key=lambda r: (r["batch_size"], r["p50_ms"]))
+
+
+def _f(value: Any, fmt: str = ".3g") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _metric_cells(row: dict[str, Any]) -> str:
+    if row.get("accuracy") is not None:
+        return f"{row['accuracy']:.4f} | {_f(row.get('macro_f1'), '.4f')}"
+    if row.get("rmse") is not None:
+        return f"{row['mae']:.4g} | {row['rmse']:.4g}"
+    return "- | -"
+
+
+def render_markdown(report: BenchReport, plots: list[str]) -> str:
+    """Markdown: results per batch size ranked by p50 (Pareto rows marked), skipped rows, machine."""
+    m = report.machine
+    names = ("accuracy", "macro-F1") if report.task == "classification" else ("MAE", "RMSE")
+    lines = [
+        "# lstm-deploy benchmark report", "",
+        f"Created {report.created_utc} with lstm-deploy {report.tool_version} (schema {report.schema} v{report.schema_version}). "
+        f"Machine: {m.get('cpu_model', '?')}, {m.get('cpu_usable', '?')} usable cores. "
+        f"Settings: warm-up {report.settings.get('warmup')}, repeats {report.settings.get('repeats')}, "
+        f"seed {report.settings.get('seed')}.", "",
+    ]
+    lines += [f"> {note}" for note in report.notes] + [""]
+    for batch in sorted({r["batch_size"] for r in report.ok_rows()}):
+        lines += [f"## Batch size {batch} (ranked by p50 latency; ★ = Pareto-optimal latency vs {names[0]})", "",
+                  f"| # | ★ | artifact | quant | runtime | threads | batching | p50 ms | p90 ms | p99 ms | seq/s | load ms | peak RSS MiB | size KiB (gzip) | {names[0]} | {names[1]} | agreement |",
+                  "|---:|:-:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for i, r in enumerate((r for r in ranked(report.results) if r["batch_size"] == batch), 1):
+            size = f"{r['size_bytes'] / 1024:.1f} ({r['gzip_bytes'] / 1024:.1f})" if r.get("size_bytes") else "-"
+            lines.append(
+                f"| {i} | {'★' if r.get('pareto') else ''} | {r['artifact']} | {r.get('quantization') or '-'} | {r['runtime']} | "
+                f"{r['threads']} | {r.get('batching') or '-'} | {_f(r['p50_ms'])} | {_f(r['p90_ms'])} | {_f(r['p99_ms'])} | "
+                f"{_f(r.get('throughput_seq_s'), '.0f')} | {_f(r.get('load_ms'), '.0f')} | {_f(r.get('peak_rss_mb'), '.0f')} | "
+                f"{size} | {_metric_cells(r)} | {_f(r.get('agreement'), '.4f')} |")
+        lines.append("")
+    skipped = [r for r in report.results if r.get("status") != "ok"]
+    if skipped:
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for r in skipped:
+            groups.setdefault((r["runtime"], r["status"], str(r.get("reason") or "")), []).append(str(r.get("artifact")))
+        lines += ["## Not measured", "", "| runtime | status | reason | artifacts |", "|---|---|---|---|"]
+        lines += [f"| {rt} | {st} | {why.replace('|', '/')} | {', '.join(a)} |" for (rt, st, why), a in groups.items()]
+        lines.append("")
+    if report.adb:
+        lines += ["## Android device (adb)", "", "| artifact | device | threads | avg ms | init ms | first ms |", "|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {a.get('artifact')} | {a.get('device')} | {a.get('threads')} | {_f(a.get('avg_ms'))} | {_f(a.get('init_ms'))} | {_f(a.get('first_inference_ms'))} |" for a in report.adb]
+        lines.append("")
+    lines += [f"![{p}]({p})" for p in plots] + ([""] if plots else [])
+    lines += ["## Machine", "", f"- CPU: {m.get('cpu_model')} ({m.get('cpu_count')} logical, {m.get('cpu_usable')} usable), "
+              f"memory {m.get('memory_gib')} GiB, GPU: {m.get('gpu') or 'none'}", f"- OS: {m.get('os')}, Python {m.get('python')}"]
+    vers = m.get("versions") or {}
+    lines.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items() if v))
+    lines += ["", "## Runtimes", "", "| runtime | formats | available (pre-check) | notes |", "|---|---|---|---|"]
+    lines += [f"| {rt['name']} | {', '.join(rt['formats'])} | {'yes' if rt['available'] else 'no'} | {rt.get('reason') or rt.get('description', '')} |" for rt in report.runtimes]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,91 @@
+"""``lstm-deploy benchmark``: latency, throughput, memory and accuracy of every artifact on every runtime.
+
+Example:
+    lstm-deploy benchmark model.keras exported/ --data data.npz --batch-sizes 1,32 --threads 1,2 -o bench/
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..bench import BenchReport
+
+
+def _ints(option: str, text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise InputError(f"{option}: expected comma-separated positive integers such as 1,32, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise InputError(f"{option}: expected comma-separated positive integers such as 1,32, got {text!r}")
+    return values
+
+
+@click.command("benchmark")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--data", "data", required=True, type=click.Path(path_type=str), help="The .npz data file; x_test drives timing and metrics.")
+@click.option("--runtimes", default="all", show_default=True,
+              help="Comma list of runtimes or groups: keras, keras-eager, keras-function, tf-gpu, tflite, litert-gpu, "
+                   "onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt, openvino, gpu, all.")
+@click.option("--batch-sizes", default="1", show_default=True, help="Comma list of batch sizes to time.")
+@click.option("--threads", default="1", show_default=True, help="Comma list of CPU thread counts to pin (e.g. 1,2,4 to profile phone-like settings).")
+@click.option("--warmup", default=10, show_default=True, type=int, help="Untimed calls before timing each configuration.")
+@click.option("--repeats", default=100, show_default=True, type=int, help="Timed calls per configuration, at least (fast ones are timed for 0.5 s; slow ones stop after 2 s once 5 are timed).")
+@click.option("--adb", "adb_serial", default=None, metavar="SERIAL", help="Also run LiteRT's benchmark_model on this Android device.")
+@click.option("--adb-binary", default=None, type=click.Path(path_type=str), help="Local Android benchmark_model binary to push with --adb.")
+@click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout (for scripts).")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=str), help="Output directory for the reports and plots.")
+def command(inputs: tuple[str, ...], data: str, runtimes: str, batch_sizes: str, threads: str, warmup: int, repeats: int,
+            adb_serial: str | None, adb_binary: str | None, as_json: bool, out_dir: str) -> None:
+    """Benchmark Keras models and .tflite/.onnx artifacts (or directories of them) on every runtime.
+
+    Writes report.json, report.csv, report.md, report.html and plots to OUT. Runtimes that
+    cannot run here are listed as unavailable with the reason. Host numbers are not phone
+    numbers: use --adb SERIAL for a device.
+    """
+    from ..bench import BenchConfig, benchmark, write_report
+    from ..bench.api import check_out_dir
+
+    check_out_dir(out_dir)  # before the run, not after it
+    config = BenchConfig(
+        runtimes=tuple(r.strip() for r in runtimes.split(",") if r.strip()), batch_sizes=_ints("--batch-sizes", batch_sizes),
+        threads=_ints("--threads", threads), warmup=warmup, repeats=repeats, adb_serial=adb_serial, adb_binary=adb_binary,
+    )
+    report = benchmark(list(inputs), data, config, progress=True)
+    paths = write_report(report, out_dir)
+    if as_json:
+        click.echo(report.to_json())
+        return
+    _print_summary(report, paths)
+
+
+def _print_summary(report: "BenchReport", paths: dict[str, Path]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from ..bench.report import ranked
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 150))
+    metric = "accuracy" if report.task == "classification" else "rmse"
+    table = Table(title="Benchmark (ranked by p50 latency; * = Pareto-optimal)")
+    for col in ("", "artifact", "runtime", "batch", "threads", "p50 ms", "p99 ms", "seq/s", "peak MiB", metric, "agreement"):
+        table.add_column(col, justify="left" if col in ("artifact", "runtime") else "right")
+    for r in ranked(report.results):
+        agree = r.get("agreement")
+        table.add_row("*" if r.get("pareto") else "", r["artifact"], r["runtime"], str(r["batch_size"]), str(r["threads"]),
+                      f"{r['p50_ms']:.3g}", f"{r['p99_ms']:.3g}", f"{r['throughput_seq_s']:.0f}", f"{r['peak_rss_mb']:.0f}",
+                      "-" if r.get(metric) is None else f"{r[metric]:.4g}", "-" if agree is None else f"{agree:.4f}")
+    console.print(table)
+    skipped = [r for r in report.results if r.get("status") != "ok"]
+    for rt, reason in dict.fromkeys((r["runtime"], f"{r['status']}: {r.get('reason')}") for r in skipped):
+        console.print(f"[yellow]{rt}[/]: {escape(reason)}", highlight=False)
+    console.print(f"Reports: {paths['md']}, {paths['html']}, {paths['json']}, {paths['csv']}", highlight=False)
