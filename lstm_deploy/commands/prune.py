@@ -1,0 +1,90 @@
+"""``lstm-deploy prune``: magnitude or LSTM-unit pruning with fine-tuning and a report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import InputError
+
+
+@click.command(name="prune")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path), help=".npz with x_train, y_train, x_test, y_test [, x_val, y_val].")
+@click.option("--sparsity", required=True, type=float, help="Fraction to remove in [0, 1): weights (magnitude) or LSTM units (units). With --max-metric-drop: the highest to try.")
+@click.option("--method", type=click.Choice(["magnitude", "units"]), default="magnitude", show_default=True, help="magnitude: tfmot, smaller compressed files; units: smaller, faster dense model.")
+@click.option("--schedule", type=click.Choice(["constant", "polynomial"]), default="polynomial", show_default=True, help="Magnitude sparsity schedule (steps derived from the real fine-tuning length).")
+@click.option("--layers", default=None, metavar="NAMES", help="Comma-separated layer names to prune (default: every prunable layer).")
+@click.option("--per-layer", is_flag=True, help="Units: remove --sparsity of each layer's units instead of ranking units globally. (Magnitude is always per weight tensor.)")
+@click.option("--epochs", type=int, default=10, show_default=True, help="Fine-tuning epochs (early stopping on validation loss).")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Fine-tuning batch size.")
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True, help="Fine-tuning Adam learning rate.")
+@click.option("--max-metric-drop", type=float, default=None, help="Search (bisection) for the highest sparsity <= --sparsity whose test metric drops at most this (accuracy points, or RMSE increase).")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None, help="Write the report as JSON here.")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output model (.keras or .h5), saved in the input's Keras flavour.")
+def command(
+    model_path: Path, data_path: Path, sparsity: float, method: str, schedule: str, layers: str | None, per_layer: bool,
+    epochs: int, batch_size: int, learning_rate: float, max_metric_drop: float | None, report_path: Path | None, output: Path,
+) -> None:
+    """Prune MODEL and fine-tune it on --data; write the pruned model to -o.
+
+    \b
+    lstm-deploy prune model.keras --data d.npz --sparsity 0.8 -o pruned.keras
+    lstm-deploy prune model.keras --data d.npz --sparsity 0.5 --method units -o small.keras
+    lstm-deploy prune model.keras --data d.npz --sparsity 0.95 --max-metric-drop 1 -o best.keras
+    """
+    from ..atomic import atomic_write_text
+    from ..data import load_data
+    from ..modelio import load_model, save_model
+    from ..prune import PruneConfig, prune_model
+
+    names = tuple(n.strip() for n in layers.split(",") if n.strip()) if layers is not None else None
+    config = PruneConfig(
+        sparsity=sparsity, method=method, schedule=schedule, layers=names, per_layer=per_layer,  # type: ignore[arg-type]
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_metric_drop=max_metric_drop,
+    )
+    if output.resolve() == model_path.resolve():
+        raise InputError(f"-o {output}: would overwrite the input model; choose another output path")
+    loaded = load_model(model_path)
+    dataset = load_data(data_path, model_input_shape=tuple(loaded.model.inputs[0].shape[1:]))
+    result = prune_model(loaded.model, dataset, config)
+    save_model(result.model, output, flavour=loaded.flavour)
+    if report_path is not None:
+        atomic_write_text(report_path, json.dumps(result.report.to_dict(), indent=2, default=float) + "\n")
+    _print(result.report, output, report_path)
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024:.1f} KB"
+
+
+def _print(report, output: Path, report_path: Path | None) -> None:  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"prune ({report.method}, target {report.target_sparsity:.1%})")
+    for col in ("layer", "class", "params", "nonzero", "sparsity", "units"):
+        table.add_column(col, justify="left" if col in ("layer", "class") else "right")
+    for row in report.layers:
+        params = f"{row['params_before']} -> {row['params_after']}"
+        units = f"{row['units_before']} -> {row['units_after']}" if "units_before" in row else ""
+        table.add_row(row["layer"], row["class"], params, str(row["nonzero_after"]), f"{row['sparsity']:.1%}", units)
+    console.print(table)
+    b, a = report.size_before, report.size_after
+    console.print(
+        f"{report.metric}: {report.metric_before:.4g} -> {report.metric_after:.4g} (drop {report.metric_drop:+.4g}); "
+        f"weights raw {_kb(b['raw_bytes'])} -> {_kb(a['raw_bytes'])}, gzip {_kb(b['gzip_bytes'])} -> {_kb(a['gzip_bytes'])}"
+    )
+    if report.speedup is not None:
+        console.print(
+            f"ONNX Runtime batch-1 p50: {report.latency_before['p50_ms']:.3f} ms -> {report.latency_after['p50_ms']:.3f} ms "
+            f"({report.speedup:.2f}x)"
+        )
+    for point in report.search:
+        status = "skipped" if "skipped" in point else ("ok" if point["ok"] else "over budget")
+        drop = f", drop {point['metric_drop']:+.3g}" if "metric_drop" in point else ""
+        console.print(f"  search: sparsity {point['sparsity']:.4f}{drop}: {status}")
+    console.print(f"wrote {output}" + (f" and {report_path}" if report_path else ""))
