@@ -355,7 +355,7 @@ def build_model(graph: GraphSpec, flavour: Flavour) -> Any:
             tensors[spec.name] = list(out) if isinstance(out, (list, tuple)) else [out]
             built[spec.name] = layer
         outputs = [tensors[ref[0]][ref[2]] for ref in graph.outputs]
-        model = k.Model(input_tensors, outputs if len(outputs) > 1 else outputs[0], name=graph.name)
+        model = k.Model(input_tensors if len(input_tensors) > 1 else input_tensors[0], outputs if len(outputs) > 1 else outputs[0], name=graph.name)
     for spec in graph.layers:
         if spec.weights:
             try:
@@ -395,7 +395,9 @@ def _embedding_vocab(model: Any) -> int:
 
 def predict(model: Any, inputs: list[np.ndarray]) -> list[np.ndarray]:
     """Run ``model`` in inference mode and return its outputs as a list of arrays."""
-    out = model(inputs if len(inputs) > 1 else inputs[0], training=False)
+    # Keras 3 warns unless the call matches the structure the model was built with.
+    as_list = len(inputs) > 1 or isinstance(getattr(model, "_inputs_struct", None), (list, tuple))
+    out = model(inputs if as_list else inputs[0], training=False)
     outs = out if isinstance(out, (list, tuple)) else [out]
     return [np.asarray(o) for o in outs]
 

@@ -308,17 +308,27 @@ class _Runner:
     def _stage_export(self, stage: ExportStage) -> None:
         def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
             from .export import export_model
+            from .export.api import FORMATS
 
             assert self.model_path is not None and self.data_path is not None
-            results = export_model(
-                self.model_path, d, formats=stage.formats, quantize=stage.quantize, data=self.data_path, batch_size=stage.batch_size,
-                opset=stage.opset, calibration_samples=stage.calibration_samples, max_metric_drop=stage.max_metric_drop,
-                require_fused=stage.require_fused, streaming=stage.streaming, labels=self.labels, preprocessing=self.preprocessing or None,
-                progress=self.say,
-            )
+            results, not_applicable = [], []
+            for fmt in stage.formats:
+                # A recipe lists modes once for all formats; each format gets the ones it has.
+                modes = [q for q in stage.quantize if q in FORMATS[fmt].quantizations]
+                not_applicable += [f"{fmt}/{q}" for q in stage.quantize if q not in modes]
+                if not modes:
+                    continue
+                results += export_model(
+                    self.model_path, d, formats=(fmt,), quantize=modes, data=self.data_path, batch_size=stage.batch_size,
+                    opset=stage.opset, calibration_samples=stage.calibration_samples, max_metric_drop=stage.max_metric_drop,
+                    require_fused=stage.require_fused, streaming=stage.streaming, labels=self.labels, preprocessing=self.preprocessing or None,
+                    progress=self.say,
+                )
+            if not_applicable:
+                self.say(f"export: not available, skipped: {', '.join(not_applicable)}")
             rows = [_export_row(r) for r in results]
             atomic_write_text(d / "export.json", json.dumps(rows, indent=2, default=str))
-            return {"summary": str(d / "export.json")}, {"artifacts": rows}
+            return {"summary": str(d / "export.json")}, {"artifacts": rows, "not_available": not_applicable}
 
         self.step("export", stage.model_dump(), work)
         self.export_dir = self.out / "export"
