@@ -52,7 +52,7 @@ def answer(model: Model, x: Any) -> dict[str, Any]:
 
 def serve(model: Model, port: int) -> None:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server API
+        def do_POST(self) -> None:
             if self.path != "/predict":
                 self._send(404, {"error": "POST /predict with {\"x\": [[...]]}"})
                 return

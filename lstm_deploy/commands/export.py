@@ -1,0 +1,95 @@
+"""``lstm-deploy export MODEL``: TFLite / ONNX artifacts with fused LSTMs, parity and manifests."""
+
+from __future__ import annotations
+
+import click
+
+QUANT_CHOICES = ("fp32", "float16", "dynamic", "int8")
+
+
+def _split_modes(values: tuple[str, ...]) -> tuple[str, ...]:
+    modes: list[str] = []
+    for value in values or ("fp32",):
+        for mode in value.split(","):
+            mode = mode.strip().lower()
+            if mode and mode not in modes:
+                modes.append(mode)
+    return tuple(modes)
+
+
+@click.command("export")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=True, path_type=str))
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=str), help="Output folder.")
+@click.option("--tflite", is_flag=True, help="Write .tflite (LiteRT) artifacts (default: both formats).")
+@click.option("--onnx", "onnx_", is_flag=True, help="Write .onnx artifacts (default: both formats).")
+@click.option("--quantize", "quantize", multiple=True, metavar="MODE",
+              help="fp32 | float16 | dynamic | int8 (tflite); fp32 | dynamic (onnx). Repeat or comma-separate for several.")
+@click.option("--data", type=click.Path(dir_okay=False, path_type=str), default=None,
+              help=".npz with x_test/y_test (parity, metric) and x_train (int8 calibration). Without it: seeded random inputs.")
+@click.option("--batch-size", type=int, default=1, show_default=True, help="Fixed batch of TFLite artifacts (ONNX batch is dynamic).")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
+@click.option("--calibration-samples", type=int, default=100, show_default=True, help="x_train samples used to calibrate int8.")
+@click.option("--max-metric-drop", type=float, default=None,
+              help="Budget for quantized artifacts: accuracy drop (0.01 = 1 point, default) or relative MAE increase for regression (default 0.05).")
+@click.option("--fp32-tolerance", type=float, default=1e-5, show_default=True,
+              help="Budget for fp32 artifacts: max |artifact - model| / max |model| on the parity inputs.")
+@click.option("--require-fused", is_flag=True, help="Fail instead of warning when an LSTM does not become a fused kernel.")
+@click.option("--streaming", is_flag=True, help="Export single-step models with explicit h/c state inputs/outputs.")
+@click.option("--name", default=None, help="Artifact base name (default: the model file's stem).")
+def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: tuple[str, ...], data: str | None, batch_size: int,
+            opset: int, calibration_samples: int, max_metric_drop: float | None, fp32_tolerance: float, require_fused: bool, streaming: bool,
+            name: str | None) -> None:
+    """Export MODEL to TFLite and/or ONNX; every artifact is checked against MODEL.
+
+    \b
+    Writes OUT/<name>.<mode>[.stream].<tflite|onnx> plus <artifact>.json (manifest).
+    fp32 artifacts must match the model to 1e-5 (relative); quantized ones must stay
+    within --max-metric-drop. A failing artifact is not written and the exit code is 1.
+    \b
+    Example:
+      lstm-deploy export model.keras --data data.npz --quantize fp32,dynamic,int8 -o out/
+    """
+    import warnings
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..errors import ParityError
+    from ..export import ExportWarning, export_model
+
+    formats = tuple(f for f, on in (("tflite", tflite), ("onnx", onnx_)) if on) or ("tflite", "onnx")
+    console = Console(stderr=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExportWarning)
+        try:
+            results = export_model(
+                model_path, out_dir, formats=formats, quantize=_split_modes(quantize), data=data, batch_size=batch_size,
+                opset=opset, calibration_samples=calibration_samples, max_metric_drop=max_metric_drop,
+                fp32_tolerance=fp32_tolerance, require_fused=require_fused, streaming=streaming, name=name,
+                progress=lambda msg: console.print(f"[dim]{msg}[/dim]"),
+            )
+        except ParityError:
+            _print_warnings(console, caught, ExportWarning)
+            raise
+    _print_warnings(console, caught, ExportWarning)
+    table = Table(title=f"lstm-deploy export -> {out_dir}")
+    for col in ("artifact", "format", "mode", "size", "fused LSTM", "rel. error", "agreement", "metric", "parity"):
+        table.add_column(col, justify="right" if col in ("size", "rel. error", "agreement") else "left", no_wrap=True)
+    for r in results:
+        p = r.parity
+        metric = f"{p.metric} {p.metric_source:.4f}->{p.metric_artifact:.4f}" if p.metric else "-"
+        table.add_row(
+            r.artifact.name if r.artifact else "(not written)", r.format, r.quantization, f"{r.size_bytes / 1024:.1f} KB",
+            "yes" if r.fused else ("step" if r.streaming else "NO"), f"{p.rel_error:.2e}",
+            "-" if p.argmax_agreement is None else f"{p.argmax_agreement:.3f}", metric, "ok" if p.passed else "FAIL",
+        )
+    Console(width=max(Console().width, 140)).print(table)
+
+
+def _print_warnings(console: object, caught: list, category: type) -> None:
+    seen = set()
+    for w in caught:
+        text = str(w.message)
+        if issubclass(w.category, category) and text not in seen:
+            seen.add(text)
+            console.print(f"[yellow]warning:[/yellow] {text}")  # type: ignore[attr-defined]

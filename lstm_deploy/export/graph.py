@@ -1,0 +1,311 @@
+"""The TensorFlow function an artifact is converted from (the "export graph").
+
+Three shapes of graph, all built on a **tf_keras** model (the fused TFLite LSTM route
+and tf2onnx's LSTM rewriter both need tf_keras LSTM layers, called without a mask):
+
+* plain: ``x -> model(x)``;
+* masked (``Masking`` / ``Embedding(mask_zero=True)``): ``(x, lengths) -> y`` for
+  **post-padded** inputs. Each LSTM runs unmasked over the whole sequence (steps after
+  ``length`` cannot influence earlier ones), the last valid step is selected with a
+  one-hot of ``lengths - 1``, masked steps of returned sequences repeat the last valid
+  output (plain LSTM) or are zeroed (inside Bidirectional) exactly as Keras does, and the backward half of a Bidirectional LSTM runs on
+  ``reverse_sequence(x, lengths)`` so it starts at the last *valid* step. This is exact,
+  and keeps the fused kernels (no ``WHILE`` / ``Loop``);
+* streaming: ``(x_t, h_i, c_i...) -> (y_t, h_i', c_i'...)``, one LSTM cell step per layer.
+
+Example:
+    >>> plan = build_plan(tfk_model, input_shape=(10, 3))    # doctest: +SKIP
+    >>> plan.signature(batch=1)                               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import _tf
+from ..errors import UnsupportedLayerError
+
+INPUT = "x"
+LENGTHS = "lengths"
+OUTPUT = "output"
+
+# Layers that ignore a Keras mask (they compute every step the same way), so passing a
+# post-padded sequence through them unmasked gives exactly Keras' result.
+_MASK_NEUTRAL = (
+    "Dense", "Dropout", "Activation", "TimeDistributed", "LayerNormalization", "BatchNormalization",
+    "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "ActivityRegularization", "ReLU", "Softmax",
+)
+# Layers that act on one time step at a time (allowed after the LSTMs of a streaming export).
+_STEP_LAYERS = ("Dense", "Dropout", "Activation", "TimeDistributed", "LayerNormalization", "BatchNormalization",
+                "GaussianNoise", "GaussianDropout", "ActivityRegularization", "ReLU", "Softmax", "SpatialDropout1D")
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """How a masked model's padding is recognised (recorded in the manifest)."""
+
+    kind: str  # "masking" | "mask_zero"
+    mask_value: float = 0.0
+
+    def to_manifest(self) -> dict[str, Any]:
+        what = (f"a time step whose features all equal {self.mask_value}" if self.kind == "masking" else "token id 0")
+        return {
+            "kind": self.kind, "mask_value": self.mask_value, "padding": "post", "lengths_input": LENGTHS,
+            "semantics": (f"padding = {what}; inputs must be post-padded (real steps first). The artifact takes an "
+                          f"extra int32 input '{LENGTHS}' (valid steps per sequence); lstm_deploy.runtime derives it "
+                          "from the padding. Results equal Keras' masked outputs exactly."),
+        }
+
+
+@dataclass
+class ExportPlan:
+    """A tf_keras model plus the function and signature to convert."""
+
+    model: Any
+    input_shape: tuple[int, ...]  # without batch, static
+    input_dtype: str
+    mask: MaskSpec | None
+    fn: Callable[..., dict[str, Any]]
+    lstm_count: int
+    streaming: list[dict[str, Any]] | None = None  # state tensors of a streaming plan
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def signature(self, batch: int | None) -> list[Any]:
+        tf = _tf.tf()
+        specs = [tf.TensorSpec((batch,) + self.input_shape, tf.as_dtype(self.input_dtype), name=INPUT)]
+        if self.mask is not None:
+            specs.append(tf.TensorSpec((batch,), tf.int32, name=LENGTHS))
+        for state in self.streaming or []:
+            specs.append(tf.TensorSpec((batch, state["units"]), tf.float32, name=state["input"]))
+        return specs
+
+
+def _name(layer: Any) -> str:
+    return type(layer).__name__
+
+
+def count_lstms(model: Any) -> int:
+    """Number of LSTM directions in ``model`` (a Bidirectional LSTM counts twice)."""
+    total = 0
+    for layer in _flat_layers(model):
+        if _name(layer) == "LSTM":
+            total += 1
+        elif _name(layer) == "Bidirectional" and _name(layer.forward_layer) == "LSTM":
+            total += 2
+        elif _name(layer) == "RNN" and "LSTM" in _name(layer.cell) + str(getattr(layer.cell, "cells", "")):
+            total += len(getattr(layer.cell, "cells", [layer.cell]))
+    return total
+
+
+def _flat_layers(model: Any) -> list[Any]:
+    out = []
+    for layer in getattr(model, "layers", []):
+        out.extend(_flat_layers(layer) if hasattr(layer, "layers") and _name(layer) != "TimeDistributed" else [layer])
+    return out
+
+
+def find_mask(model: Any) -> MaskSpec | None:
+    """The model's masking scheme, or ``None`` when it does not mask."""
+    for layer in _flat_layers(model):
+        if _name(layer) == "Masking":
+            return MaskSpec("masking", float(layer.mask_value))
+        if _name(layer) == "Embedding" and getattr(layer, "mask_zero", False):
+            return MaskSpec("mask_zero", 0.0)
+    return None
+
+
+def _chain(model: Any, why: str) -> list[Any]:
+    """The model's layers when they form one straight line; raise otherwise."""
+    layers = [layer for layer in model.layers if _name(layer) != "InputLayer"]
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UnsupportedLayerError(f"{why}: expected a model with one input and one output, found {len(model.inputs)} and {len(model.outputs)}")
+    prev = model.inputs[0]
+    for layer in layers:
+        if hasattr(layer, "layers") and _name(layer) not in ("TimeDistributed", "Bidirectional"):
+            raise UnsupportedLayerError(f"{why}: nested model {layer.name!r} is not supported; flatten it into one Sequential/functional chain")
+        if len(layer._inbound_nodes) != 1 or layer.input is not prev:
+            raise UnsupportedLayerError(f"{why}: layer {layer.name!r} is not part of a single straight chain of layers (branches or shared layers)")
+        prev = layer.output
+    return layers
+
+
+def _lstm_seq_clone(layer: Any, input_shape: Any) -> Any:
+    """A forward, return_sequences=True copy of ``layer`` with its weight values (built eagerly)."""
+    cfg = layer.get_config()
+    cfg.update(return_sequences=True, return_state=False, go_backwards=False, stateful=False, name=cfg["name"] + "_export")
+    clone = type(layer).from_config(cfg)
+    clone.build(input_shape)
+    clone.set_weights(layer.get_weights())
+    return clone
+
+
+def _masked_fn(model: Any, mask: MaskSpec) -> Callable[..., dict[str, Any]]:
+    tf = _tf.tf()
+    why = f"masked model ({mask.kind})"
+    layers = _chain(model, why)
+    clones: dict[int, Any] = {}
+    for layer in layers:  # weight copies must be made outside the traced function
+        if _name(layer) == "LSTM":
+            clones[id(layer)] = _lstm_seq_clone(layer, layer.input_shape)
+        elif _name(layer) == "Bidirectional" and _name(layer.forward_layer) == "LSTM":
+            for sub in (layer.forward_layer, layer.backward_layer):
+                clones[id(sub)] = _lstm_seq_clone(sub, layer.input_shape)
+
+    def last_valid(seq: Any, lengths: Any) -> Any:
+        pick = tf.one_hot(lengths - 1, tf.shape(seq)[1], dtype=seq.dtype)[..., None]
+        return tf.reduce_sum(seq * pick, axis=1)
+
+    def fn(x: Any, lengths: Any) -> dict[str, Any]:
+        time = x.shape[1]
+        step_mask = tf.sequence_mask(lengths, time, dtype=tf.float32)[..., None]
+        masked = False
+        h = x
+        for layer in layers:
+            kind = _name(layer)
+            if kind == "Masking":
+                h, masked = h * tf.cast(step_mask, h.dtype), True
+            elif kind == "Embedding":  # identity drops the Keras mask, so later LSTMs run unmasked (fused)
+                h, masked = tf.identity(layer(h)), masked or bool(layer.mask_zero)
+            elif not masked:
+                h = layer(h, training=False)
+            elif kind == "LSTM":
+                if layer.go_backwards or layer.return_state or layer.stateful:
+                    raise UnsupportedLayerError(f"{why}: LSTM {layer.name!r} uses go_backwards/return_state/stateful, which the masked export does not support")
+                seq = clones[id(layer)](h)
+                if not layer.return_sequences:
+                    h = last_valid(seq, lengths)
+                elif getattr(layer, "zero_output_for_mask", False):
+                    h = seq * step_mask
+                else:  # Keras repeats the last valid output over masked steps
+                    h = seq * step_mask + last_valid(seq, lengths)[:, None, :] * (1.0 - step_mask)
+                masked = layer.return_sequences
+            elif kind == "Bidirectional" and _name(layer.forward_layer) == "LSTM":
+                if layer.merge_mode not in ("concat", "sum", "mul", "ave") or layer.return_state:
+                    raise UnsupportedLayerError(f"{why}: Bidirectional {layer.name!r} with merge_mode={layer.merge_mode!r}/return_state is not supported")
+                fwd = clones[id(layer.forward_layer)](h)
+                rev = tf.reverse_sequence(h, lengths, seq_axis=1, batch_axis=0)
+                bwd = clones[id(layer.backward_layer)](rev)
+                if layer.return_sequences:  # Bidirectional zeroes masked steps in both directions
+                    fwd = fwd * step_mask
+                    bwd = tf.reverse_sequence(bwd, lengths, seq_axis=1, batch_axis=0) * step_mask
+                else:
+                    fwd, bwd = last_valid(fwd, lengths), last_valid(bwd, lengths)
+                merge = {"concat": lambda a, b: tf.concat([a, b], -1), "sum": lambda a, b: a + b,
+                         "mul": lambda a, b: a * b, "ave": lambda a, b: (a + b) / 2}[layer.merge_mode]
+                h = merge(fwd, bwd)
+                masked = layer.return_sequences
+            elif kind in _MASK_NEUTRAL:
+                h = layer(h, training=False)
+            else:
+                raise UnsupportedLayerError(
+                    f"{why}: layer {layer.name!r} ({kind}) consumes the mask; supported under a mask: LSTM, "
+                    f"Bidirectional(LSTM), {', '.join(_MASK_NEUTRAL)}"
+                )
+        return {OUTPUT: h}
+
+    return fn
+
+
+def _lstm_step(layer: Any, x: Any, h: Any, c: Any) -> tuple[Any, Any]:
+    """One step of a Keras LSTM cell (gate order i, f, c, o), using the layer's weights."""
+    tf = _tf.tf()
+    cell = layer.cell
+    z = tf.matmul(x, cell.kernel) + tf.matmul(h, cell.recurrent_kernel)
+    if cell.use_bias:
+        z = z + cell.bias
+    i, f, g, o = tf.split(z, 4, axis=-1)
+    act, rec = cell.activation, cell.recurrent_activation
+    c_new = rec(f) * c + rec(i) * act(g)
+    return rec(o) * act(c_new), c_new
+
+
+def _streaming_fn(model: Any) -> tuple[Callable[..., dict[str, Any]], list[dict[str, Any]]]:
+    why = "streaming export"
+    layers = _chain(model, why)
+    states: list[dict[str, Any]] = []
+    seen_last = False
+    for layer in layers:
+        kind = _name(layer)
+        if kind == "LSTM":
+            if seen_last or layer.go_backwards or layer.return_state:
+                raise UnsupportedLayerError(f"{why}: LSTM {layer.name!r} cannot be stepped (go_backwards/return_state, or after a return_sequences=False LSTM)")
+            k = len(states) // 2
+            states += [{"input": f"state_h{k}", "output": f"next_h{k}", "units": layer.units, "layer": layer.name, "kind": "h"},
+                       {"input": f"state_c{k}", "output": f"next_c{k}", "units": layer.units, "layer": layer.name, "kind": "c"}]
+            seen_last = not layer.return_sequences
+        elif kind == "Masking" or (kind == "Embedding" and layer.mask_zero):
+            raise UnsupportedLayerError(
+                f"{why}: masked models ({layer.name!r}) are not supported for streaming; export the model without its "
+                "Masking layer / mask_zero and simply stop feeding steps at the end of each sequence"
+            )
+        elif kind == "Embedding" and not states:
+            continue
+        elif kind not in _STEP_LAYERS:
+            raise UnsupportedLayerError(
+                f"{why}: layer {layer.name!r} ({kind}) mixes time steps (or is not a per-step layer); streaming supports "
+                f"stacked unidirectional LSTMs followed by {', '.join(_STEP_LAYERS)} -- Bidirectional/Conv1D models need the full sequence"
+            )
+    if not states:
+        raise UnsupportedLayerError(f"{why}: the model has no LSTM layer to step")
+
+    def fn(x: Any, *state: Any) -> dict[str, Any]:
+        h = x
+        out: dict[str, Any] = {}
+        k = 0
+        for layer in layers:
+            kind = _name(layer)
+            if kind == "LSTM":
+                h, c = _lstm_step(layer, h, state[2 * k], state[2 * k + 1])
+                out[f"next_h{k}"], out[f"next_c{k}"] = h, c
+                k += 1
+            elif kind == "TimeDistributed":
+                h = layer.layer(h, training=False)
+            else:
+                h = layer(h, training=False)
+        out[OUTPUT] = h
+        return out
+
+    return fn, states
+
+
+def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, streaming: bool = False) -> ExportPlan:
+    """Describe how to convert the tf_keras ``model`` (never modified).
+
+    Args:
+        model: a tf_keras model (bridge Keras 3 models first).
+        input_shape: per-sample input shape; defaults to the model's, which must then be static.
+        streaming: build the single-step graph with explicit h/c state.
+    """
+    tf = _tf.tf()
+    if len(model.inputs) != 1:
+        raise UnsupportedLayerError(f"model has {len(model.inputs)} inputs; export supports single-input models")
+    shape = tuple(model.inputs[0].shape[1:]) if input_shape is None else tuple(input_shape)
+    if any(d is None for d in shape):
+        raise UnsupportedLayerError(
+            f"model input shape {shape} has unknown dimensions; fixed-shape artifacts need them -- pass --data "
+            "(the shape is taken from x_test) or rebuild the model with a fixed sequence length"
+        )
+    dtype = model.inputs[0].dtype
+    dtype = getattr(dtype, "name", str(dtype))
+    mask = find_mask(model)
+    stateful = [layer.name for layer in _flat_layers(model) if getattr(layer, "stateful", False)]
+    if stateful and not streaming:
+        raise UnsupportedLayerError(
+            f"stateful layer(s) {', '.join(stateful)}: a stateful model carries h/c across calls; export it with --streaming "
+            "(explicit state inputs/outputs, its deployable form) or rebuild it with stateful=False"
+        )
+    if streaming:
+        fn, states = _streaming_fn(model)
+        return ExportPlan(model, shape[1:], dtype, None, fn, count_lstms(model), streaming=states,
+                          extra={"sequence_length": shape[0], "mask": mask})
+    if mask is not None:
+        fn = _masked_fn(model, mask)
+    else:
+        def fn(x: Any) -> dict[str, Any]:
+            y = model(x, training=False)
+            if isinstance(y, (list, tuple)):
+                raise UnsupportedLayerError(f"model has {len(y)} outputs; export supports single-output models")
+            return {OUTPUT: tf.identity(y)}
+    return ExportPlan(model, shape, dtype, mask, fn, count_lstms(model))

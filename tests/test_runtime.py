@@ -1,0 +1,135 @@
+"""lstm_deploy.runtime: TensorFlow-free loading, batching, masking lengths, quantized I/O, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.export_zoo import T, exported, trained_classifier
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_NO_TF = """
+import sys, numpy as np
+from lstm_deploy.runtime import Model
+x = np.load(sys.argv[2])
+y = Model.load(sys.argv[1]).predict(x)
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'tf2onnx', 'tensorflow_model_optimization'))
+assert not heavy, heavy
+np.save(sys.argv[3], y)
+"""
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+def test_runtime_never_imports_tensorflow(fmt, tmp_path):
+    model, results, _ = exported("masked")
+    art = next(r.artifact for r in results if r.format == fmt)
+    x = np.random.default_rng(2).standard_normal((5, T, 3)).astype(np.float32)
+    x[1, 2:] = 0.0
+    x[3, 5:] = 0.0
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run([sys.executable, "-c", _NO_TF, str(art), str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    y = np.load(tmp_path / "y.npy")
+    assert np.abs(y - np.asarray(model(x, training=False))).max() <= 1e-5
+
+
+def test_runtime_matches_parity_check_results():
+    """The runtime reproduces what export's parity check measured (same code path)."""
+    from lstm_deploy.data import load_data
+    from lstm_deploy.runtime import Model
+
+    model, results, _ = exported("quant")
+    ds = load_data(trained_classifier()[1])
+    reference = np.asarray(model(ds.x_test, training=False))
+    for r in results:
+        got = Model.load(r.artifact).predict(ds.x_test)
+        rel = np.abs(got - reference).max() / np.abs(reference).max()
+        assert rel == pytest.approx(r.parity.rel_error, rel=1e-6, abs=1e-12), (r.format, r.quantization)
+
+
+def test_int8_artifact_quantizes_inputs_and_dequantizes_outputs():
+    from lstm_deploy.runtime import Model
+
+    _, results, _ = exported("quant")
+    m = Model.load(next(r.artifact for r in results if r.quantization == "int8"))
+    assert m.inputs["x"].quantized and m.outputs["output"].quantized
+    from lstm_deploy.data import load_data
+
+    ds = load_data(trained_classifier()[1])
+    y = m.predict(ds.x_test[:5])
+    assert y.dtype == np.float32 and np.all(y >= 0) and np.all(y <= 1.0001)
+    assert np.allclose(y.sum(axis=1), 1.0, atol=0.05)
+
+
+def test_lengths_from_padding_and_pre_padding_error():
+    from lstm_deploy.runtime import RuntimeError_, lengths_from_padding
+
+    x = np.zeros((3, 4, 2), np.float32)
+    x[0, :2] = 1.0
+    x[1, :] = 2.0
+    spec = {"kind": "masking", "mask_value": 0.0}
+    assert lengths_from_padding(x, spec).tolist() == [2, 4, 0]
+    assert lengths_from_padding(np.array([[3, 4, 0, 0]]), {"kind": "mask_zero"}).tolist() == [2]
+    x[2, 3] = 1.0  # a real step after padding: pre-padded
+    with pytest.raises(RuntimeError_, match="input sequence 2 has padding steps before real steps.*padding='post'"):
+        lengths_from_padding(x, spec)
+
+
+def test_runtime_errors_are_clear(tmp_path):
+    from lstm_deploy.runtime import Model, RuntimeError_
+
+    _, results, _ = exported("stacked")
+    art = next(r.artifact for r in results if r.format == "onnx")
+    lonely = tmp_path / "m.onnx"
+    lonely.write_bytes(art.read_bytes())
+    with pytest.raises(RuntimeError_, match=r"manifest .*m\.onnx\.json not found"):
+        Model.load(lonely)
+    (tmp_path / "m.onnx.json").write_text(json.dumps({"format": "coreml"}))
+    with pytest.raises(RuntimeError_, match="format 'coreml' is unknown; expected one of tflite, onnx"):
+        Model.load(lonely)
+    m = Model.load(art)
+    with pytest.raises(RuntimeError_, match=r"input x has shape \(2, 5, 3\); m?.*expects \(n, 6, 3\)"):
+        m.predict(np.zeros((2, 5, 3), np.float32))
+    with pytest.raises(RuntimeError_, match="full-sequence artifact; re-export the model with --streaming|full-sequence artifact"):
+        m.stream()
+
+
+EXAMPLES = ROOT / "examples"
+
+
+def test_example_app_predicts_without_tensorflow(tmp_path):
+    model, results, _ = exported("stacked")
+    art = next(r.artifact for r in results if r.format == "tflite")
+    x = np.random.default_rng(4).standard_normal((3, T, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code = "\n".join([
+        "import runpy, sys",
+        f"sys.argv = ['predict.py', {str(art)!r}, {str(tmp_path / 'x.npy')!r}]",
+        "try:",
+        f"    runpy.run_path({str(EXAMPLES / 'app' / 'predict.py')!r}, run_name='__main__')",
+        "except SystemExit as exc:",
+        "    assert not exc.code, exc.code",
+        "assert 'tensorflow' not in sys.modules",
+    ])
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    payload = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert np.abs(np.array(payload["y"]) - np.asarray(model(x, training=False))).max() <= 1e-5
+    assert payload["classes"] == np.asarray(model(x, training=False)).argmax(1).tolist()
+
+
+def test_streaming_example_matches_full_sequence():
+    _, stream_results, _ = exported("stacked_stream")
+    full = next(r.artifact for r in exported("stacked")[1] if r.format == "tflite")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "streaming.py"), str(stream_results[0].artifact), "--full", str(full),
+                           "--sequences", "4"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    worst = float(proc.stdout.strip().splitlines()[-1].split("=")[-1])
+    assert worst <= 1e-5 and proc.stdout.count("sequence ") == 4
