@@ -58,12 +58,14 @@ def _aeon_data_dir() -> Path:
     return Path(aeon.__file__).parent / "datasets" / "data"
 
 
-def aeon_classification(name: str, max_len: int | None = None) -> PreparedData:
+def aeon_classification(name: str, max_len: int | None = None, normalize: bool = True) -> PreparedData:
     """Load a UCR/UEA classification set bundled in the ``aeon`` wheel (no network).
 
     Series are returned channels-last ``(n, time, channels)``; variable-length sets are
-    post-padded with zeros to the longest series (use a ``Masking`` layer). Labels are
-    encoded in sorted order; their names are kept.
+    post-padded with zeros to the longest series (use a ``Masking`` layer). With
+    ``normalize`` each channel is z-scored with statistics of the training split's valid
+    (unpadded) steps; padding stays exactly zero. Labels are encoded in sorted order;
+    their names are kept.
     """
     from aeon.datasets import load_from_ts_file
 
@@ -76,6 +78,14 @@ def aeon_classification(name: str, max_len: int | None = None) -> PreparedData:
         X, y = load_from_ts_file(str(folder / f"{name}_{split}.ts"))
         splits[split] = ([np.asarray(x, dtype=np.float32).T for x in X], np.asarray(y).astype(str))
     names = sorted(set(splits["TRAIN"][1]) | set(splits["TEST"][1]))
+    stats: dict[str, Any] = {}
+    if normalize:
+        steps = np.concatenate(splits["TRAIN"][0], axis=0)
+        mean, std = steps.mean(axis=0), steps.std(axis=0)
+        std[std == 0] = 1.0
+        for xs, _ in splits.values():
+            xs[:] = [(x - mean) / std for x in xs]
+        stats = {"normalize": "zscore per channel (training statistics)", "mean": mean.tolist(), "std": std.tolist()}
     lengths = [len(x) for xs, _ in splits.values() for x in xs]
     length = max_len or max(lengths)
     arrays: dict[str, np.ndarray] = {}
@@ -90,7 +100,7 @@ def aeon_classification(name: str, max_len: int | None = None) -> PreparedData:
     return PreparedData(
         arrays,
         label_names=names,
-        preprocessing={"source": f"aeon:{name}", "layout": "channels_last", "padding": "post, zeros" if variable else "none", "max_len": length},
+        preprocessing={"source": f"aeon:{name}", "layout": "channels_last", "padding": "post, zeros" if variable else "none", "max_len": length, **stats},
         description=f"{name} (UCR/UEA archive, bundled in the aeon wheel): {len(arrays['x_train'])} train / {len(arrays['x_test'])} test series, "
         f"{arrays['x_train'].shape[2]} channels, {len(names)} classes" + (", variable length (post-padded)" if variable else ""),
     )

@@ -321,7 +321,7 @@ class _Runner:
                 results += export_model(
                     self.model_path, d, formats=(fmt,), quantize=modes, data=self.data_path, batch_size=stage.batch_size,
                     opset=stage.opset, calibration_samples=stage.calibration_samples, max_metric_drop=stage.max_metric_drop,
-                    require_fused=stage.require_fused, streaming=stage.streaming, labels=self.labels, preprocessing=self.preprocessing or None,
+                    fp32_tolerance=stage.fp32_tolerance, require_fused=stage.require_fused, streaming=stage.streaming, labels=self.labels, preprocessing=self.preprocessing or None,
                     progress=self.say,
                 )
             if not_applicable:
@@ -387,9 +387,8 @@ def _export_row(result: Any) -> dict[str, Any]:
     parity = result.parity
     row = {"artifact": str(result.artifact.name) if result.artifact else None, "format": result.format, "quantization": result.quantization,
            "size_bytes": result.size_bytes, "fused": result.fused, "passed": result.passed}
-    for key in ("max_rel_error", "rel_error", "metric_name", "metric_source", "metric_artifact", "metric_delta", "argmax_agreement"):
-        if hasattr(parity, key):
-            row[key] = getattr(parity, key)
+    for key in ("rel_error", "max_abs_error", "metric", "metric_source", "metric_artifact", "metric_drop", "argmax_agreement"):
+        row[key] = getattr(parity, key, None)
     return row
 
 

@@ -157,6 +157,7 @@ class ExportStage(_Strict):
     opset: int = Field(default=17, ge=13)
     calibration_samples: int = Field(default=100, ge=1)
     max_metric_drop: float | None = Field(default=None, gt=0)
+    fp32_tolerance: float = Field(default=1e-5, gt=0)
     require_fused: bool = False
     streaming: bool = False
 

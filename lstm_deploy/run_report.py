@@ -49,17 +49,32 @@ def _sections(recipe: Recipe, out_dir: Path, steps: Sequence[Any]) -> list[tuple
             body = f"{s.get('description', '')}\n\ntask: **{s.get('task')}**"
         elif step.name == "export":
             rows = s.get("artifacts", [])
-            headers = ["artifact", "format", "quantization", "size (KB)", "fused LSTM", "parity", "rel. error", "metric delta", "argmax agreement"]
+            headers = ["artifact", "format", "quantization", "size (KB)", "fused LSTM", "parity", "rel. error", "metric (Keras -> artifact)", "argmax agreement"]
             body = _table(headers, [[r.get("artifact") or "(not written)", r["format"], r["quantization"], round(r["size_bytes"] / 1024, 1),
-                                      "yes" if r.get("fused") else "no", "pass" if r.get("passed") else "FAIL",
-                                      r.get("max_rel_error", r.get("rel_error")), r.get("metric_delta"), r.get("argmax_agreement")] for r in rows])
+                                      "yes" if r.get("fused") else "no", "pass" if r.get("passed") else "FAIL", r.get("rel_error"),
+                                      _metric_change(r), r.get("argmax_agreement")] for r in rows])
+            if s.get("not_available"):
+                body += f"\n\nnot available for that format (skipped): {', '.join(s['not_available'])}"
         elif step.name == "benchmark":
             md = out_dir / step.outputs.get("md", "benchmark/report.md")
-            body = md.read_text(encoding="utf-8").split("\n", 1)[-1] if md.exists() else "_benchmark report missing_"
+            body = _embedded_benchmark(md) if md.exists() else "_benchmark report missing_"
         else:
             body = _kv(s)
         sections.append((title, body))
     return sections
+
+
+def _metric_change(row: dict[str, Any]) -> str:
+    if row.get("metric") is None or row.get("metric_source") is None:
+        return ""
+    return f"{row['metric']} {row['metric_source']:.4g} -> {row['metric_artifact']:.4g}"
+
+
+def _embedded_benchmark(md: Path) -> str:
+    """The benchmark stage's report.md minus its title and images (shown once, below), headings one level down."""
+    lines = md.read_text(encoding="utf-8").splitlines()[1:]
+    kept = [("#" + line) if line.startswith("## ") else line for line in lines if not line.startswith("![")]
+    return "\n".join(kept).strip()
 
 
 def _images(out_dir: Path) -> list[Path]:
