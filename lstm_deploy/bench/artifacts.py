@@ -46,7 +46,8 @@ class Artifact:
         """Why this artifact cannot be timed as whole sequences (streaming / multi-input), else None."""
         if self.manifest is not None and self.manifest.get("streaming"):
             return "streaming export (one step per call with explicit state); time it with lstm_deploy.runtime.Model.stream()"
-        if self.n_inputs is not None and self.n_inputs != 1:
+        masked = self.manifest is not None and bool(self.manifest.get("masking"))
+        if self.n_inputs is not None and self.n_inputs != 1 and not (masked and self.n_inputs == 2):
             return f"has {self.n_inputs} inputs; the benchmark feeds x_test to single-input sequence models"
         return None
 
@@ -169,7 +170,7 @@ def _quantization(manifest: dict[str, Any] | None) -> str | None:
 
 
 def input_signature(path: Path, fmt: str) -> tuple[tuple[int | None, ...] | None, int | None]:
-    """First input's shape including batch (None = dynamic) and the number of inputs; (None, None) for Keras."""
+    """The sequence input's shape including batch (None = dynamic) and the number of inputs; (None, None) for Keras."""
     if fmt == "tflite":
         from ai_edge_litert.interpreter import Interpreter
 
@@ -177,7 +178,9 @@ def input_signature(path: Path, fmt: str) -> tuple[tuple[int | None, ...] | None
             details = Interpreter(model_path=str(path)).get_input_details()
         except (RuntimeError, ValueError) as exc:
             raise InputError(f"{path}: not a loadable .tflite file ({str(exc).splitlines()[0]})") from None
-        return (tuple(int(d) for d in details[0]["shape"]) if details else None), len(details)
+        # The sequence input is the one with the highest rank (a masked export adds a rank-1 lengths input).
+        main = max(details, key=lambda d: len(d["shape"])) if details else None
+        return (tuple(int(d) for d in main["shape"]) if main is not None else None), len(details)
     if fmt == "onnx":
         import onnx
 
@@ -189,6 +192,6 @@ def input_signature(path: Path, fmt: str) -> tuple[tuple[int | None, ...] | None
         inputs = [i for i in model.graph.input if i.name not in initializers]
         if not inputs:
             return None, 0
-        dims = inputs[0].type.tensor_type.shape.dim
+        dims = max((i.type.tensor_type.shape.dim for i in inputs), key=len)
         return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims), len(inputs)
     return None, None

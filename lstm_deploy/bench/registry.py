@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -107,6 +107,24 @@ class Runtime:
 
     def close(self) -> None:
         """Release the loaded model."""
+
+
+def masked_artifact(path: str, threads: int) -> Any | None:
+    """A :class:`lstm_deploy.runtime.Model` for masked exports (x plus a ``lengths`` input), else ``None``.
+
+    Masked artifacts take post-padded sequences and their lengths; the runtime wrapper
+    derives the lengths from the padding exactly as an app would, so timing includes it.
+    """
+    from pathlib import Path
+
+    if not Path(f"{path}.json").exists():
+        return None
+    from ..runtime import Model, read_manifest
+
+    manifest = read_manifest(path)
+    if not manifest.get("masking") or manifest.get("streaming"):
+        return None
+    return Model(path, manifest, num_threads=threads)
 
 
 def register(cls: type[Runtime]) -> type[Runtime]:

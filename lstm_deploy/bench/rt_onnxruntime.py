@@ -16,7 +16,7 @@ import importlib.util
 
 import numpy as np
 
-from .registry import Runtime, RuntimeUnavailable, register
+from .registry import Runtime, RuntimeUnavailable, masked_artifact, register
 
 
 class _OnnxRuntimeBase(Runtime):
@@ -45,6 +45,10 @@ class _OnnxRuntimeBase(Runtime):
         import onnxruntime as ort
 
         self.threads = threads
+        self.masked = masked_artifact(path, threads) if self.provider == "CPUExecutionProvider" else None
+        if self.masked is not None:
+            self.fixed_batch = None
+            return
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -67,6 +71,8 @@ class _OnnxRuntimeBase(Runtime):
         self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
 
     def _run_batch(self, x: np.ndarray) -> np.ndarray:
+        if self.masked is not None:
+            return self.masked.predict(x)
         return self.session.run(None, {self.input_name: x.astype(np.float32, copy=False)})[0]
 
     def close(self) -> None:

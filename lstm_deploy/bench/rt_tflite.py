@@ -18,7 +18,7 @@ import importlib.util
 
 import numpy as np
 
-from .registry import Runtime, register
+from .registry import Runtime, masked_artifact, register
 
 
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
@@ -80,6 +80,11 @@ class TFLiteRuntime(Runtime):
 
     def load(self, path: str, threads: int) -> None:
         self.path, self.threads = path, threads
+        self.masked = masked_artifact(path, threads)
+        if self.masked is not None:
+            self.fixed_batch = self.masked.batch_size
+            self._resized = {}
+            return
         self.graph = _Graph(path, threads)
         if self.graph.n_inputs != 1:
             raise ValueError(f"{path}: has {self.graph.n_inputs} inputs; the benchmark runs single-input sequence models")
@@ -87,11 +92,14 @@ class TFLiteRuntime(Runtime):
         self._resized: dict[int, _Graph | None] = {}
 
     def reset(self) -> None:
-        self.graph.reset()
+        if self.masked is None:
+            self.graph.reset()
 
     def batching(self, batch_size: int) -> str:
         if batch_size == self.fixed_batch:
             return "native"
+        if self.masked is not None:
+            return "loop"
         if batch_size not in self._resized:
             self._resized[batch_size] = self._try_resize(batch_size)
         return "resized" if self._resized[batch_size] is not None else "loop"
@@ -120,4 +128,6 @@ class TFLiteRuntime(Runtime):
         return super().run(x)
 
     def _run_batch(self, x: np.ndarray) -> np.ndarray:
+        if self.masked is not None:  # resets before its invoke, feeds lengths derived from padding
+            return self.masked.predict(x)
         return self.graph(x)
