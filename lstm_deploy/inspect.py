@@ -149,6 +149,12 @@ def _stages(layer: Any, masked: bool) -> dict[str, str]:
     qat = support.qat if has_weights else "no weights to quantize"
     if cls == "Bidirectional" and inner_cls == "GRU":
         qat = "QAT configs exist for LSTM, not GRU"
+    if cls == "Embedding" and getattr(layer, "mask_zero", False):
+        qat = "QAT refuses Embedding(mask_zero) (masked recurrence)"
+    if cls in ("LSTM", "Bidirectional") and qat is None:
+        lstm = inner if cls == "Bidirectional" else layer
+        if getattr(lstm, "stateful", False) or getattr(lstm, "return_state", False):
+            qat = "QAT refuses stateful / return_state LSTMs"
     recurrent = cls in ("LSTM", "GRU", "RNN", "Bidirectional")
     if not recurrent:
         fused = "n/a (not recurrent)"
