@@ -142,6 +142,24 @@ def _prunable_classes() -> tuple[Any, Any]:
     return PrunableBidirectional, PrunableTimeDistributed
 
 
+@functools.lru_cache(maxsize=1)
+def _mask_keeping_wrapper() -> Any:
+    """tfmot's PruneLowMagnitude, but passing the wrapped layer's output mask on.
+
+    The stock wrapper drops Keras masks: an ``Embedding(mask_zero=True)`` or a masked
+    ``LSTM(return_sequences=True)`` inside it would fine-tune the rest of the model on
+    padding, and stripping would then change predictions. The class keeps tfmot's name so
+    layer names (``prune_low_magnitude_<layer>``) and ``strip_pruning`` work unchanged.
+    """
+    from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+
+    class PruneLowMagnitude(pruning_wrapper.PruneLowMagnitude):
+        def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+            return self.layer.compute_mask(inputs, mask)
+
+    return PruneLowMagnitude
+
+
 def _fresh(layer: Any, prunable: bool) -> Any:
     bidirectional, time_distributed = _prunable_classes()
     cls = layer.__class__
@@ -201,9 +219,11 @@ def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig) -> Magnit
     schedule = derive_schedule(config.schedule, config.sparsity, config.epochs * per_epoch, per_epoch)
     tf_schedule = schedule.to_tfmot()
 
+    mask_keeping = _mask_keeping_wrapper()
+
     def wrap(layer: Any) -> Any:
         if layer.name in selected:
-            return tfmot.sparsity.keras.prune_low_magnitude(_fresh(layer, True), pruning_schedule=tf_schedule)
+            return mask_keeping(_fresh(layer, True), pruning_schedule=tf_schedule)
         return _fresh(layer, False)
 
     wrapped = tfk.models.clone_model(model, clone_function=wrap)
