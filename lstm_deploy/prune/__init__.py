@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..data import Dataset
+from ..distribute import training_strategy
 from ..errors import InputError
 from .config import PruneConfig
 from .magnitude import MagnitudeResult, derive_schedule, magnitude_prune, prunable_weights
@@ -80,10 +81,12 @@ def _attempt(base: Any, dataset: Dataset, config: PruneConfig) -> _Attempt:
         details = {"schedule": asdict(mag.schedule) | {"final_epoch": mag.schedule.final_epoch}, "weights": mag.sparsity}
         epochs = len(mag.history.get("loss", []))
         return _Attempt(mag.model, ft.evaluate(mag.model, dataset), details, epochs_run=epochs, achieved=achieved)
-    res: UnitPruneResult = unit_prune(base, config.sparsity, layers=config.layers, per_layer=config.per_layer)
+    with training_strategy().scope():  # the pruned model's variables are created here
+        res: UnitPruneResult = unit_prune(base, config.sparsity, layers=config.layers, per_layer=config.per_layer)
+        if config.epochs > 0:
+            ft.compile_for(res.model, dataset, config)
     epochs = 0
     if config.epochs > 0:
-        ft.compile_for(res.model, dataset, config)
         history = ft.finetune(res.model, dataset, config, ft.split(dataset, config))
         epochs = len(history.get("loss", []))
     details = {"units_after": res.units_after, "skipped": res.skipped}

@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import _tf
 from ..data import Dataset
+from ..distribute import training_strategy
 from ..errors import InputError, StageError, UnsupportedLayerError
 from ..layers import LAYERS
 from . import finetune as ft
@@ -226,10 +227,11 @@ def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig) -> Magnit
             return mask_keeping(_fresh(layer, True), pruning_schedule=tf_schedule)
         return _fresh(layer, False)
 
-    wrapped = tfk.models.clone_model(model, clone_function=wrap)
-    for layer in model.layers:
-        _inner(wrapped, layer.name).set_weights(layer.get_weights())
-    ft.compile_for(wrapped, dataset, config)
+    with training_strategy().scope():  # Mirrored / MultiWorker when GPUs or TF_CONFIG say so
+        wrapped = tfk.models.clone_model(model, clone_function=wrap)
+        for layer in model.layers:
+            _inner(wrapped, layer.name).set_weights(layer.get_weights())
+        ft.compile_for(wrapped, dataset, config)
     history = ft.finetune(
         wrapped, dataset, config, data, start_epoch=schedule.final_epoch,
         callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],

@@ -17,6 +17,7 @@ import numpy as np
 from .. import _tf
 from ..bridge import canonicalize, flavour_of, to_flavour, to_tf_keras
 from ..data import Dataset
+from ..distribute import training_strategy
 from ..errors import DataError, InputError, StageError
 from .build import activation_ranges, annotate, calibrate, logit_twin, strip
 from .config import QatConfig, scheme_for
@@ -89,7 +90,9 @@ def quantize_aware_train(
     scheme = scheme_for(config)
     twin = logit_twin(base) if config.distill else None
     teacher_model = twin if twin is not None else base
-    annotated = annotate(teacher_model, scheme, config.preserve_sparsity)
+    strategy = training_strategy()  # Mirrored / MultiWorker when GPUs or TF_CONFIG say so
+    with strategy.scope():
+        annotated = annotate(teacher_model, scheme, config.preserve_sparsity)
     annotated.base = base  # strip back to the caller's architecture (with its output activation)
     x_cal = _calibration_set(dataset.x_train, config.calibration_samples, config.seed)
     calibrate(annotated, x_cal)
@@ -119,7 +122,8 @@ def quantize_aware_train(
             targets, loss = predict(teacher_model, x_tr), tfk.losses.MeanSquaredError()
         else:
             targets, loss = y_tr, loss_for(base, dataset)
-        annotated.model.compile(optimizer=tfk.optimizers.Adam(config.learning_rate), loss=loss)
+        with strategy.scope():
+            annotated.model.compile(optimizer=tfk.optimizers.Adam(config.learning_rate), loss=loss)
         for epoch in range(1, config.epochs + 1):
             fit = annotated.model.fit(x_tr, targets, batch_size=config.batch_size, epochs=1, verbose=0, shuffle=True)
             m, gap = evaluate()
