@@ -72,7 +72,6 @@ def train_float(ds, units: int, epochs: int, seed: int, lr: float, batch: int):
 
 def run_case(name: str, seed: int, ds, args) -> dict:
     t0 = time.time()
-    cal = ds.x_train[: args.calibration]
     model = train_float(ds, args.units, args.float_epochs, seed, args.lr, args.batch)
     cfg = QatConfig(target="tflite-int8", epochs=args.qat_epochs, batch_size=args.batch, learning_rate=args.qat_lr,
                     val_fraction=0.0, calibration_samples=args.calibration, seed=0)

@@ -20,6 +20,6 @@ if __name__ == "__main__":
     prepared = aeon_classification("BasicMotions")
     data_path = prepared.save_npz(OUT / "data.npz")
     dataset = load_data(data_path)
-    model, history = train_baseline(TrainSpec(architecture=Architecture(units=[32, 32]), epochs=40, batch_size=8), dataset)
+    model, history = train_baseline(TrainSpec(architecture=Architecture(units=[32, 32]), epochs=60, batch_size=8, patience=10), dataset)
     save_model(model, OUT / "model.keras")
     print(f"wrote {OUT / 'model.keras'} (val accuracy {history['val_accuracy'][-1]:.2f}) and {data_path}")

@@ -27,7 +27,7 @@ import numpy as np
 
 from .errors import DataError
 
-Normalization = Literal["zscore", "minmax", "none"]
+Normalization = Literal["zscore", "minmax", "window", "none"]
 PAD, OOV = 0, 1  # token ids reserved by the text tokenizer
 
 
@@ -169,6 +169,8 @@ def series_windows(
         raise DataError(f"test_fraction must be in (0, 1), got {test_fraction}")
     n_test = max(1, int(round(n * test_fraction)))
     fit = v[: n - n_test + window + horizon - 1]  # only values the training windows see
+    if normalize == "window":
+        return _relative_windows(v, window, horizon, n, n_test, source)
     if normalize == "zscore":
         center, scale = float(fit.mean()), float(fit.std() or 1.0)
     elif normalize == "minmax":
@@ -176,16 +178,40 @@ def series_windows(
     elif normalize == "none":
         center, scale = 0.0, 1.0
     else:
-        raise DataError(f"normalize: expected zscore, minmax or none, got {normalize!r}")
+        raise DataError(f"normalize: expected zscore, minmax, window or none, got {normalize!r}")
     z = (v - center) / scale
     x = np.stack([z[i : i + window] for i in range(n)])[..., None].astype(np.float32)
     y = np.array([z[i + window + horizon - 1] for i in range(n)], dtype=np.float32)[:, None]
     arrays = {"x_train": x[:-n_test], "y_train": y[:-n_test], "x_test": x[-n_test:], "y_test": y[-n_test:]}
+    naive = float(np.abs(x[-n_test:, -1, 0] - y[-n_test:, 0]).mean())
     return PreparedData(
         arrays,
         preprocessing={"normalize": normalize, "center": center, "scale": scale, "window": window, "horizon": horizon,
                        "note": "inputs are (value - center) / scale; predictions are in the same units"},
-        description=f"{source}: {len(v)} values -> {n - n_test} train / {n_test} test windows of {window}, horizon {horizon}",
+        description=f"{source}: {len(v)} values -> {n - n_test} train / {n_test} test windows of {window}, horizon {horizon}; "
+        f"persistence baseline (repeat the last value) test MAE {naive:.4g}",
+    )
+
+
+def _relative_windows(v: np.ndarray, window: int, horizon: int, n: int, n_test: int, source: str) -> PreparedData:
+    """Windows scaled by their own last value: ``x = v[i:i+w] / v[i+w-1] - 1``, same for the target.
+
+    Trending series (passengers, sales) leave the training range in the test period; relative
+    windows turn that extrapolation into predicting a relative change, which an LSTM can learn.
+    """
+    if (v[: len(v) - horizon] == 0).any():
+        raise DataError(f"{source}: normalize 'window' divides by the last value of each window; the series contains zeros")
+    base = np.array([v[i + window - 1] for i in range(n)], dtype=np.float32)
+    x = (np.stack([v[i : i + window] for i in range(n)]) / base[:, None] - 1.0)[..., None].astype(np.float32)
+    y = (np.array([v[i + window + horizon - 1] for i in range(n)], dtype=np.float32) / base - 1.0)[:, None]
+    arrays = {"x_train": x[:-n_test], "y_train": y[:-n_test], "x_test": x[-n_test:], "y_test": y[-n_test:]}
+    naive = float(np.abs(y[-n_test:, 0]).mean())  # persistence predicts a change of 0
+    return PreparedData(
+        arrays,
+        preprocessing={"normalize": "window", "window": window, "horizon": horizon,
+                       "note": "inputs are x / x[-1] - 1 per window; the prediction p means next value = x[-1] * (1 + p)"},
+        description=f"{source}: {len(v)} values -> {n - n_test} train / {n_test} test windows of {window}, horizon {horizon}, "
+        f"scaled by each window's last value; persistence baseline test MAE {naive:.4g}",
     )
 
 

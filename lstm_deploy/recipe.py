@@ -45,7 +45,7 @@ class AeonClassificationData(_Strict):
 class _SeriesOptions(_Strict):
     window: int = Field(default=24, gt=0)
     horizon: int = Field(default=1, gt=0)
-    normalize: Literal["zscore", "minmax", "none"] = "zscore"
+    normalize: Literal["zscore", "minmax", "window", "none"] = "zscore"
     test_fraction: float = Field(default=0.2, gt=0, lt=1)
 
 

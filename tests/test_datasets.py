@@ -73,3 +73,13 @@ def test_text_csv_reports_missing_columns(tmp_path):
     path.write_text("review,stars\nnice,5\n")
     with pytest.raises(DataError, match="missing column\\(s\\) text, label"):
         datasets.text_csv(path)
+
+
+def test_relative_windows_and_persistence_baseline():
+    values = np.array([10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21], dtype=np.float32)
+    prepared = datasets.series_windows(values, window=4, horizon=1, normalize="window", test_fraction=0.25)
+    a = prepared.arrays
+    assert np.isclose(a["x_train"][0, -1, 0], 0.0) and np.isclose(a["y_train"][0, 0], 14 / 13 - 1)
+    assert "persistence baseline test MAE" in prepared.description
+    with pytest.raises(DataError, match="contains zeros"):
+        datasets.series_windows(np.zeros(12), window=4, normalize="window")

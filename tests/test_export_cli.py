@@ -10,13 +10,7 @@ import pytest
 from tests.export_zoo import T, seeded, trained_classifier
 
 
-def _run(argv, capsys):
-    from lstm_deploy.cli import main
-
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
+from .conftest import run_cli as _run
 
 
 @pytest.fixture(scope="module")

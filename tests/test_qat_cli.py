@@ -5,17 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 
-import numpy as np
 import pytest
 
-from lstm_deploy.cli import main
-
-
-def _run(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
+from .conftest import run_cli as _run
+from .conftest import write_toy_sequences
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +17,7 @@ def files(tmp_path_factory):
 
     keras.utils.set_random_seed(0)
     d = tmp_path_factory.mktemp("qat_cli")
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(48, 6, 3)).astype("float32")
-    y = (x[:, :, 0].mean(1) > 0).astype("int64")
-    np.savez(d / "d.npz", x_train=x[:32], y_train=y[:32], x_test=x[32:], y_test=y[32:])
+    write_toy_sequences(d / "d.npz")
     inp = keras.Input((6, 3))
     h = keras.layers.LSTM(6, return_sequences=True, name="l1")(inp)
     h = keras.layers.LSTM(5, name="l2")(h)

@@ -262,7 +262,6 @@ def unit_prune(model: Any, sparsity: float, *, layers: tuple[str, ...] | None = 
 
 def _rebuild_graph(graph: Any, prods: list[_Producer], kept: dict[str, tuple[tuple[int, ...], ...]]) -> Any:
     new = copy.deepcopy(graph)
-    by_name = {s.name: s for s in new.layers}
     keep_in: dict[str, np.ndarray] = {}
     for p in prods:
         ks = [np.asarray(k, dtype=np.int64) for k in kept[p.name]]
