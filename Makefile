@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 2; }
@@ -18,7 +18,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/lstm-deploy run recipes/quickstart.yaml -o runs/quickstart
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lstm_deploy tests examples benchmarks
+
+test: lint
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 bench: $(STAMP)

@@ -149,7 +149,8 @@ class _Runner:
         outputs, summary = work(directory)
         rel = {k: str(Path(v).resolve().relative_to(self.out.resolve())) for k, v in outputs.items()}
         rec = StepRecord(name, directory, fingerprint, False, time.perf_counter() - start, rel, summary)
-        atomic_write_text(record_file, json.dumps({"fingerprint": fingerprint, "outputs": rel, "summary": summary, "seconds": rec.seconds}, indent=2, default=str))
+        record = {"fingerprint": fingerprint, "outputs": rel, "summary": summary, "seconds": rec.seconds}
+        atomic_write_text(record_file, json.dumps(record, indent=2, default=str))
         self.steps.append(rec)
         self.upstream = fingerprint
         return rec
@@ -265,45 +266,43 @@ class _Runner:
             self.model_path = self.path(rec, "model")
         self.source_model_path = self.model_path
 
-    def _stage_prune(self, stage: PruneStage) -> None:
+    def _model_stage(self, name: str, stage: Any, compress: Callable[[Any, Dataset, int], Any], summarize: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """A ``model -> model`` stage: load, compress, save in the user's flavour, write its report."""
+
         def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
             from .modelio import load_model, save_model
+
+            assert self.model_path is not None  # set by the model step, which always runs first
+            loaded = load_model(self.model_path)
+            epochs = min(stage.epochs, 1) if self.small else stage.epochs
+            result = compress(loaded.model, self._load_dataset(loaded.model), epochs)
+            path = save_model(result.model, d / "model.keras", flavour=loaded.flavour)
+            report = result.report.to_dict()
+            atomic_write_text(d / "report.json", json.dumps(report, indent=2, default=str))
+            return {"model": str(path), "report": str(d / "report.json")}, summarize(report)
+
+        rec = self.step(name, stage.model_dump(), work)
+        self.model_path = self.path(rec, "model")
+
+    def _stage_prune(self, stage: PruneStage) -> None:
+        def compress(model: Any, ds: Dataset, epochs: int) -> Any:
             from .prune import prune_model
             from .prune.config import PruneConfig
 
-            assert self.model_path is not None
-            loaded = load_model(self.model_path)
-            ds = self._load_dataset(loaded.model)
-            epochs = min(stage.epochs, 1) if self.small else stage.epochs
             config = PruneConfig(sparsity=stage.sparsity, method=stage.method, schedule=stage.schedule, layers=tuple(stage.layers) if stage.layers else None,
                                  per_layer=stage.per_layer, epochs=epochs, max_metric_drop=stage.max_metric_drop, seed=self.recipe.seed)
-            result = prune_model(loaded.model, ds, config)
-            path = save_model(result.model, d / "model.keras", flavour=loaded.flavour)
-            report = result.report.to_dict()
-            atomic_write_text(d / "report.json", json.dumps(report, indent=2, default=str))
-            return {"model": str(path), "report": str(d / "report.json")}, _short_prune(report)
+            return prune_model(model, ds, config)
 
-        rec = self.step("prune", stage.model_dump(), work)
-        self.model_path = self.path(rec, "model")
+        self._model_stage("prune", stage, compress, _short_prune)
 
     def _stage_quantize(self, stage: QuantizeStage) -> None:
-        def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
-            from .modelio import load_model, save_model
+        def compress(model: Any, ds: Dataset, epochs: int) -> Any:
             from .qat import quantize_aware_train
             from .qat.config import QatConfig
 
-            assert self.model_path is not None
-            loaded = load_model(self.model_path)
-            ds = self._load_dataset(loaded.model)
-            epochs = min(stage.epochs, 1) if self.small else stage.epochs
-            result = quantize_aware_train(loaded.model, ds, QatConfig(epochs=epochs, target=stage.target, per_channel=stage.per_channel, seed=self.recipe.seed))
-            path = save_model(result.model, d / "model.keras", flavour=loaded.flavour)
-            report = result.report.to_dict()
-            atomic_write_text(d / "report.json", json.dumps(report, indent=2, default=str))
-            return {"model": str(path), "report": str(d / "report.json")}, {k: v for k, v in report.items() if not isinstance(v, (list, dict))}
+            return quantize_aware_train(model, ds, QatConfig(epochs=epochs, target=stage.target, per_channel=stage.per_channel, seed=self.recipe.seed))
 
-        rec = self.step("quantize", stage.model_dump(), work)
-        self.model_path = self.path(rec, "model")
+        self._model_stage("quantize", stage, compress, lambda report: {k: v for k, v in report.items() if not isinstance(v, (list, dict))})
 
     def _stage_export(self, stage: ExportStage) -> None:
         def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
@@ -321,7 +320,8 @@ class _Runner:
                 results += export_model(
                     self.model_path, d, formats=(fmt,), quantize=modes, data=self.data_path, batch_size=stage.batch_size,
                     opset=stage.opset, calibration_samples=stage.calibration_samples, max_metric_drop=stage.max_metric_drop,
-                    fp32_tolerance=stage.fp32_tolerance, require_fused=stage.require_fused, streaming=stage.streaming, labels=self.labels, preprocessing=self.preprocessing or None,
+                    fp32_tolerance=stage.fp32_tolerance, require_fused=stage.require_fused, streaming=stage.streaming, labels=self.labels,
+                    preprocessing=self.preprocessing or None,
                     progress=self.say,
                 )
             if not_applicable:
