@@ -7,6 +7,7 @@ import pytest
 
 from lstm_deploy import bridge
 from lstm_deploy.errors import ModelLoadError
+from lstm_deploy.inspect import inspect_model
 from lstm_deploy.modelio import file_sha256, load_model, save_model
 
 from .zoo import ZOO
@@ -37,6 +38,8 @@ def test_load_every_format_records_flavour(saved, name, flavour):
     inputs = bridge.sample_inputs(source)
     assert bridge.max_abs_diff(bridge.predict(source, inputs), bridge.predict(loaded.model, inputs)) <= 1e-6
     assert len(loaded.sha256) == 64
+    report = inspect_model(loaded.model)  # inspect works the same on every format
+    assert report.params == source.count_params() and report.macs == inspect_model(source).macs > 0
 
 
 @pytest.mark.parametrize("name", ["keras3.keras", "tf_keras.keras"])
