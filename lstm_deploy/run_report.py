@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,7 +32,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _kv(summary: dict[str, Any]) -> str:
-    flat = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
+    flat = {k: v for k, v in summary.items() if v is not None and not isinstance(v, (list, dict))}
     nested = summary.get("metrics") if isinstance(summary.get("metrics"), dict) else {}
     flat.update({f"test {k}": v for k, v in nested.items()})
     return _table(("", "value"), list(flat.items())) if flat else "_nothing to report_"
@@ -43,7 +44,7 @@ def _sections(recipe: Recipe, out_dir: Path, steps: Sequence[Any]) -> list[tuple
         if step.name == "report":
             continue
         s = step.summary
-        status = "skipped (unchanged)" if step.skipped else f"{step.seconds:.1f} s"
+        status = "unchanged, reused" if step.skipped else f"{step.seconds:.1f} s"
         title = f"{step.name} ({status})"
         if step.name == "data":
             body = f"{s.get('description', '')}\n\ntask: **{s.get('task')}**"
@@ -103,37 +104,52 @@ def write_run_report(recipe: Recipe, out_dir: Path, steps: Sequence[Any], title:
     body.append(f"<h2>recipe</h2><pre>{html.escape(recipe.to_yaml())}</pre>")
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}"
-             "th{background:#f3f3f3}img{max-width:100%}pre{background:#f7f7f7;padding:1em;overflow:auto}")
+             "th{background:#f3f3f3}img{max-width:100%}pre{background:#f7f7f7;padding:1em;overflow:auto}"
+             "blockquote{border-left:4px solid #ccc;margin:1em 0;padding:.2em 1em;color:#555}ul{margin:.2em 0}")
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
     html_path = atomic_write_text(out_dir / "report.html", doc)
     return md_path, html_path
 
 
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")
+
+
 def _md_to_html(text: str) -> str:
-    """Just enough Markdown for our own output: pipe tables, bold, paragraphs."""
+    """Just enough Markdown for our own output: pipe tables, headings, quotes, bullets, bold."""
     out: list[str] = []
     table: list[list[str]] = []
 
     def flush() -> None:
-        if table:
-            head, *rows = [r for r in table if not all(set(c.strip()) <= {"-", ":"} for c in r)]
-            out.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr>")
-            out.extend("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+        rows = [r for r in table if not all(c and set(c) <= {"-", ":"} for c in r)]  # drop |---|:-:| rows
+        if rows:
+            head, *body = rows
+            out.append("<table><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>")
+            out.extend("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body)
             out.append("</table>")
-            table.clear()
+        table.clear()
 
     for line in text.splitlines():
         if line.startswith("|"):
-            table.append([c.strip() for c in line.strip().strip("|").split(" | ")])
+            table.append([c.strip().replace("\\|", "|") for c in _CELL_SPLIT.split(line.strip().strip("|"))])
             continue
         flush()
-        if line.strip():
-            escaped = html.escape(line.lstrip("#").strip() if line.startswith("#") else line)
-            parts = escaped.split("**")
-            escaped = "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
-            out.append(f"<h3>{escaped}</h3>" if line.startswith("#") else f"<p>{escaped}</p>")
+        if not line.strip():
+            continue
+        if line.startswith("#"):
+            out.append(f"<h3>{_inline(line.lstrip('#').strip())}</h3>")
+        elif line.startswith("> "):
+            out.append(f"<blockquote>{_inline(line[2:])}</blockquote>")
+        elif line.startswith("- "):
+            out.append(f"<ul><li>{_inline(line[2:])}</li></ul>")
+        else:
+            out.append(f"<p>{_inline(line)}</p>")
     flush()
     return "\n".join(out)
+
+
+def _inline(text: str) -> str:
+    parts = html.escape(text).split("**")
+    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def load_step_summaries(out_dir: Path) -> dict[str, Any]:
