@@ -22,6 +22,34 @@ _VERBOSE = False
 
 
 @contextlib.contextmanager
+def silenced_converter() -> Iterator[None]:
+    """Silence the TFLite converter's C++ chatter on both stdout and stderr (e.g. ``fully_quantize: 0, ...``).
+
+    Converter failures still raise Python exceptions carrying their message.
+    """
+    if _VERBOSE:
+        yield
+        return
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):
+        with silenced_stderr():
+            yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        with silenced_stderr():
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+@contextlib.contextmanager
 def silenced_stderr() -> Iterator[None]:
     """Silence C++ log lines written straight to file descriptor 2 (absl logs ignore TF_CPP_MIN_LOG_LEVEL).
 

@@ -92,7 +92,8 @@ def convert_tflite(
             converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     try:
-        return bytes(converter.convert())
+        with _tf.silenced_converter():
+            return bytes(converter.convert())
     except Exception as exc:  # converter errors are many types; report one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise ExportError(f"TFLite conversion ({quantization}) failed: {first}") from exc

@@ -55,7 +55,8 @@ def _tflite(model: Any, mode: str, calibration: np.ndarray | None) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return conv.convert()
+            with _tf.silenced_converter():
+                return conv.convert()
         except Exception as exc:  # converter errors come in many types; all mean "cannot convert"
             raise ExportError(f"TFLite conversion ({mode}) failed: {str(exc).strip().splitlines()[0][:300]}") from None
 
@@ -119,8 +120,9 @@ def predict_artifact(blob: bytes, mode: str, x: np.ndarray) -> np.ndarray:
         return np.concatenate([sess.run(None, {name: x[i:i + 256]})[0] for i in range(0, len(x), 256)])
     from ai_edge_litert.interpreter import Interpreter
 
-    it = Interpreter(model_content=blob, num_threads=1)
-    it.allocate_tensors()
+    with _tf.silenced_stderr():  # LiteRT announces its XNNPACK delegate on stderr
+        it = Interpreter(model_content=blob, num_threads=1)
+        it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
     res = []
     for i in range(len(x)):
