@@ -15,10 +15,42 @@ import os
 import sys
 import warnings
 from types import ModuleType
-from typing import Iterator
+from typing import Any, Iterator
 
 _QUIET = False
 _VERBOSE = False
+
+
+@contextlib.contextmanager
+def _silenced_fd(fd: int, stream: Any) -> Iterator[None]:
+    """Point file descriptor ``fd`` at /dev/null for the block (C++ code writes there directly)."""
+    if _VERBOSE:
+        yield
+        return
+    try:
+        stream.flush()
+        saved = os.dup(fd)
+    except (OSError, ValueError):  # no real descriptor (e.g. some embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        stream.flush()
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+def silenced_stderr() -> contextlib.AbstractContextManager[None]:
+    """Silence C++ log lines written straight to file descriptor 2 (absl logs ignore TF_CPP_MIN_LOG_LEVEL).
+
+    Used around TensorFlow's import and converter calls; a no-op in verbose mode.
+    Python-level errors still propagate as exceptions, so nothing the user needs is lost.
+    """
+    return _silenced_fd(2, sys.stderr)
 
 
 @contextlib.contextmanager
@@ -27,53 +59,8 @@ def silenced_converter() -> Iterator[None]:
 
     Converter failures still raise Python exceptions carrying their message.
     """
-    if _VERBOSE:
+    with _silenced_fd(1, sys.stdout), _silenced_fd(2, sys.stderr):
         yield
-        return
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError):
-        with silenced_stderr():
-            yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        with silenced_stderr():
-            yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
-@contextlib.contextmanager
-def silenced_stderr() -> Iterator[None]:
-    """Silence C++ log lines written straight to file descriptor 2 (absl logs ignore TF_CPP_MIN_LOG_LEVEL).
-
-    Used around TensorFlow's import and converter calls; a no-op in verbose mode.
-    Python-level errors still propagate as exceptions, so nothing the user needs is lost.
-    """
-    if _VERBOSE:
-        yield
-        return
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (e.g. some embedded interpreters)
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def quiet(verbose: bool = False) -> None:

@@ -26,6 +26,7 @@ from . import __version__
 from .atomic import atomic_write_text
 from .data import Dataset, load_data
 from .errors import InputError
+from .modelio import file_sha256
 from .recipe import (
     AeonClassificationData,
     AeonSeriesData,
@@ -67,12 +68,6 @@ class RunResult:
 
 def _hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _file_hash(path: Path) -> str:
-    from .modelio import file_sha256
-
-    return file_sha256(path)
 
 
 def resolve(recipe_dir: Path, value: str) -> Path:
@@ -177,7 +172,7 @@ class _Runner:
         data = self.recipe.data
         settings: dict[str, Any] = data.model_dump()
         if isinstance(data, (NpzData, CsvSeriesData, TextCsvData)):
-            settings["content"] = _file_hash(resolve(self.recipe_dir, data.path))
+            settings["content"] = file_sha256(resolve(self.recipe_dir, data.path))
 
         def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
             from . import datasets
@@ -237,7 +232,7 @@ class _Runner:
                 metrics = _evaluate(loaded.model, ds)
                 return {}, {"source": str(src), "flavour": loaded.flavour, "sha256": loaded.sha256, "metrics": metrics}
 
-            rec = self.step("model", {"sha256": _file_hash(src), "unsafe": spec.unsafe}, load_work)
+            rec = self.step("model", {"sha256": file_sha256(src), "unsafe": spec.unsafe}, load_work)
             self.model_path = src
         else:
             train = spec.train

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from pathlib import Path
 from typing import Any, Sequence
@@ -150,8 +149,3 @@ def _md_to_html(text: str) -> str:
 def _inline(text: str) -> str:
     parts = html.escape(text).split("**")
     return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
-
-
-def load_step_summaries(out_dir: Path) -> dict[str, Any]:
-    """Read every ``stage.json`` below ``out_dir`` (for tools that post-process a run)."""
-    return {p.parent.name: json.loads(p.read_text()) for p in sorted(out_dir.glob("*/stage.json"))}
