@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from lstm_deploy import _tf  # noqa: E402
 from lstm_deploy.atomic import atomic_write_text  # noqa: E402
-from lstm_deploy.data import validate_arrays  # noqa: E402
+from lstm_deploy.load.dataset import validate_arrays  # noqa: E402
 
 UNITS = 128
 SEQ_LEN = 29
@@ -90,9 +90,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from lstm_deploy.prune import PruneConfig, prune_model
-    from lstm_deploy.prune.finetune import evaluate
-    from lstm_deploy.prune.report import onnx_latency, weight_sizes
+    from lstm_deploy.compress.prune import PruneConfig, prune_model
+    from lstm_deploy.compress.prune.finetune import evaluate
+    from lstm_deploy.compress.prune.report import onnx_latency, weight_sizes
 
     t0 = time.perf_counter()
     arrays = load_japanese_vowels()

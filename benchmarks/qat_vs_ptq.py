@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 
 from lstm_deploy import _tf  # noqa: E402
 from lstm_deploy.atomic import atomic_write_text  # noqa: E402
-from lstm_deploy.data import validate_arrays  # noqa: E402
-from lstm_deploy.qat import QatConfig, quantize_aware_train  # noqa: E402
+from lstm_deploy.load.dataset import validate_arrays  # noqa: E402
+from lstm_deploy.compress.qat import QatConfig, quantize_aware_train  # noqa: E402
 
 MODES = ("tflite-int8", "tflite-dynamic", "onnx-dynamic")
 

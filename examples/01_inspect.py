@@ -3,8 +3,8 @@
     python examples/01_inspect.py
 """
 
-from lstm_deploy.inspect import inspect_model
-from lstm_deploy.modelio import load_model
+from lstm_deploy.load.summary import inspect_model
+from lstm_deploy.load.modelio import load_model
 
 if __name__ == "__main__":
     loaded = load_model("example_out/model.keras")

@@ -3,9 +3,9 @@
     python examples/02_prune.py
 """
 
-from lstm_deploy.data import load_data
-from lstm_deploy.modelio import load_model, save_model
-from lstm_deploy.prune import PruneConfig, prune_model
+from lstm_deploy.load.dataset import load_data
+from lstm_deploy.load.modelio import load_model, save_model
+from lstm_deploy.compress.prune import PruneConfig, prune_model
 
 if __name__ == "__main__":
     loaded = load_model("example_out/model.keras")

@@ -3,10 +3,10 @@
     python examples/03_quantize.py
 """
 
-from lstm_deploy.data import load_data
-from lstm_deploy.modelio import load_model, save_model
-from lstm_deploy.qat import quantize_aware_train
-from lstm_deploy.qat.config import QatConfig
+from lstm_deploy.load.dataset import load_data
+from lstm_deploy.load.modelio import load_model, save_model
+from lstm_deploy.compress.qat import quantize_aware_train
+from lstm_deploy.compress.qat.config import QatConfig
 
 if __name__ == "__main__":
     loaded = load_model("example_out/pruned.keras")

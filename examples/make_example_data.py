@@ -8,11 +8,11 @@ BasicMotions sensor recordings that ship in the ``aeon`` wheel.
 
 from pathlib import Path
 
-from lstm_deploy.data import load_data
-from lstm_deploy.datasets import aeon_classification
-from lstm_deploy.modelio import save_model
-from lstm_deploy.recipe import Architecture, TrainSpec
-from lstm_deploy.train import train_baseline
+from lstm_deploy.load.dataset import load_data
+from lstm_deploy.load.sources import aeon_classification
+from lstm_deploy.load.modelio import save_model
+from lstm_deploy.pipeline.recipe import Architecture, TrainSpec
+from lstm_deploy.pipeline.train import train_baseline
 
 OUT = Path("example_out")
 

@@ -13,7 +13,7 @@ import pytest
 from lstm_deploy.bench import SCHEMA, SCHEMA_VERSION, BenchReport, write_report
 from lstm_deploy.bench.adb import AdbError, check_device, parse_benchmark_output
 from lstm_deploy.bench.machine import describe_machine
-from lstm_deploy.bench.report import HOST_NOTE, ROW_FIELDS, mark_pareto
+from lstm_deploy.report.bench import HOST_NOTE, ROW_FIELDS, mark_pareto
 from lstm_deploy.errors import InputError
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "report_schema.md"

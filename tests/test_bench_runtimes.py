@@ -11,7 +11,7 @@ import pytest
 
 from lstm_deploy.bench import BenchConfig, benchmark, expand_runtimes, get_runtime, runtime_names
 from lstm_deploy.bench.registry import RuntimeUnavailable
-from lstm_deploy.bench.rt_tflite import TFLiteRuntime
+from lstm_deploy.bench.runtimes.tflite import TFLiteRuntime
 from lstm_deploy.errors import InputError
 
 T, F, UNITS, CLASSES = 6, 3, 8, 3
@@ -209,7 +209,7 @@ def test_discover_export_manifest_layout_and_errors(tiny, tmp_path):
 
 
 def test_tflite_quantized_io_roundtrip():
-    from lstm_deploy.bench.rt_tflite import _dequantize, _quantize
+    from lstm_deploy.bench.runtimes.tflite import _dequantize, _quantize
 
     detail = {"dtype": np.int8, "quantization": (0.1, -31)}
     x = np.array([[-10.0, 0.0, 1.23, 50.0]], np.float32)
@@ -239,7 +239,7 @@ def test_fixed_batch_artifact_loops_with_padding(tiny, tmp_path):
     import tf2onnx
 
     from lstm_deploy import _tf
-    from lstm_deploy.bench.rt_onnxruntime import OnnxRuntimeCPU
+    from lstm_deploy.bench.runtimes.onnxruntime import OnnxRuntimeCPU
 
     tf, model = _tf.tf(), tiny["model"]
     path = tmp_path / "batch2.onnx"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_deploy import bridge
+from lstm_deploy.load import flavours as bridge
 from lstm_deploy.errors import BridgeError, UnsupportedLayerError
-from lstm_deploy.layers import SUPPORTED
+from lstm_deploy.load.layers import SUPPORTED
 
 from .zoo import ZOO, layer_classes
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_deploy.data import load_data
+from lstm_deploy.load.dataset import load_data
 from lstm_deploy.errors import DataError
 
 from .conftest import make_npz

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_deploy import datasets
-from lstm_deploy.data import validate_arrays
+from lstm_deploy.load import sources as datasets
+from lstm_deploy.load.dataset import validate_arrays
 from lstm_deploy.errors import DataError
 
 

@@ -15,7 +15,7 @@ from .conftest import run_cli as _run
 
 @pytest.fixture(scope="module")
 def classifier_file(tmp_path_factory):
-    from lstm_deploy.modelio import save_model
+    from lstm_deploy.load.modelio import save_model
 
     model, data = trained_classifier()
     folder = tmp_path_factory.mktemp("cli")
@@ -69,7 +69,7 @@ def test_bad_quantize_exits_2_with_message(classifier_file, tmp_path, capsys):
 
 
 def test_parity_failure_exits_1_and_writes_nothing(classifier_file, tmp_path, capsys):
-    from lstm_deploy.data import load_data
+    from lstm_deploy.load.dataset import load_data
 
     path, data = classifier_file
     ds = load_data(data)

@@ -76,7 +76,7 @@ def test_quantization_modes_meet_budget_on_trained_model():
 
 def test_parity_failure_writes_nothing_and_removes_stale(tmp_path):
     """int8 calibrated on inputs 100x too small saturates on x_test: accuracy collapses."""
-    from lstm_deploy.data import load_data
+    from lstm_deploy.load.dataset import load_data
     from lstm_deploy.errors import ParityError
     from lstm_deploy.export import export_model
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lstm_deploy.errors import InputError
-from lstm_deploy.inspect import inspect_model
+from lstm_deploy.load.summary import inspect_model
 
 from .zoo import ZOO
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_deploy import bridge
+from lstm_deploy.load import flavours as bridge
 from lstm_deploy.errors import ModelLoadError
-from lstm_deploy.inspect import inspect_model
-from lstm_deploy.modelio import file_sha256, load_model, save_model
+from lstm_deploy.load.summary import inspect_model
+from lstm_deploy.load.modelio import file_sha256, load_model, save_model
 
 from .zoo import ZOO
 

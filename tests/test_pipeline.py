@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from lstm_deploy.cli import main
-from lstm_deploy.pipeline import run_recipe
-from lstm_deploy.recipe import load_recipe, parse_recipe
+from lstm_deploy.pipeline.runner import run_recipe
+from lstm_deploy.pipeline.recipe import load_recipe, parse_recipe
 
 RECIPES_DIR = Path(__file__).parent.parent / "recipes"
 RECIPES = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
@@ -126,7 +126,7 @@ def test_invalid_recipe_fails_before_work(npz_recipe, capsys, content, message):
 
 
 def test_training_strategy_defaults_and_tf_config():
-    from lstm_deploy.distribute import describe_strategy, training_strategy
+    from lstm_deploy.compress.distribute import describe_strategy, training_strategy
     from lstm_deploy.errors import InputError
 
     strategy = training_strategy(env={})

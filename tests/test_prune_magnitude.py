@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from lstm_deploy import _tf
-from lstm_deploy.data import validate_arrays
+from lstm_deploy.load.dataset import validate_arrays
 from lstm_deploy.errors import InputError, UnsupportedLayerError
-from lstm_deploy.prune import PruneConfig, derive_schedule, magnitude_prune, prune_model
-from lstm_deploy.prune.magnitude import prunable_weights
+from lstm_deploy.compress.prune import PruneConfig, derive_schedule, magnitude_prune, prune_model
+from lstm_deploy.compress.prune.magnitude import prunable_weights
 
 
 def _dataset(n_train: int = 24, n_test: int = 8, seq: int = 6):
@@ -139,7 +139,7 @@ def test_errors():
 
 def test_bisection_walks_to_highest_sparsity_within_budget():
     from lstm_deploy.errors import StageError
-    from lstm_deploy.prune.search import bisect_sparsity
+    from lstm_deploy.compress.prune.search import bisect_sparsity
 
     def attempt(s):
         return f"model@{s}", 10 * s, {}  # drop grows with sparsity: budget 4 allows s <= 0.4

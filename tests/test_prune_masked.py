@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm_deploy.data import validate_arrays
-from lstm_deploy.prune import PruneConfig, prune_model
+from lstm_deploy.load.dataset import validate_arrays
+from lstm_deploy.compress.prune import PruneConfig, prune_model
 
 
 def test_masked_model_prunes_and_strip_keeps_predictions(keras3):

@@ -7,7 +7,7 @@ import pytest
 
 from lstm_deploy import _tf
 from lstm_deploy.errors import InputError, UnsupportedLayerError
-from lstm_deploy.prune.units import unit_prune
+from lstm_deploy.compress.prune.units import unit_prune
 
 X = np.random.default_rng(0).normal(size=(4, 7, 3)).astype("float32")
 
@@ -145,8 +145,8 @@ def test_errors():
 
 
 def test_prune_model_units_regression_finetunes_and_reports():
-    from lstm_deploy.data import validate_arrays
-    from lstm_deploy.prune import PruneConfig, prune_model
+    from lstm_deploy.load.dataset import validate_arrays
+    from lstm_deploy.compress.prune import PruneConfig, prune_model
 
     k = _tfk()
     k.utils.set_random_seed(0)

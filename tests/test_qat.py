@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from lstm_deploy import _tf
-from lstm_deploy.data import validate_arrays
+from lstm_deploy.load.dataset import validate_arrays
 from lstm_deploy.errors import InputError, UnsupportedLayerError
-from lstm_deploy.qat import QatConfig, quantize_aware_train, scheme_for
-from lstm_deploy.qat.fakequant import quantize_weight_np
-from lstm_deploy.qat.runtimes import convert, onnx_ops, predict_artifact, tflite_ops
+from lstm_deploy.compress.qat import QatConfig, quantize_aware_train, scheme_for
+from lstm_deploy.compress.qat.fakequant import quantize_weight_np
+from lstm_deploy.compress.qat.runtimes import convert, onnx_ops, predict_artifact, tflite_ops
 
 T, F, N_CLS = 6, 3, 3
 
@@ -88,7 +88,7 @@ ARCHS = ["plain", "stacked", "bidirectional", "conv1d", "embedding", "combo"]
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_qat_trains_keeps_input_and_saves_reloads(arch, trained, tmp_path):
-    from lstm_deploy.modelio import load_model, save_model
+    from lstm_deploy.load.modelio import load_model, save_model
 
     ds, model, before, res = trained[arch]
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights())), "input model was modified"
@@ -162,7 +162,7 @@ def test_onnx_dynamic_target_per_channel_reports_and_fuses(data):
 
 
 def test_keras3_model_comes_back_as_keras3(data):
-    from lstm_deploy.bridge import flavour_of
+    from lstm_deploy.load.flavours import flavour_of
 
     keras = _tf.keras3()
     inp = keras.Input((T, F))

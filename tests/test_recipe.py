@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from lstm_deploy.errors import InputError
-from lstm_deploy.pipeline import check_inputs, plan
-from lstm_deploy.recipe import load_recipe, parse_recipe
+from lstm_deploy.pipeline.runner import check_inputs, plan
+from lstm_deploy.pipeline.recipe import load_recipe, parse_recipe
 
 RECIPES = sorted((Path(__file__).parent.parent / "recipes").glob("*.yaml"))
 BASE = {"data": {"kind": "npz", "path": "d.npz"}, "model": {"path": "m.keras"}, "stages": [{"export": {}}]}

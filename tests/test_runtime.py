@@ -42,7 +42,7 @@ def test_runtime_never_imports_tensorflow(fmt, tmp_path):
 
 def test_runtime_matches_parity_check_results():
     """The runtime reproduces what export's parity check measured (same code path)."""
-    from lstm_deploy.data import load_data
+    from lstm_deploy.load.dataset import load_data
     from lstm_deploy.runtime import Model
 
     model, results, _ = exported("quant")
@@ -60,7 +60,7 @@ def test_int8_artifact_quantizes_inputs_and_dequantizes_outputs():
     _, results, _ = exported("quant")
     m = Model.load(next(r.artifact for r in results if r.quantization == "int8"))
     assert m.inputs["x"].quantized and m.outputs["output"].quantized
-    from lstm_deploy.data import load_data
+    from lstm_deploy.load.dataset import load_data
 
     ds = load_data(trained_classifier()[1])
     y = m.predict(ds.x_test[:5])

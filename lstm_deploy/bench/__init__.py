@@ -15,7 +15,7 @@ Example:
 
 from .api import BenchConfig, benchmark, write_report
 from .registry import Runtime, RuntimeUnavailable, expand_runtimes, get_runtime, register, runtime_names
-from .report import SCHEMA, SCHEMA_VERSION, BenchReport
+from ..report.bench import SCHEMA, SCHEMA_VERSION, BenchReport
 
 __all__ = [
     "BenchConfig", "BenchReport", "Runtime", "RuntimeUnavailable", "SCHEMA", "SCHEMA_VERSION",

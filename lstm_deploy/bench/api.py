@@ -28,13 +28,13 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..atomic import atomic_write_text
-from ..data import Dataset, load_data
+from ..load.dataset import Dataset, load_data
 from ..errors import DataError, InputError
 from .artifacts import Artifact, discover
 from .machine import describe_machine
 from .metrics import agreement, task_metrics
 from .registry import expand_runtimes, get_runtime
-from .report import HOST_NOTE, BenchReport, mark_pareto
+from ..report.bench import HOST_NOTE, BenchReport, mark_pareto
 
 
 @dataclass(frozen=True)
@@ -337,8 +337,8 @@ def write_report(report: BenchReport, out_dir: str | Path) -> dict[str, Path]:
         >>> sorted(paths)                                    # doctest: +SKIP
         ['csv', 'html', 'json', 'latency_by_runtime', 'latency_vs_metric', 'md', 'size_by_artifact']
     """
-    from .html import write_html
-    from .plots import write_plots
+    from ..report.html import write_html
+    from ..report.plots import write_plots
 
     out = check_out_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -137,7 +137,7 @@ def _source(manifest: dict[str, Any] | None, artifact: Path) -> tuple[str | None
 
 def _sha256(path: Path, data: bytes) -> str:
     if path.is_dir():
-        from ..modelio import file_sha256
+        from ..load.modelio import file_sha256
 
         return file_sha256(path)
     return hashlib.sha256(data).hexdigest()

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 
-RUNTIME_MODULES = ("rt_keras", "rt_tf_gpu", "rt_tflite", "rt_litert_gpu", "rt_onnxruntime", "rt_openvino")
+RUNTIME_MODULES = ("keras", "tf_gpu", "tflite", "litert_gpu", "onnxruntime", "openvino")
 
 #: Group names accepted by ``--runtimes`` besides the registered names.
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -141,7 +141,7 @@ def _load_builtin() -> None:
     global _LOADED
     if not _LOADED:
         for module in RUNTIME_MODULES:
-            importlib.import_module(f"{__package__}.{module}")
+            importlib.import_module(f"{__package__}.runtimes.{module}")
         _LOADED = True
 
 

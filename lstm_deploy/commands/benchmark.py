@@ -70,7 +70,7 @@ def _print_summary(report: "BenchReport", paths: dict[str, Path]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from ..bench.report import ranked
+    from ..report.bench import ranked
 
     console = Console()
     if not console.is_terminal:

@@ -24,8 +24,8 @@ def _fmt_bytes(n: float) -> str:
 @click.option("--unsafe", is_flag=True, help="Allow models with Lambda layers (runs code from the file).")
 def command(model_path: str, as_json: bool, seq_len: int | None, unsafe: bool) -> None:
     """Show a model's layers, parameters, MACs, weight memory and which stages apply."""
-    from ..inspect import inspect_model
-    from ..modelio import load_model
+    from ..load.summary import inspect_model
+    from ..load.modelio import load_model
 
     loaded = load_model(model_path, unsafe=unsafe)
     report = inspect_model(loaded.model, seq_len=seq_len, flavour=loaded.flavour)

@@ -36,9 +36,9 @@ def command(
     lstm-deploy prune model.keras --data d.npz --sparsity 0.95 --max-metric-drop 1 -o best.keras
     """
     from ..atomic import atomic_write_text
-    from ..data import load_data
-    from ..modelio import load_model, save_model
-    from ..prune import PruneConfig, prune_model
+    from ..load.dataset import load_data
+    from ..load.modelio import load_model, save_model
+    from ..compress.prune import PruneConfig, prune_model
 
     names = tuple(n.strip() for n in layers.split(",") if n.strip()) if layers is not None else None
     config = PruneConfig(

@@ -37,9 +37,9 @@ def command(
     lstm-deploy quantize model.keras --data d.npz --target onnx-dynamic --epochs 3 --report qat.json -o qat.keras
     """
     from ..atomic import atomic_write_text
-    from ..data import load_data
-    from ..modelio import load_model, save_model
-    from ..qat import QatConfig, quantize_aware_train
+    from ..load.dataset import load_data
+    from ..load.modelio import load_model, save_model
+    from ..compress.qat import QatConfig, quantize_aware_train
 
     config = QatConfig(target=target, per_channel=per_channel, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)  # type: ignore[arg-type]
     if output.resolve() == model_path.resolve():

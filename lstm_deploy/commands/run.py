@@ -63,8 +63,8 @@ def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, 
     lstm-deploy run --model m.keras --data d.npz --prune 0.5 --quantize fp32,dynamic --save-recipe mine.yaml
     """
     from ..atomic import atomic_write_text
-    from ..pipeline import plan, run_recipe
-    from ..recipe import load_recipe, parse_recipe
+    from ..pipeline.runner import plan, run_recipe
+    from ..pipeline.recipe import load_recipe, parse_recipe
 
     if recipe_path is not None:
         recipe = load_recipe(recipe_path)
@@ -77,7 +77,7 @@ def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, 
         click.echo(f"recipe written to {save_recipe}")
     out = out_dir or Path("runs") / recipe.name
     if dry_run:
-        from ..pipeline import check_inputs
+        from ..pipeline.runner import check_inputs
 
         check_inputs(recipe, recipe_dir)
         click.echo(f"plan for '{recipe.name}' -> {out}/" + (" (small mode)" if small else ""))

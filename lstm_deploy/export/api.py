@@ -19,9 +19,9 @@ import numpy as np
 
 from .. import runtime
 from ..atomic import atomic_path
-from ..data import Dataset, load_data
+from ..load.dataset import Dataset, load_data
 from ..errors import DataError, ExportError, InputError, ParityError
-from . import graph as graph_mod
+from . import plan as graph_mod
 from . import manifest as manifest_mod
 from . import onnx as onnx_mod
 from . import tflite as tflite_mod
@@ -140,8 +140,9 @@ class _Source:
 
 
 def _resolve_model(model_or_path: Any) -> _Source:
-    from .. import bridge, modelio
-    from ..layers import check_supported
+    from ..load import flavours as bridge
+    from ..load import modelio
+    from ..load.layers import check_supported
 
     if isinstance(model_or_path, (str, Path)):
         loaded = modelio.load_model(model_or_path)

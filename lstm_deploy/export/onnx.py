@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import _tf
 from ..errors import ExportError
-from .graph import ExportPlan
+from .plan import ExportPlan
 
 QUANTIZATIONS = ("fp32", "dynamic")
 FUSED_OPS = ("LSTM", "DynamicQuantizeLSTM")

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import _tf
 from ..errors import ExportError
-from .graph import ExportPlan
+from .plan import ExportPlan
 
 QUANTIZATIONS = ("fp32", "float16", "dynamic", "int8")
 FUSED_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM")

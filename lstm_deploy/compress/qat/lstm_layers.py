@@ -1,0 +1,156 @@
+"""Training-time LSTM layers that simulate what the deployment runtime quantizes.
+
+tfmot cannot quantize LSTM, and an LSTM wrapped for QAT reaches TFLite as a ``WHILE``
+loop. So QAT here trains a *stand-in*: :class:`QatLSTM` holds the same three weights
+as a Keras LSTM (``kernel``, ``recurrent_kernel``, ``bias``; gate order i, f, c, o) and
+runs the recurrence with fake quantization:
+
+* ``kernel`` / ``recurrent_kernel`` on the symmetric int8 grid (per gate, per tensor or
+  per channel, see :class:`~lstm_deploy.qat.config.QatScheme`), zeros kept zero;
+* for full-integer TFLite also the runtime's internal tensors: input and hidden state
+  int8 (calibrated ranges), gate pre-activations clipped to int16 Q3.12 ([-8, 8)), cell
+  state int16 with a power-of-two range.
+
+After training, :mod:`lstm_deploy.qat.strip` copies the snapped weights back into a
+plain ``LSTM``, which exports to the fused kernels.
+
+The classes are created on first use (:func:`classes`) so importing this module does
+not import TensorFlow.
+
+Example:
+    >>> QatLSTM, QatBidirectional = classes()                    # doctest: +SKIP
+    >>> layer = QatLSTM(units=8, scheme=scheme_for(QatConfig()))   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from ... import _tf
+from .config import QatScheme
+from .fakequant import GATE_CLIP, RangeTracker, fake_quant_pow2, fake_quant_range, quantize_weight_tf
+
+
+@functools.lru_cache(maxsize=None)
+def classes() -> tuple[Any, Any]:
+    """Return ``(QatLSTM, QatBidirectional)``, defined against tf_keras on first call."""
+    tf = _tf.tf()
+    tfk = _tf.tf_keras()
+
+    class QatLSTM(tfk.layers.Layer):
+        """An LSTM with fake-quantized weights and (for full-int8) fake-quantized internals."""
+
+        def __init__(self, units: int, scheme: QatScheme, return_sequences: bool = False,
+                     go_backwards: bool = False, use_bias: bool = True, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.units = units
+            self.scheme = scheme
+            self.return_sequences = return_sequences
+            self.go_backwards = go_backwards
+            self.use_bias = use_bias
+            self.calibrating = False
+
+        def build(self, input_shape: Any) -> None:
+            n_in, u = int(input_shape[-1]), self.units
+            ones = tfk.initializers.Ones()
+            self.kernel = self.add_weight(name="kernel", shape=(n_in, 4 * u))
+            self.recurrent_kernel = self.add_weight(name="recurrent_kernel", shape=(u, 4 * u))
+            self.bias = self.add_weight(name="bias", shape=(4 * u,), initializer="zeros") if self.use_bias else None
+            self.kernel_mask = self.add_weight(name="kernel_mask", shape=(n_in, 4 * u), initializer=ones, trainable=False)
+            self.recurrent_mask = self.add_weight(name="recurrent_mask", shape=(u, 4 * u), initializer=ones, trainable=False)
+            self.x_range = RangeTracker(self, "input")
+            self.h_range = RangeTracker(self, "hidden")
+            self.c_range = RangeTracker(self, "cell")
+            super().build(input_shape)
+
+        def quantized_weights(self) -> tuple[Any, Any]:
+            s = self.scheme
+            k = quantize_weight_tf(self.kernel * self.kernel_mask, s.lstm_gate_blocks, s.per_channel)
+            rk = quantize_weight_tf(self.recurrent_kernel * self.recurrent_mask, s.lstm_gate_blocks, s.per_channel)
+            return k, rk
+
+        def call(self, inputs: Any, training: Any = None) -> Any:
+            calibrating = self.calibrating
+            sim = self.scheme.quantize_states and not calibrating
+            if calibrating:
+                k, rk = self.kernel, self.recurrent_kernel
+            else:
+                k, rk = self.quantized_weights()
+            x = inputs
+            updates: list[Any] = []
+            track = bool(training) or calibrating
+            if self.scheme.quantize_activations and track:
+                updates += self.x_range.update(x)
+            if self.scheme.quantize_activations and not calibrating:
+                x = fake_quant_range(x, self.x_range.lo, self.x_range.hi)
+            z_in = tf.einsum("bti,ig->btg", x, k)
+            if self.bias is not None:
+                z_in = z_in + self.bias
+            u = self.units
+            h_lo, h_hi, c_lo, c_hi = self.h_range.lo, self.h_range.hi, self.c_range.lo, self.c_range.hi
+
+            def step(z_t: Any, states: list[Any]) -> tuple[Any, list[Any]]:
+                h, c = states
+                z = z_t + tf.matmul(h, rk)
+                if sim:
+                    z = tf.clip_by_value(z, -GATE_CLIP - 2.0**-12, GATE_CLIP)
+                zi, zf, zc, zo = tf.split(z, 4, axis=-1)
+                c = tf.sigmoid(zf) * c + tf.sigmoid(zi) * tf.tanh(zc)
+                if sim:
+                    c = fake_quant_pow2(c, tf.maximum(-c_lo, c_hi))
+                h = tf.sigmoid(zo) * tf.tanh(c)
+                if sim:
+                    h = fake_quant_range(h, h_lo, h_hi)
+                return tf.concat([h, c], axis=-1), [h, c]
+
+            zeros = tf.zeros([tf.shape(inputs)[0], u], dtype=inputs.dtype)
+            last, outputs, _ = tfk.backend.rnn(step, z_in, [zeros, zeros], go_backwards=self.go_backwards)
+            if self.scheme.quantize_states and track:
+                updates += self.h_range.update(outputs[..., :u])
+                updates += self.c_range.update(outputs[..., u:])
+            result = outputs[..., :u] if self.return_sequences else last[..., :u]
+            if updates:
+                with tf.control_dependencies(updates):
+                    result = tf.identity(result)
+            return result
+
+        def compute_output_shape(self, input_shape: Any) -> Any:
+            if self.return_sequences:
+                return tf.TensorShape([input_shape[0], input_shape[1], self.units])
+            return tf.TensorShape([input_shape[0], self.units])
+
+        def ranges(self) -> dict[str, list[float]]:
+            """Calibrated/learned activation ranges (what the runtime will quantize)."""
+            out = {"input": list(self.x_range.values())}
+            if self.scheme.quantize_states:
+                out["hidden_state"] = list(self.h_range.values())
+                out["cell_state"] = list(self.c_range.values())
+            return out
+
+    class QatBidirectional(tfk.layers.Layer):
+        """Bidirectional(LSTM) stand-in: two :class:`QatLSTM` and the Keras merge modes."""
+
+        MERGES = ("concat", "sum", "mul", "ave")
+
+        def __init__(self, forward: Any, backward: Any, merge_mode: str, return_sequences: bool, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.forward_layer = forward
+            self.backward_layer = backward
+            self.merge_mode = merge_mode
+            self.return_sequences = return_sequences
+
+        def call(self, inputs: Any, training: Any = None) -> Any:
+            f = self.forward_layer(inputs, training=training)
+            b = self.backward_layer(inputs, training=training)
+            if self.return_sequences:
+                b = tf.reverse(b, axis=[1])
+            if self.merge_mode == "concat":
+                return tf.concat([f, b], axis=-1)
+            if self.merge_mode == "sum":
+                return f + b
+            if self.merge_mode == "mul":
+                return f * b
+            return (f + b) / 2.0
+
+    return QatLSTM, QatBidirectional

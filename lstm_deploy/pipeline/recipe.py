@@ -1,0 +1,270 @@
+"""Recipes: a whole pipeline as data (YAML), validated before any work starts.
+
+A recipe names the data, the model (a file, or a ``train:`` block that builds a
+baseline), and the stages in pipeline order: ``prune``, ``quantize`` (QAT),
+``export``, ``benchmark``, ``report``. CLI flags build the same structure, and a run
+writes out the recipe it executed, so every result can be reproduced.
+
+Example:
+    >>> recipe = load_recipe("recipes/quickstart.yaml")       # doctest: +SKIP
+    >>> [s.stage for s in recipe.stages]                      # doctest: +SKIP
+    ['prune', 'quantize', 'export', 'benchmark', 'report']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import InputError
+
+STAGE_ORDER = ("prune", "quantize", "export", "benchmark", "report")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- data sources
+
+
+class NpzData(_Strict):
+    kind: Literal["npz"]
+    path: str
+
+
+class AeonClassificationData(_Strict):
+    kind: Literal["aeon_classification"]
+    name: str = "BasicMotions"
+    max_len: int | None = Field(default=None, gt=0)
+
+
+class _SeriesOptions(_Strict):
+    window: int = Field(default=24, gt=0)
+    horizon: int = Field(default=1, gt=0)
+    normalize: Literal["zscore", "minmax", "window", "none"] = "zscore"
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+
+
+class CsvSeriesData(_SeriesOptions):
+    kind: Literal["csv_series"]
+    path: str
+    column: str | None = None
+
+
+class AeonSeriesData(_SeriesOptions):
+    kind: Literal["aeon_series"]
+    name: str = "Airline"
+    column: str | None = None
+
+
+class _TextOptions(_Strict):
+    vocab_size: int = Field(default=2000, ge=3)
+    max_len: int = Field(default=40, gt=0)
+    test_fraction: float = Field(default=0.25, gt=0, lt=1)
+
+
+class TextCsvData(_TextOptions):
+    kind: Literal["text_csv"]
+    path: str
+    text_column: str = "text"
+    label_column: str = "label"
+
+
+class GeneratedTextData(_TextOptions):
+    kind: Literal["generated_text"]
+    samples: int = Field(default=2000, ge=8)
+
+
+DataSpec = Annotated[
+    Union[NpzData, AeonClassificationData, CsvSeriesData, AeonSeriesData, TextCsvData, GeneratedTextData],
+    Field(discriminator="kind"),
+]
+
+# ---------------------------------------------------------------- model
+
+
+class Architecture(_Strict):
+    """A small baseline: ``lstm`` (stacked LSTMs), ``bilstm``, ``cnn_lstm``, ``embedding_lstm``."""
+
+    type: Literal["lstm", "bilstm", "cnn_lstm", "embedding_lstm"] = "lstm"
+    units: list[int] = Field(default_factory=lambda: [32], min_length=1)
+    dense: list[int] = Field(default_factory=list)
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    masking: bool = False
+    conv_filters: int = Field(default=16, gt=0)
+    conv_kernel: int = Field(default=5, gt=0)
+    embedding_dim: int = Field(default=16, gt=0)
+
+    @field_validator("units", "dense")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(v <= 0 for v in value):
+            raise ValueError(f"expected positive integers, got {value}")
+        return value
+
+
+class TrainSpec(_Strict):
+    architecture: Architecture = Field(default_factory=Architecture)
+    epochs: int = Field(default=30, ge=1)
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float = Field(default=0.005, gt=0)
+    patience: int = Field(default=5, ge=1)
+    validation_fraction: float = Field(default=0.15, gt=0, lt=1)
+
+
+class ModelSpec(_Strict):
+    path: str | None = None
+    train: TrainSpec | None = None
+    unsafe: bool = False
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelSpec":
+        if (self.path is None) == (self.train is None):
+            raise ValueError("give exactly one of 'path' (a trained model file) or 'train' (a baseline to train)")
+        return self
+
+
+# ---------------------------------------------------------------- stages
+
+
+class PruneStage(_Strict):
+    stage: Literal["prune"] = "prune"
+    method: Literal["magnitude", "units"] = "magnitude"
+    sparsity: float = Field(default=0.5, ge=0, lt=1)
+    schedule: Literal["constant", "polynomial"] = "polynomial"
+    epochs: int = Field(default=2, ge=1)
+    layers: list[str] | None = None
+    per_layer: bool = False
+    max_metric_drop: float | None = Field(default=None, gt=0)
+
+
+class QuantizeStage(_Strict):
+    stage: Literal["quantize"] = "quantize"
+    epochs: int = Field(default=2, ge=0)
+    target: Literal["tflite-int8", "tflite-dynamic", "onnx-dynamic"] = "tflite-int8"
+    per_channel: bool = False
+
+
+class ExportStage(_Strict):
+    stage: Literal["export"] = "export"
+    formats: list[Literal["tflite", "onnx"]] = Field(default_factory=lambda: ["tflite", "onnx"], min_length=1)
+    quantize: list[Literal["fp32", "float16", "dynamic", "int8"]] = Field(default_factory=lambda: ["fp32"], min_length=1)
+    batch_size: int = Field(default=1, ge=1)
+    opset: int = Field(default=17, ge=13)
+    calibration_samples: int = Field(default=100, ge=1)
+    max_metric_drop: float | None = Field(default=None, gt=0)
+    fp32_tolerance: float = Field(default=1e-5, gt=0)
+    require_fused: bool = False
+    streaming: bool = False
+
+
+class BenchmarkStage(_Strict):
+    stage: Literal["benchmark"] = "benchmark"
+    runtimes: list[str] | None = None
+    batch_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    threads: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    warmup: int = Field(default=10, ge=0)
+    repeats: int = Field(default=50, ge=1)
+    include_keras: bool = True
+
+
+class ReportStage(_Strict):
+    stage: Literal["report"] = "report"
+    title: str | None = None
+
+
+Stage = Annotated[Union[PruneStage, QuantizeStage, ExportStage, BenchmarkStage, ReportStage], Field(discriminator="stage")]
+
+
+class Recipe(_Strict):
+    """A validated pipeline description."""
+
+    name: str = "recipe"
+    description: str = ""
+    seed: int = 0
+    data: DataSpec
+    model: ModelSpec
+    stages: list[Stage] = Field(default_factory=list)
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _tag_stages(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise ValueError("expected a list of stages, e.g. [{prune: {sparsity: 0.5}}, {export: {}}]")
+        tagged = []
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                item = {item: {}}
+            if not isinstance(item, dict) or len(item) != 1:
+                raise ValueError(f"stage {i}: expected one mapping like {{export: {{...}}}}, got {item!r}")
+            (name, options), = item.items()
+            if name not in STAGE_ORDER:
+                raise ValueError(f"stage {i}: unknown stage '{name}'; known stages: {', '.join(STAGE_ORDER)}")
+            options = options or {}
+            if not isinstance(options, dict):
+                raise ValueError(f"stage {i} ({name}): expected a mapping of options, got {options!r}")
+            tagged.append({"stage": name, **options})
+        return tagged
+
+    @model_validator(mode="after")
+    def _pipeline_order(self) -> "Recipe":
+        ranks = [STAGE_ORDER.index(s.stage) for s in self.stages]
+        for (a, b), stage in zip(zip(ranks, ranks[1:]), self.stages[1:]):
+            if b < a:
+                raise ValueError(f"stage '{stage.stage}' comes after '{STAGE_ORDER[a]}'; stages must follow the order {' -> '.join(STAGE_ORDER)}")
+        names = [s.stage for s in self.stages]
+        for once in ("export", "benchmark", "report"):
+            if names.count(once) > 1:
+                raise ValueError(f"stage '{once}' appears {names.count(once)} times; give it once")
+        if "benchmark" in names and "export" not in names and not self.stages[names.index("benchmark")].include_keras:  # type: ignore[union-attr]
+            raise ValueError("benchmark without export measures nothing; add an export stage or set include_keras: true")
+        return self
+
+    def to_yaml(self) -> str:
+        """The recipe as YAML in the same shape it is written by hand."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["stages"] = [{s.pop("stage"): s} for s in data["stages"]]
+        return yaml.safe_dump(data, sort_keys=False)
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ""
+        for item in err["loc"]:
+            if isinstance(item, int):
+                loc += f"[{item}]"
+            elif item not in ("function-after", "function-before") and not str(item).startswith(("function-", "tagged-union")):
+                loc += f".{item}" if loc else str(item)
+        msg = err["msg"].removeprefix("Value error, ")
+        got = err.get("input")
+        shown = "" if err["type"] in ("missing", "value_error") or isinstance(got, (dict, list)) else f" (got {got!r})"
+        parts.append(f"{loc or 'recipe'}: {msg}{shown}")
+    more = len(exc.errors()) - 5
+    return f"{source}: " + "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
+    """Validate a recipe given as a dict; raise :class:`InputError` naming each bad key."""
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a mapping with keys data, model, stages; got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_format_errors(exc, source)) from None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a YAML recipe file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"recipe {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    return parse_recipe(data, source=str(path))

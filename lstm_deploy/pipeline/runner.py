@@ -1,0 +1,396 @@
+"""Run a recipe end to end: data -> model -> prune -> quantize -> export -> benchmark -> report.
+
+Each step writes under ``OUTDIR/<step>/`` and records a ``stage.json`` with a
+*fingerprint*: a hash of its settings and of everything upstream (input files by
+content). A re-run skips steps whose fingerprint is unchanged and whose outputs are
+still there; ``force=True`` reruns everything. The executed recipe is written to
+``OUTDIR/recipe.yaml``.
+
+Example:
+    >>> result = run_recipe(load_recipe("recipes/quickstart.yaml"), "runs/quickstart")  # doctest: +SKIP
+    >>> result.report_md                                                                # doctest: +SKIP
+    PosixPath('runs/quickstart/report.md')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import __version__
+from ..atomic import atomic_write_text
+from ..load.dataset import Dataset, load_data
+from ..errors import InputError
+from ..load.modelio import file_sha256
+from .recipe import (
+    AeonClassificationData,
+    AeonSeriesData,
+    BenchmarkStage,
+    CsvSeriesData,
+    ExportStage,
+    GeneratedTextData,
+    NpzData,
+    PruneStage,
+    QuantizeStage,
+    Recipe,
+    ReportStage,
+    TextCsvData,
+)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class StepRecord:
+    """What one step did: its folder, whether it was skipped, its outputs and summary."""
+
+    name: str
+    directory: Path
+    fingerprint: str
+    skipped: bool
+    seconds: float
+    outputs: dict[str, str] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    steps: list[StepRecord]
+    report_md: Path | None = None
+    report_html: Path | None = None
+
+
+def _hash(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def resolve(recipe_dir: Path, value: str) -> Path:
+    """Paths in a recipe are relative to the recipe file."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (recipe_dir / p)
+
+
+def check_inputs(recipe: Recipe, recipe_dir: Path) -> None:
+    """Fail before any work when a file the recipe names does not exist."""
+    data = recipe.data
+    if isinstance(data, (NpzData, CsvSeriesData, TextCsvData)) and not resolve(recipe_dir, data.path).is_file():
+        raise InputError(f"data.path: {resolve(recipe_dir, data.path)} does not exist")
+    if recipe.model.path is not None and not resolve(recipe_dir, recipe.model.path).exists():
+        raise InputError(f"model.path: {resolve(recipe_dir, recipe.model.path)} does not exist")
+    if isinstance(data, (AeonClassificationData, AeonSeriesData)):
+        from ..load.sources import _aeon_data_dir
+
+        _aeon_data_dir()
+
+
+def plan(recipe: Recipe) -> list[str]:
+    """Human-readable steps the recipe will run (``--dry-run``)."""
+    lines = [f"data: {recipe.data.kind} " + json.dumps(recipe.data.model_dump(exclude={'kind'}, exclude_none=True))]
+    if recipe.model.path:
+        lines.append(f"model: load {recipe.model.path}")
+    else:
+        t = recipe.model.train
+        assert t is not None  # guaranteed by ModelSpec validation
+        lines.append(f"model: train {t.architecture.type} units={t.architecture.units} for up to {t.epochs} epochs")
+    for stage in recipe.stages:
+        opts = stage.model_dump(exclude={"stage"}, exclude_none=True)
+        lines.append(f"{stage.stage}: " + ", ".join(f"{k}={v}" for k, v in opts.items()))
+    return lines
+
+
+class _Runner:
+    def __init__(self, recipe: Recipe, out_dir: Path, recipe_dir: Path, force: bool, small: bool, progress: Progress):
+        self.recipe, self.out, self.recipe_dir = recipe, out_dir, recipe_dir
+        self.force, self.small, self.say = force, small, progress
+        self.steps: list[StepRecord] = []
+        self.upstream = _hash(__version__, small)
+        self.dataset: Dataset | None = None
+        self.data_path: Path | None = None
+        self.labels: list[str] | None = None
+        self.preprocessing: dict[str, Any] = {}
+        self.model_path: Path | None = None
+        self.source_model_path: Path | None = None
+        self.export_dir: Path | None = None
+
+    # -- bookkeeping ------------------------------------------------------------------
+
+    def step(self, name: str, settings: Any, work: Callable[[Path], tuple[dict[str, str], dict[str, Any]]]) -> StepRecord:
+        directory = self.out / name
+        fingerprint = _hash(self.upstream, name, settings)
+        record_file = directory / "stage.json"
+        if not self.force and record_file.exists():
+            try:
+                old = json.loads(record_file.read_text())
+            except (OSError, ValueError):
+                old = {}
+            outputs = old.get("outputs", {})
+            if old.get("fingerprint") == fingerprint and all((self.out / p).exists() for p in outputs.values()):
+                self.say(f"{name}: unchanged, skipped")
+                rec = StepRecord(name, directory, fingerprint, True, 0.0, outputs, old.get("summary", {}))
+                self.steps.append(rec)
+                self.upstream = fingerprint
+                return rec
+        if directory.exists():
+            shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        self.say(f"{name}: running")
+        start = time.perf_counter()
+        outputs, summary = work(directory)
+        rel = {k: str(Path(v).resolve().relative_to(self.out.resolve())) for k, v in outputs.items()}
+        rec = StepRecord(name, directory, fingerprint, False, time.perf_counter() - start, rel, summary)
+        record = {"fingerprint": fingerprint, "outputs": rel, "summary": summary, "seconds": rec.seconds}
+        atomic_write_text(record_file, json.dumps(record, indent=2, default=str))
+        self.steps.append(rec)
+        self.upstream = fingerprint
+        return rec
+
+    def path(self, rec: StepRecord, key: str) -> Path:
+        return self.out / rec.outputs[key]
+
+    # -- steps ------------------------------------------------------------------------
+
+    def run(self) -> RunResult:
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "recipe.yaml", self.recipe.to_yaml())
+        self._data()
+        self._model()
+        for stage in self.recipe.stages:
+            handler = getattr(self, f"_stage_{stage.stage}")
+            handler(stage)
+        result = RunResult(self.out, self.steps)
+        if any(isinstance(s, ReportStage) for s in self.recipe.stages):
+            result.report_md, result.report_html = self.out / "report.md", self.out / "report.html"
+        return result
+
+    def _data(self) -> None:
+        data = self.recipe.data
+        settings: dict[str, Any] = data.model_dump()
+        if isinstance(data, (NpzData, CsvSeriesData, TextCsvData)):
+            settings["content"] = file_sha256(resolve(self.recipe_dir, data.path))
+
+        def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
+            from ..load import sources as datasets
+
+            if isinstance(data, NpzData):
+                path = d / "data.npz"
+                shutil.copyfile(resolve(self.recipe_dir, data.path), path)
+                ds = load_data(path)
+                summary = {"description": f"{data.path}: {len(ds.x_train)} train / {len(ds.x_test)} test samples", "task": ds.task}
+                return {"npz": str(path)}, summary
+            if isinstance(data, AeonClassificationData):
+                prepared = datasets.aeon_classification(data.name, data.max_len)
+            elif isinstance(data, AeonSeriesData):
+                values = datasets.aeon_series(data.name, data.column)
+                prepared = datasets.series_windows(values, data.window, data.horizon, data.normalize, data.test_fraction, source=f"aeon:{data.name}")
+            elif isinstance(data, CsvSeriesData):
+                values = datasets.read_csv_column(resolve(self.recipe_dir, data.path), data.column)
+                prepared = datasets.series_windows(values, data.window, data.horizon, data.normalize, data.test_fraction, source=data.path)
+            elif isinstance(data, TextCsvData):
+                prepared = datasets.text_csv(resolve(self.recipe_dir, data.path), data.text_column, data.label_column,
+                                             vocab_size=data.vocab_size, max_len=data.max_len, test_fraction=data.test_fraction, seed=self.recipe.seed)
+            elif isinstance(data, GeneratedTextData):
+                texts, labels = datasets.generated_sentiment(data.samples, seed=self.recipe.seed)
+                prepared = datasets.text_classification(texts, labels, data.vocab_size, data.max_len, data.test_fraction, self.recipe.seed,
+                                                        source="GENERATED sentiment corpus (synthetic, not real reviews)")
+            else:  # pragma: no cover - the schema's union is exhaustive
+                raise InputError(f"data.kind {data.kind!r} is not handled")
+            if self.small:
+                prepared.arrays = _shrink(prepared.arrays)
+            path = prepared.save_npz(d / "data.npz")
+            pre = {"label_names": prepared.label_names, "preprocessing": prepared.preprocessing}
+            atomic_write_text(d / "preprocessing.json", json.dumps(pre, indent=2))
+            ds = load_data(path)
+            return {"npz": str(path), "preprocessing": str(d / "preprocessing.json")}, {"description": prepared.description, "task": ds.task}
+
+        rec = self.step("data", settings, work)
+        self.data_path = self.path(rec, "npz")
+        if "preprocessing" in rec.outputs:
+            pre = json.loads(self.path(rec, "preprocessing").read_text())
+            self.labels, self.preprocessing = pre.get("label_names"), pre.get("preprocessing") or {}
+
+    def _load_dataset(self, model: Any) -> Dataset:
+        assert self.data_path is not None
+        shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
+        return load_data(self.data_path, model_input_shape=shape)
+
+    def _model(self) -> None:
+        spec = self.recipe.model
+        if spec.path is not None:
+            src = resolve(self.recipe_dir, spec.path)
+
+            def load_work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
+                from ..load.modelio import load_model
+
+                loaded = load_model(src, unsafe=spec.unsafe)
+                ds = self._load_dataset(loaded.model)
+                metrics = _evaluate(loaded.model, ds)
+                return {}, {"source": str(src), "flavour": loaded.flavour, "sha256": loaded.sha256, "metrics": metrics}
+
+            rec = self.step("model", {"sha256": file_sha256(src), "unsafe": spec.unsafe}, load_work)
+            self.model_path = src
+        else:
+            train = spec.train
+            assert train is not None  # guaranteed by ModelSpec validation
+            settings = train.model_dump()
+
+            def train_work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
+                from ..load.summary import inspect_model
+                from ..load.modelio import save_model
+                from .train import train_baseline
+
+                assert self.data_path is not None
+                ds = load_data(self.data_path)
+                tspec = train.model_copy(update={"epochs": min(train.epochs, 3)}) if self.small else train
+                vocab = None
+                if (self.preprocessing or {}).get("tokenizer"):
+                    vocab = len(self.preprocessing["tokenizer"]["words"]) + 2
+                model, history = train_baseline(tspec, ds, seed=self.recipe.seed, vocab_size=vocab)
+                path = save_model(model, d / "model.keras", flavour="keras3")
+                info = inspect_model(model, seq_len=ds.x_train.shape[1] if ds.x_train.ndim > 1 else None)
+                summary = {"epochs_run": len(history.get("loss", [])), "params": info.params, "macs": info.macs,
+                           "metrics": _evaluate(model, ds), "history": {k: v[-1] for k, v in history.items()}}
+                return {"model": str(path)}, summary
+
+            rec = self.step("train", settings, train_work)
+            self.model_path = self.path(rec, "model")
+        self.source_model_path = self.model_path
+
+    def _model_stage(self, name: str, stage: Any, compress: Callable[[Any, Dataset, int], Any], summarize: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        """A ``model -> model`` stage: load, compress, save in the user's flavour, write its report."""
+
+        def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
+            from ..load.modelio import load_model, save_model
+
+            assert self.model_path is not None  # set by the model step, which always runs first
+            loaded = load_model(self.model_path)
+            epochs = min(stage.epochs, 1) if self.small else stage.epochs
+            result = compress(loaded.model, self._load_dataset(loaded.model), epochs)
+            path = save_model(result.model, d / "model.keras", flavour=loaded.flavour)
+            report = result.report.to_dict()
+            atomic_write_text(d / "report.json", json.dumps(report, indent=2, default=str))
+            return {"model": str(path), "report": str(d / "report.json")}, summarize(report)
+
+        rec = self.step(name, stage.model_dump(), work)
+        self.model_path = self.path(rec, "model")
+
+    def _stage_prune(self, stage: PruneStage) -> None:
+        def compress(model: Any, ds: Dataset, epochs: int) -> Any:
+            from ..compress.prune import prune_model
+            from ..compress.prune.config import PruneConfig
+
+            config = PruneConfig(sparsity=stage.sparsity, method=stage.method, schedule=stage.schedule, layers=tuple(stage.layers) if stage.layers else None,
+                                 per_layer=stage.per_layer, epochs=epochs, max_metric_drop=stage.max_metric_drop, seed=self.recipe.seed)
+            return prune_model(model, ds, config)
+
+        self._model_stage("prune", stage, compress, _short_prune)
+
+    def _stage_quantize(self, stage: QuantizeStage) -> None:
+        def compress(model: Any, ds: Dataset, epochs: int) -> Any:
+            from ..compress.qat import quantize_aware_train
+            from ..compress.qat.config import QatConfig
+
+            return quantize_aware_train(model, ds, QatConfig(epochs=epochs, target=stage.target, per_channel=stage.per_channel, seed=self.recipe.seed))
+
+        self._model_stage("quantize", stage, compress, lambda report: {k: v for k, v in report.items() if not isinstance(v, (list, dict))})
+
+    def _stage_export(self, stage: ExportStage) -> None:
+        def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
+            from ..export import export_model
+            from ..export.api import FORMATS
+
+            assert self.model_path is not None and self.data_path is not None
+            results, not_applicable = [], []
+            for fmt in stage.formats:
+                # A recipe lists modes once for all formats; each format gets the ones it has.
+                modes = [q for q in stage.quantize if q in FORMATS[fmt].quantizations]
+                not_applicable += [f"{fmt}/{q}" for q in stage.quantize if q not in modes]
+                if not modes:
+                    continue
+                results += export_model(
+                    self.model_path, d, formats=(fmt,), quantize=modes, data=self.data_path, batch_size=stage.batch_size,
+                    opset=stage.opset, calibration_samples=stage.calibration_samples, max_metric_drop=stage.max_metric_drop,
+                    fp32_tolerance=stage.fp32_tolerance, require_fused=stage.require_fused, streaming=stage.streaming, labels=self.labels,
+                    preprocessing=self.preprocessing or None,
+                    progress=self.say,
+                )
+            if not_applicable:
+                self.say(f"export: not available, skipped: {', '.join(not_applicable)}")
+            rows = [_export_row(r) for r in results]
+            atomic_write_text(d / "export.json", json.dumps(rows, indent=2, default=str))
+            return {"summary": str(d / "export.json")}, {"artifacts": rows, "not_available": not_applicable}
+
+        self.step("export", stage.model_dump(), work)
+        self.export_dir = self.out / "export"
+
+    def _stage_benchmark(self, stage: BenchmarkStage) -> None:
+        def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
+            from ..bench import BenchConfig, benchmark, write_report
+
+            assert self.data_path is not None
+            inputs: list[Path] = []
+            if stage.include_keras and self.model_path is not None:
+                inputs.append(self.model_path)
+            if self.export_dir is not None:
+                inputs.append(self.export_dir)
+            runtimes = tuple(stage.runtimes) if stage.runtimes else ("all",)
+            warmup, repeats = (min(stage.warmup, 2), min(stage.repeats, 10)) if self.small else (stage.warmup, stage.repeats)
+            config = BenchConfig(runtimes=runtimes, batch_sizes=tuple(stage.batch_sizes), threads=tuple(stage.threads), warmup=warmup, repeats=repeats,
+                                 seed=self.recipe.seed)
+            report = benchmark([str(p) for p in inputs], self.data_path, config, progress=self.say)
+            write_report(report, d)
+            return {"json": str(d / "report.json"), "md": str(d / "report.md")}, {"rows": len(report.rows)}
+
+        self.step("benchmark", stage.model_dump(), work)
+
+    def _stage_report(self, stage: ReportStage) -> None:
+        from ..report.run import write_run_report
+
+        def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
+            md, html = write_run_report(self.recipe, self.out, self.steps, title=stage.title)
+            shutil.copyfile(md, d / "report.md")
+            return {"md": str(md), "html": str(html)}, {}
+
+        self.step("report", stage.model_dump(), work)
+
+
+def _shrink(arrays: dict[str, Any], cap: int = 64) -> dict[str, Any]:
+    """--small: keep at most ``cap`` samples per split (stratification is not needed for smoke runs)."""
+    return {k: v[:cap] for k, v in arrays.items()}
+
+
+def _evaluate(model: Any, ds: Dataset) -> dict[str, float]:
+    from ..bench.metrics import task_metrics
+    from ..load.flavours import predict
+
+    pred = predict(model, [ds.x_test])[0]
+    return task_metrics(ds.y_test, pred, ds.task)
+
+
+def _short_prune(report: dict[str, Any]) -> dict[str, Any]:
+    keep = ("method", "target_sparsity", "achieved_sparsity", "metric_name", "metric_before", "metric_after", "size_before", "size_after",
+            "gzip_before", "gzip_after", "latency_before_ms", "latency_after_ms", "speedup")
+    return {k: report[k] for k in keep if k in report}
+
+
+def _export_row(result: Any) -> dict[str, Any]:
+    parity = result.parity
+    row = {"artifact": str(result.artifact.name) if result.artifact else None, "format": result.format, "quantization": result.quantization,
+           "size_bytes": result.size_bytes, "fused": result.fused, "passed": result.passed}
+    for key in ("rel_error", "max_abs_error", "metric", "metric_source", "metric_artifact", "metric_drop", "argmax_agreement"):
+        row[key] = getattr(parity, key, None)
+    return row
+
+
+def run_recipe(recipe: Recipe, out_dir: str | Path, *, recipe_dir: str | Path = ".", force: bool = False, small: bool = False,
+               progress: Progress | None = None) -> RunResult:
+    """Run every step of ``recipe`` into ``out_dir``; see the module docstring."""
+    recipe_dir = Path(recipe_dir)
+    check_inputs(recipe, recipe_dir)
+    runner = _Runner(recipe, Path(out_dir), recipe_dir, force, small, progress or (lambda _msg: None))
+    return runner.run()

@@ -1,0 +1,77 @@
+"""Train a small baseline model from a recipe's ``train:`` block (Keras 3, as users have).
+
+Example:
+    >>> model, history = train_baseline(TrainSpec(), dataset)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _tf
+from ..load.dataset import Dataset
+from ..compress.distribute import training_strategy
+from ..errors import InputError
+from .recipe import Architecture, TrainSpec
+
+
+def build_baseline(arch: Architecture, dataset: Dataset, vocab_size: int | None = None) -> Any:
+    """Build (not train) a Keras 3 model for ``dataset`` from ``arch``."""
+    keras = _tf.keras3()
+    L = keras.layers
+    x = dataset.x_train
+    classification = dataset.task == "classification"
+    if classification:
+        labels = dataset.labels(dataset.y_train)
+        n_out = int(max(labels.max(), dataset.labels(dataset.y_test).max()) + 1)
+    else:
+        n_out = int(np.prod(dataset.y_train.shape[1:]) or 1)
+    if arch.type == "embedding_lstm":
+        if not np.issubdtype(x.dtype, np.integer):
+            raise InputError("architecture type 'embedding_lstm' needs integer token ids as inputs (a text data source)")
+        vocab = vocab_size or int(max(x.max(), dataset.x_test.max()) + 1)
+        layers: list[Any] = [keras.Input(x.shape[1:], dtype="int32"), L.Embedding(vocab, arch.embedding_dim, mask_zero=True)]
+    else:
+        if x.ndim != 3:
+            raise InputError(f"architecture type '{arch.type}' needs inputs shaped (samples, time, features), got {x.shape}")
+        layers = [keras.Input((None if arch.masking else x.shape[1], x.shape[2]))]
+        if arch.masking:
+            layers.append(L.Masking(0.0))
+    if arch.type == "cnn_lstm":
+        layers += [L.Conv1D(arch.conv_filters, arch.conv_kernel, padding="same", activation="relu"), L.MaxPooling1D(2)]
+    for i, units in enumerate(arch.units):
+        last = i == len(arch.units) - 1
+        lstm = L.LSTM(units, return_sequences=not last)
+        layers.append(L.Bidirectional(lstm) if arch.type == "bilstm" else lstm)
+        if arch.dropout:
+            layers.append(L.Dropout(arch.dropout))
+    layers += [L.Dense(u, activation="relu") for u in arch.dense]
+    layers.append(L.Dense(n_out, activation="softmax") if classification else L.Dense(n_out))
+    return keras.Sequential(layers, name=f"baseline_{arch.type}")
+
+
+def compile_for(model: Any, task: str, learning_rate: float) -> None:
+    """Compile with the loss and metric that fit the task (sparse labels or one-hot both work)."""
+    keras_mod = _tf.keras3()
+    opt = keras_mod.optimizers.Adam(learning_rate)
+    if task == "classification":
+        model.compile(opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    else:
+        model.compile(opt, loss="mse", metrics=["mae"])
+
+
+def train_baseline(spec: TrainSpec, dataset: Dataset, seed: int = 0, vocab_size: int | None = None, verbose: int = 0) -> tuple[Any, dict[str, list[float]]]:
+    """Build and train a baseline; returns ``(model, history)``. Early stopping on validation loss."""
+    keras = _tf.keras3()
+    keras.utils.set_random_seed(seed)
+    x, y, xv, yv = dataset.train_val_split(spec.validation_fraction, seed=seed)
+    if dataset.task == "classification":
+        y, yv = dataset.labels(y), dataset.labels(yv)
+    with training_strategy().scope():
+        model = build_baseline(spec.architecture, dataset, vocab_size)
+        compile_for(model, dataset.task, spec.learning_rate)
+    stop = keras.callbacks.EarlyStopping(patience=spec.patience, restore_best_weights=True)
+    history = model.fit(x, y, validation_data=(xv, yv), epochs=spec.epochs, batch_size=spec.batch_size, callbacks=[stop], verbose=verbose)
+    return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}
