@@ -115,10 +115,12 @@ def run_case(spec: dict, ds, args) -> dict:
     t0 = time.time()
     model = train_float(ds, units, args.float_epochs, seed, args.lr, args.batch, layers)
     cfg = QatConfig(target="tflite-int8", epochs=args.qat_epochs, batch_size=args.batch, learning_rate=args.qat_lr,
-                    val_fraction=0.0, calibration_samples=spec["calibration"], seed=0)
-    res = quantize_aware_train(model, ds, cfg, compare=MODES)
+                    val_fraction=0.0, calibration_samples=spec["calibration"], compare=MODES, seed=0)
+    res = quantize_aware_train(model, ds, cfg)
     rep = res.report
     int8 = next(r for r in rep.modes if r.mode == "tflite-int8")
+    # the library reports fractions; this benchmark's table and thresholds are in points
+    int8 = int8.__class__(**{k: (100 * v if k.endswith("_metric") else v) for k, v in int8.__dict__.items()})
     loss = int8.float_metric - int8.ptq_metric
     recovered = int8.qat_metric - int8.ptq_metric
     checks = {  # the issue's benchmark target
@@ -127,8 +129,8 @@ def run_case(spec: dict, ds, args) -> dict:
         "qat_int8_within_0.5_of_float": int8.float_metric - int8.qat_metric <= 0.5,
     }
     # export parity (issue deliverable 2), per mode: |artifact - QAT Keras model| <= 0.3 points
-    parity = {r.mode: round(r.qat_metric - rep.qat_metric, 4) for r in rep.modes}
-    int8_vs_fake_quant = round(int8.qat_metric - rep.fake_quant_metric, 4)
+    parity = {r.mode: round(100 * (r.qat_metric - rep.qat_metric), 4) for r in rep.modes}
+    int8_vs_fake_quant = round(int8.qat_metric - 100 * rep.fake_quant_metric, 4)
     if loss > 0:
         verdict = "PASS" if all(checks.values()) else "FAIL"
     else:
@@ -140,9 +142,9 @@ def run_case(spec: dict, ds, args) -> dict:
         "model": (f"{'LSTM(%d) x%d stacked' % (units, layers) if layers > 1 else 'LSTM(%d)' % units} -> Dense softmax, raw inputs"
                   f"{', time pooled x%d' % spec['pool'] if spec['pool'] > 1 else ''}, {args.float_epochs} epochs, seed {seed}"),
         "calibration_samples": min(spec["calibration"], len(ds.x_train)),
-        "float_keras": rep.float_metric, "qat_keras": rep.qat_metric,
-        "qat_fake_quant": rep.fake_quant_metric, "qat_best_epoch": rep.best_epoch, "qat_history": rep.history,
-        "modes": [r.__dict__ for r in rep.modes], "checks": checks, "verdict": verdict,
+        "float_keras": 100 * rep.float_metric, "qat_keras": 100 * rep.qat_metric,
+        "qat_fake_quant": 100 * rep.fake_quant_metric, "qat_best_epoch": rep.best_epoch, "qat_history": rep.history,
+        "modes": [{k: (100 * v if k.endswith("_metric") else v) for k, v in r.__dict__.items()} for r in rep.modes], "checks": checks, "verdict": verdict,
         "artifact_minus_qat_keras": parity, "int8_artifact_minus_fake_quant": int8_vs_fake_quant, "artifact_parity_0.3": {m: abs(d) <= 0.3 for m, d in parity.items()},
         "seconds": round(time.time() - t0, 1),
     }

@@ -17,22 +17,23 @@ Imports only numpy plus, lazily, ``ai_edge_litert`` (``.tflite``) or ``onnxrunti
 Example:
     >>> from lstm_deploy.runtime import Model               # doctest: +SKIP
     >>> model = Model.load("out/model.fp32.tflite")         # doctest: +SKIP
-    >>> probs = model.predict(x)                            # x: (n, time, features)
+    >>> probs = model.predict(x)                            # doctest: +SKIP
     >>> stream = Model.load("out/model.fp32.stream.tflite").stream()   # doctest: +SKIP
-    >>> for x_t in sequence: y_t = stream.step(x_t)         # doctest: +SKIP
+    >>> y_t = stream.step(x_t)                              # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKENDS", "Model", "RuntimeError_", "Stream", "TensorInfo", "lengths_from_padding"]
+__all__ = ["BACKENDS", "Model", "OnnxBackend", "RuntimeError_", "Stream", "TFLiteBackend", "TensorInfo", "fixed_batches",
+           "lengths_from_padding", "read_manifest"]
 
 MANIFEST_SUFFIX = ".json"
 
@@ -61,20 +62,36 @@ class TensorInfo:
 
 # --------------------------------------------------------------------------- backends
 
+class TFLiteBackend:
+    """ai_edge_litert interpreter behind a signature runner (inputs/outputs by name).
 
-class _TFLiteBackend:
-    """ai_edge_litert interpreter behind a signature runner (inputs/outputs by name)."""
+    ``batch_size`` resizes the artifact's fixed batch (a benchmark adapter uses it; most fused
+    LSTM graphs refuse because their state tensors have a fixed batch: ``RuntimeError_``).
+    """
 
-    def __init__(self, path: Path, num_threads: int | None) -> None:
+    format = "tflite"
+
+    def __init__(self, source: Path | bytes, num_threads: int | None = None, *, batch_size: int | None = None) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        self._interpreter = Interpreter(model_path=str(path), num_threads=num_threads)
-        self._interpreter.allocate_tensors()
+        kwargs = {"model_content": source} if isinstance(source, (bytes, bytearray)) else {"model_path": str(source)}
+        try:
+            self._interpreter = Interpreter(num_threads=num_threads, **kwargs)
+            if batch_size is not None:
+                for detail in self._interpreter.get_input_details():
+                    shape = [batch_size, *[int(d) for d in detail["shape"][1:]]]
+                    self._interpreter.resize_tensor_input(detail["index"], shape, strict=False)
+            self._interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as exc:
+            raise RuntimeError_(f"LiteRT cannot load this artifact: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}") from None
         self._runner = self._interpreter.get_signature_runner()
         self.inputs = {k: _tflite_info(k, d) for k, d in self._runner.get_input_details().items()}
         self.outputs = {k: _tflite_info(k, d) for k, d in self._runner.get_output_details().items()}
+        if batch_size is not None:  # the signature keeps the artifact's batch; report the resized one
+            self.inputs = {k: TensorInfo(i.name, (batch_size,) + i.shape[1:], i.dtype, i.scale, i.zero_point) for k, i in self.inputs.items()}
 
     def reset(self) -> None:
+        """Zero the fused LSTM's h/c variable tensors (they persist across ``invoke()``)."""
         self._interpreter.reset_all_variables()
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -92,17 +109,26 @@ _ONNX_TYPES = {"tensor(float)": "float32", "tensor(int32)": "int32", "tensor(int
                "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(double)": "float64"}
 
 
-class _OnnxBackend:
-    """onnxruntime InferenceSession on the CPU provider."""
+class OnnxBackend:
+    """onnxruntime InferenceSession; CPU unless ``providers`` names others (a benchmark adapter's choice)."""
 
-    def __init__(self, path: Path, num_threads: int | None) -> None:
+    format = "onnx"
+
+    def __init__(self, source: Path | bytes, num_threads: int | None = None, *, providers: list[str] | None = None) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        options.log_severity_level = 3  # no "consider pre-processing" or provider chatter on stderr
         if num_threads:
             options.intra_op_num_threads = num_threads
             options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        data = bytes(source) if isinstance(source, (bytes, bytearray)) else str(source)
+        try:
+            self._session = ort.InferenceSession(data, options, providers=providers or ["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own C++ exception types
+            raise RuntimeError_(f"ONNX Runtime cannot load this artifact: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}") from None
+        self.providers: list[str] = list(self._session.get_providers())
         self.inputs = {i.name: _onnx_info(i) for i in self._session.get_inputs()}
         self.outputs = {o.name: _onnx_info(o) for o in self._session.get_outputs()}
 
@@ -120,7 +146,8 @@ def _onnx_info(node: Any) -> TensorInfo:
 
 
 #: format name -> backend class; adding a runtime is one entry here.
-BACKENDS: dict[str, Callable[[Path, int | None], Any]] = {"tflite": _TFLiteBackend, "onnx": _OnnxBackend}
+BACKENDS: dict[str, Callable[..., Any]] = {"tflite": TFLiteBackend, "onnx": OnnxBackend}
+SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -154,6 +181,25 @@ def lengths_from_padding(x: np.ndarray, masking: dict[str, Any]) -> np.ndarray:
     return lengths
 
 
+def fixed_batches(x: np.ndarray, size: int | None, *, chunk: int = 256) -> Iterator[tuple[np.ndarray, int]]:
+    """Split ``x`` into batches of exactly ``size`` (the last one zero-padded), or of up to ``chunk`` when ``size`` is None.
+
+    Yields ``(batch, n_real)``; callers keep ``outputs[:n_real]``. The one chunk-and-pad
+    loop behind every fixed-batch artifact, stateful Keras model and streaming check.
+
+    Example:
+        >>> [(b.shape[0], n) for b, n in fixed_batches(np.zeros((5, 2)), 2)]
+        [(2, 2), (2, 2), (2, 1)]
+    """
+    step = size or chunk
+    for start in range(0, len(x), step):
+        batch = x[start:start + step]
+        n = len(batch)
+        if size and n < size:
+            batch = np.concatenate([batch, np.zeros((size - n,) + batch.shape[1:], batch.dtype)])
+        yield batch, n
+
+
 def _quantize(x: np.ndarray, info: TensorInfo) -> np.ndarray:
     if not info.quantized:
         return x.astype(info.dtype, copy=False)
@@ -174,9 +220,21 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     if not mpath.exists():
         raise RuntimeError_(f"manifest {mpath} not found; artifacts are loaded together with the .json lstm-deploy export writes beside them")
     try:
-        return json.loads(mpath.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RuntimeError_(f"manifest {mpath} is not valid JSON ({exc}); re-export the model") from None
+    if not isinstance(manifest, dict):
+        raise RuntimeError_(f"manifest {mpath} must be a JSON object; re-export the model")
+    return manifest
+
+
+def plain_manifest(fmt: str, backend: Any) -> dict[str, Any]:
+    """What lstm-deploy assumes about an artifact that has no manifest: its first input and output, no masking, no state.
+
+    Used by the benchmark for ``.tflite`` / ``.onnx`` files exported by other tools.
+    """
+    return {"format": fmt, "input_name": next(iter(backend.inputs)), "output_name": next(iter(backend.outputs)),
+            "masking": None, "streaming": None}
 
 
 # --------------------------------------------------------------------------- public API
@@ -191,30 +249,51 @@ class Model:
         (4, 2)
     """
 
-    def __init__(self, path: str | Path, manifest: dict[str, Any], *, num_threads: int | None = None) -> None:
-        self.path = Path(path)
-        self.manifest = manifest
-        fmt = manifest.get("format")
+    def __init__(self, source: str | Path | bytes, manifest: dict[str, Any] | None, *, num_threads: int | None = None,
+                 name: str | None = None, **backend_options: Any) -> None:
+        in_memory = isinstance(source, (bytes, bytearray))
+        self.path = Path(name or "<memory>") if in_memory else Path(source)  # type: ignore[arg-type]
+        fmt = (manifest or {}).get("format") or SUFFIXES.get(self.path.suffix)
         if fmt not in BACKENDS:
-            raise RuntimeError_(f"manifest of {self.path}: format {fmt!r} is unknown; expected one of {', '.join(BACKENDS)}")
-        if not self.path.exists():
+            raise RuntimeError_(f"{self.path}: format {fmt!r} is unknown; expected one of {', '.join(BACKENDS)}")
+        if not in_memory and not self.path.exists():
             raise RuntimeError_(f"artifact {self.path} does not exist")
         self.format: str = fmt
-        self._backend = BACKENDS[fmt](self.path, num_threads)
-        self.masking: dict[str, Any] | None = manifest.get("masking")
-        self.streaming: dict[str, Any] | None = manifest.get("streaming")
-        self.input_name: str = manifest.get("input_name", "x")
-        self.output_name: str = manifest.get("output_name", "output")
+        self._backend = BACKENDS[fmt](source if in_memory else self.path, num_threads, **backend_options)
+        # a manifest written by another tool may lack names: the artifact's first input and output then
+        self.manifest = {**plain_manifest(fmt, self._backend), **{k: v for k, v in (manifest or {}).items() if v is not None}}
+        self.masking: dict[str, Any] | None = self.manifest.get("masking")
+        self.streaming: dict[str, Any] | None = self.manifest.get("streaming")
+        self.input_name: str = self.manifest["input_name"]
+        self.output_name: str = self.manifest["output_name"]
         if self.input_name not in self._backend.inputs or self.output_name not in self._backend.outputs:
             raise RuntimeError_(
                 f"artifact {self.path}: expected input {self.input_name!r} and output {self.output_name!r}, "
                 f"found inputs {list(self._backend.inputs)} and outputs {list(self._backend.outputs)}; re-export the model"
             )
+        self._check_manifest_dtypes()
+
+    def _check_manifest_dtypes(self) -> None:
+        """Input dtypes come from the manifest; a manifest that disagrees with its artifact is stale."""
+        for entry in self.manifest.get("inputs") or []:
+            info = self._backend.inputs.get(entry.get("name"))
+            if info is not None and entry.get("dtype") and entry["dtype"] != info.dtype:
+                raise RuntimeError_(f"manifest of {self.path} says input {info.name!r} is {entry['dtype']} but the artifact takes "
+                                    f"{info.dtype}; the manifest belongs to another artifact -- re-export the model")
 
     @classmethod
-    def load(cls, path: str | Path, *, num_threads: int | None = None) -> Model:
-        """Load ``path`` (``.tflite`` or ``.onnx``) and the manifest ``path + '.json'``."""
-        return cls(path, read_manifest(path), num_threads=num_threads)
+    def load(cls, path: str | Path, *, num_threads: int | None = None, require_manifest: bool = True, **backend_options: Any) -> Model:
+        """Load ``path`` (``.tflite`` or ``.onnx``) and the manifest ``path + '.json'``.
+
+        With ``require_manifest=False`` an artifact without a manifest runs with :func:`plain_manifest`.
+        """
+        manifest = read_manifest(path) if require_manifest or Path(str(path) + MANIFEST_SUFFIX).exists() else None
+        return cls(path, manifest, num_threads=num_threads, **backend_options)
+
+    @property
+    def backend(self) -> Any:
+        """The backend running the artifact (:class:`TFLiteBackend` or :class:`OnnxBackend`)."""
+        return self._backend
 
     @property
     def inputs(self) -> dict[str, TensorInfo]:
@@ -244,19 +323,15 @@ class Model:
             raise RuntimeError_(f"input x has shape {x.shape}; {self.path.name} expects (n, {', '.join(str(e) for e in expected)})")
         if self.masking and lengths is None:
             lengths = lengths_from_padding(x, self.masking)
-        step = self.batch_size or chunk
         outs = []
-        for start in range(0, len(x), step):
-            xb = x[start:start + step]
-            n = len(xb)
-            lb = None if lengths is None else np.asarray(lengths[start:start + step], dtype=np.int32)
-            if self.batch_size and n < step:  # fixed-batch artifact: pad the last chunk
-                xb = np.concatenate([xb, np.zeros((step - n,) + xb.shape[1:], xb.dtype)])
-                if lb is not None:
-                    lb = np.concatenate([lb, np.zeros(step - n, np.int32)])
+        offset = 0
+        for xb, n in fixed_batches(x, self.batch_size, chunk=chunk):
             feeds = {self.input_name: _quantize(xb, info)}
-            if lb is not None:
+            if lengths is not None:
+                lb = np.zeros(len(xb), np.int32)
+                lb[:n] = np.asarray(lengths[offset:offset + n], dtype=np.int32)
                 feeds[self.masking["lengths_input"]] = lb  # type: ignore[index]
+            offset += n
             self._backend.reset()
             y = self._backend.run(feeds)[self.output_name]
             outs.append(_dequantize(y, self._backend.outputs[self.output_name])[:n])

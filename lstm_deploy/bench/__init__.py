@@ -13,11 +13,12 @@ Example:
     PosixPath('bench_out/report.md')
 """
 
-from .api import BenchConfig, benchmark, write_report
-from .registry import Runtime, RuntimeUnavailable, expand_runtimes, get_runtime, register, runtime_names
-from ..report.bench import SCHEMA, SCHEMA_VERSION, BenchReport
+from ..report.bench import SCHEMA, SCHEMA_VERSION, BenchReport, write_report
+from .api import benchmark
+from .config import BenchConfig
+from .registry import ArtifactRuntime, Runtime, RuntimeUnavailable, expand_runtimes, get_runtime, register, runtime_names
 
 __all__ = [
-    "BenchConfig", "BenchReport", "Runtime", "RuntimeUnavailable", "SCHEMA", "SCHEMA_VERSION",
+    "ArtifactRuntime", "BenchConfig", "BenchReport", "Runtime", "RuntimeUnavailable", "SCHEMA", "SCHEMA_VERSION",
     "benchmark", "expand_runtimes", "get_runtime", "register", "runtime_names", "write_report",
 ]

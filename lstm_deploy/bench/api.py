@@ -16,100 +16,30 @@ Example:
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..atomic import atomic_write_text
-from ..load.dataset import Dataset, load_data
 from ..errors import DataError, InputError
-from .artifacts import Artifact, discover
-from .machine import describe_machine
-from .metrics import agreement, task_metrics
-from .registry import expand_runtimes, get_runtime
+from ..load.dataset import Dataset, load_data
+from ..metrics import agreement, task_metrics
 from ..report.bench import HOST_NOTE, BenchReport, mark_pareto
+from .artifacts import Artifact, discover
+from .config import BenchConfig
+from .jobs import REFERENCE_RUNTIMES, Job, run_jobs
+from .machine import describe_machine
+from .registry import expand_runtimes, get_runtime
 
 
-@dataclass(frozen=True)
-class BenchConfig:
-    """How to measure. Defaults keep a 6-artifact report under 2 minutes on 2 cores.
-
-    Attributes:
-        runtimes: registered names or groups (``all``, ``keras``, ``gpu``, ...).
-        batch_sizes: sequences per call; each is timed separately.
-        threads: CPU thread counts to pin (intra-op threads / LiteRT ``num_threads``).
-        warmup: untimed calls before timing, per configuration.
-        repeats: timed calls per configuration, at least (fewer only when ``max_seconds`` runs
-            out, never fewer than 5; more when they take under ``min_seconds``).
-        min_seconds: fast configurations keep being timed until this much time has passed.
-        max_seconds: time budget for the warm-up and for the timed calls of one configuration.
-        seed: selects the timing sequences from ``x_test`` (same for every runtime).
-        eval_samples: cap on ``x_test`` samples for the task metric (None = all).
-        timeout_s: a worker running longer becomes an ``error`` row.
-        adb_serial: also run LiteRT's benchmark_model on this Android device.
-        adb_binary: local benchmark_model binary to push (else it must be on the device).
-    """
-
-    runtimes: tuple[str, ...] = ("all",)
-    batch_sizes: tuple[int, ...] = (1,)
-    threads: tuple[int, ...] = (1,)
-    warmup: int = 10
-    repeats: int = 100
-    min_seconds: float = 0.5
-    max_seconds: float = 2.0
-    seed: int = 0
-    eval_samples: int | None = None
-    timeout_s: float = 600.0
-    adb_serial: str | None = None
-    adb_binary: str | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("batch_sizes", "threads"):
-            values = getattr(self, name)
-            if not values or any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
-                raise InputError(f"--{name.replace('_', '-')}: expected positive integers, got {list(values)}")
-        if self.warmup < 0:
-            raise InputError(f"--warmup: expected an integer >= 0, got {self.warmup}")
-        if self.repeats < 1:
-            raise InputError(f"--repeats: expected an integer >= 1, got {self.repeats}")
-        if self.eval_samples is not None and self.eval_samples < 1:
-            raise InputError(f"eval_samples: expected a positive integer or None, got {self.eval_samples}")
-        if self.max_seconds <= 0 or self.timeout_s <= 0 or not 0 <= self.min_seconds <= self.max_seconds:
-            raise InputError(f"timing budget: expected 0 <= min_seconds <= max_seconds and timeout_s > 0, got "
-                             f"min_seconds={self.min_seconds}, max_seconds={self.max_seconds}, timeout_s={self.timeout_s}")
-
-
-_REFERENCE_RUNTIMES = ("keras-function", "keras-eager")
-
-
-@dataclass
-class _Job:
-    artifact: Artifact
-    runtime: str
-    threads: list[int]
-    batch_sizes: list[int]
-    predict: bool
-    reference_only: bool = False
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return self.artifact.name, self.runtime
-
-
-def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, config: BenchConfig = BenchConfig(),
+def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, config: BenchConfig | None = None,
               *, progress: bool | Callable[[str], None] = False) -> BenchReport:
     """Measure every artifact on every requested runtime that can run it.
 
     Args:
         inputs: Keras models (.keras/.h5/SavedModel dir), .tflite/.onnx artifacts, directories of them.
-        dataset: a :class:`~lstm_deploy.data.Dataset` or the path of its ``.npz``; ``x_test``
+        dataset: a :class:`~lstm_deploy.load.dataset.Dataset` or the path of its ``.npz``; ``x_test``
             supplies the timing inputs and the task metric.
         config: :class:`BenchConfig`.
         progress: ``True`` shows a rich progress bar on stderr; a callable receives one
@@ -118,6 +48,7 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
     Raises:
         InputError: unknown runtime, missing/unknown input file, data that does not fit an artifact.
     """
+    config = config or BenchConfig()
     names = expand_runtimes(list(config.runtimes))
     artifacts = discover(inputs)
     ds = dataset if isinstance(dataset, Dataset) else load_data(dataset)
@@ -126,37 +57,11 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
     rng = np.random.default_rng(config.seed)
     n_time = max(config.batch_sizes)
     x_time = ds.x_test[rng.choice(len(ds.x_test), size=n_time, replace=n_time > len(ds.x_test))]
-
-    runtimes, available = [], {}
-    for name in names:
-        cls = get_runtime(name)
-        ok, reason = cls.available()
-        available[name] = (ok, reason)
-        runtimes.append({"name": name, "formats": list(cls.formats), "available": ok, "reason": reason,
-                         "description": cls.description})
-
-    rows: list[dict[str, Any]] = []
-    jobs: list[_Job] = []
-    for art in artifacts:
-        for name in names:
-            cls = get_runtime(name)
-            if art.format not in cls.formats:
-                continue
-            if art.skip_reason:
-                rows.append(_base_row(art, name) | {"status": "skipped", "reason": art.skip_reason})
-            elif not available[name][0]:
-                rows.append(_base_row(art, name) | {"status": "unavailable", "reason": available[name][1]})
-            elif cls.process_per_threads:
-                jobs += [_Job(art, name, [t], list(config.batch_sizes), i == 0) for i, t in enumerate(config.threads)]
-            else:
-                jobs.append(_Job(art, name, list(config.threads), list(config.batch_sizes), True))
-
+    runtimes = [{"name": n, "formats": list(get_runtime(n).formats), "available": ok, "reason": why, "description": get_runtime(n).description}
+                for n in names for ok, why in [get_runtime(n).available()]]
+    rows, jobs = _plan_jobs(artifacts, runtimes, config)
     sources = {a.name: _source_of(a, [k for k in artifacts if k.format == "keras"]) for a in artifacts if not a.skip_reason}
-    predicted = {job.key for job in jobs if job.predict}
-    for source, _ in sources.values():
-        if source is not None and not any((source.name, rt) in predicted for rt in _REFERENCE_RUNTIMES):
-            jobs.append(_Job(source, "keras-function", [1], [], True, reference_only=True))
-            predicted.add(jobs[-1].key)
+    _add_reference_jobs(jobs, sources)
     if not rows and not any(not j.reference_only for j in jobs):
         formats = sorted({f for n in names for f in get_runtime(n).formats})
         raise InputError(f"--runtimes {','.join(names)}: these run {', '.join(formats)} files, but the inputs are "
@@ -172,10 +77,60 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
     with tempfile.TemporaryDirectory(prefix="lstm-deploy-bench-") as work:
         inputs_npz = Path(work) / "inputs.npz"
         np.savez(inputs_npz, x_time=x_time, x_eval=x_eval)
-        results, preds = _run_jobs(jobs, inputs_npz, Path(work), config, progress)
-    references = _references(sources, preds)
-
+        results, preds = run_jobs(jobs, inputs_npz, Path(work), config, progress)
     notes = [HOST_NOTE]
+    rows += _measured_rows(jobs, results, preds, _references(sources, preds), y_eval, ds.task, notes)
+    order = {n: i for i, n in enumerate(names)}
+    arts = {a.name: i for i, a in enumerate(artifacts)}
+    rows.sort(key=lambda r: (arts[r["artifact"]], order[r["runtime"]], r.get("threads") or 0, r.get("batch_size") or 0))
+    mark_pareto(rows)
+    report = BenchReport(
+        results=rows, artifacts=[a.as_dict() for a in artifacts], runtimes=runtimes, machine=describe_machine(),
+        settings={**config.model_dump(mode="json", exclude={"stage"}), "runtimes": names, "eval_samples": len(x_eval), "data": ds.source,
+                  "method": "one call = state reset + batch in + outputs out; warm-up untimed; p50/p90/p99 over timed calls"},
+        task=ds.task, notes=notes,
+    )
+    if config.adb_serial:
+        from .adb import run_on_device
+
+        report.adb = run_on_device(config.adb_serial, tflites, list(config.threads), config.warmup, config.repeats, config.adb_binary)
+    return report
+
+
+def _plan_jobs(artifacts: list[Artifact], runtimes: list[dict[str, Any]], config: BenchConfig) -> tuple[list[dict[str, Any]], list[Job]]:
+    """Worker jobs for every (artifact, runtime) that can run, and rows for those that cannot."""
+    rows: list[dict[str, Any]] = []
+    jobs: list[Job] = []
+    for art in artifacts:
+        for rt in runtimes:
+            cls = get_runtime(rt["name"])
+            if art.format not in cls.formats:
+                continue
+            if art.skip_reason:
+                rows.append(_base_row(art, rt["name"]) | {"status": "skipped", "reason": art.skip_reason})
+            elif not rt["available"]:
+                rows.append(_base_row(art, rt["name"]) | {"status": "unavailable", "reason": rt["reason"]})
+            elif cls.process_per_threads:
+                jobs += [Job(art, rt["name"], [t], list(config.batch_sizes), i == 0) for i, t in enumerate(config.threads)]
+            else:
+                jobs.append(Job(art, rt["name"], list(config.threads), list(config.batch_sizes), True))
+    return rows, jobs
+
+
+def _add_reference_jobs(jobs: list[Job], sources: dict[str, tuple[Artifact | None, str]]) -> None:
+    """Make sure the source Keras model of every artifact is run once, for the agreement columns."""
+    predicted = {job.key for job in jobs if job.predict}
+    for source, _ in sources.values():
+        if source is not None and not any((source.name, rt) in predicted for rt in REFERENCE_RUNTIMES):
+            jobs.append(Job(source, "keras-function", [1], [], True, reference_only=True))
+            predicted.add(jobs[-1].key)
+
+
+def _measured_rows(jobs: list[Job], results: dict[int, dict[str, Any]], preds: dict[tuple[str, str], np.ndarray],
+                   references: dict[str, tuple[str, tuple[str, str], np.ndarray]], y_eval: np.ndarray, task: str,
+                   notes: list[str]) -> list[dict[str, Any]]:
+    """Report rows from the workers' results: timings, task metrics and agreement with the source model."""
+    rows: list[dict[str, Any]] = []
     for job in jobs:
         res = results[id(job)]
         if job.reference_only:
@@ -187,29 +142,15 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
             continue
         quality: dict[str, Any] = {}
         if job.key in preds:
-            quality = {"eval_samples": len(x_eval), **task_metrics(y_eval, preds[job.key], ds.task)}
+            quality = {"eval_samples": len(y_eval), **task_metrics(y_eval, preds[job.key], task)}
             ref = references.get(job.artifact.name)
             if ref is not None and ref[1] != job.key:
-                quality |= {"reference": ref[0], **agreement(preds[job.key], ref[2], ds.task)}
+                quality |= {"reference": ref[0], **agreement(preds[job.key], ref[2], task)}
         for measured in res["rows"]:
             rows.append(_base_row(job.artifact, job.runtime) | measured | quality | {
                 "status": "ok", "import_ms": res.get("import_ms"), "baseline_rss_mb": res["baseline_rss_mb"],
                 "runtime_rss_mb": res.get("runtime_rss_mb"), "peak_rss_mb": res["peak_rss_mb"]})
-    order = {n: i for i, n in enumerate(names)}
-    arts = {a.name: i for i, a in enumerate(artifacts)}
-    rows.sort(key=lambda r: (arts[r["artifact"]], order[r["runtime"]], r.get("threads") or 0, r.get("batch_size") or 0))
-    mark_pareto(rows)
-    report = BenchReport(
-        results=rows, artifacts=[a.as_dict() for a in artifacts], runtimes=runtimes, machine=describe_machine(),
-        settings={**asdict(config), "runtimes": names, "eval_samples": len(x_eval), "data": ds.source,
-                  "method": "one call = state reset + batch in + outputs out; warm-up untimed; p50/p90/p99 over timed calls"},
-        task=ds.task, notes=notes,
-    )
-    if config.adb_serial:
-        from .adb import run_on_device
-
-        report.adb = run_on_device(config.adb_serial, tflites, list(config.threads), config.warmup, config.repeats, config.adb_binary)
-    return report
+    return rows
 
 
 def _check_shapes(artifacts: Sequence[Artifact], ds: Dataset) -> None:
@@ -226,67 +167,6 @@ def _check_shapes(artifacts: Sequence[Artifact], ds: Dataset) -> None:
 def _base_row(art: Artifact, runtime: str) -> dict[str, Any]:
     return {"artifact": art.name, "format": art.format, "quantization": art.quantization, "runtime": runtime,
             "size_bytes": art.size_bytes, "gzip_bytes": art.gzip_bytes}
-
-
-def _worker_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    env.setdefault("KERAS_BACKEND", "tensorflow")
-    return env
-
-
-def _run_one(job: _Job, inputs_npz: Path, work: Path, config: BenchConfig, index: int) -> dict[str, Any]:
-    job_file, result_file = work / f"job{index}.json", work / f"result{index}.json"
-    pred_file = work / f"pred{index}.npy"
-    job_file.write_text(json.dumps({
-        "artifact": str(job.artifact.path), "runtime": job.runtime, "batch_sizes": job.batch_sizes,
-        "threads": job.threads, "warmup": config.warmup, "repeats": config.repeats, "min_seconds": config.min_seconds,
-        "max_seconds": config.max_seconds,
-        "inputs": str(inputs_npz), "predictions_out": str(pred_file) if job.predict else None,
-    }), encoding="utf-8")
-    try:
-        proc = subprocess.run([sys.executable, "-m", "lstm_deploy.bench.worker", str(job_file), str(result_file)],
-                              capture_output=True, text=True, timeout=config.timeout_s, env=_worker_env(), check=False)
-    except subprocess.TimeoutExpired:
-        return {"status": "error", "reason": f"worker timed out after {config.timeout_s:.0f} s", "rows": []}
-    if proc.returncode != 0 or not result_file.exists():
-        tail = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-        return {"status": "error", "reason": f"worker exited with code {proc.returncode}: {tail[-1] if tail else 'no output'}", "rows": []}
-    result = json.loads(result_file.read_text(encoding="utf-8"))
-    if result["status"] != "ok":
-        detail = next((ln.strip() for ln in proc.stderr.splitlines() if "ERROR" in ln and ln.strip() not in result["reason"]), None)
-        if detail:
-            result["reason"] += f" [{detail}]"
-    if job.predict and pred_file.exists():
-        result["predictions"] = np.load(pred_file)
-    return result
-
-
-def _run_jobs(jobs: list[_Job], inputs_npz: Path, work: Path, config: BenchConfig, progress: bool | Callable[[str], None]
-              ) -> tuple[dict[int, dict[str, Any]], dict[tuple[str, str], np.ndarray]]:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    results: dict[int, dict[str, Any]] = {}
-    preds: dict[tuple[str, str], np.ndarray] = {}
-    columns = (TextColumn("[bold]benchmark[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.description}"))
-    say = progress if callable(progress) else None
-    with Progress(*columns, console=Console(stderr=True), disable=progress is not True, transient=False) as bar:
-        task = bar.add_task("", total=len(jobs))
-        for i, job in enumerate(jobs):
-            what = "reference outputs" if job.reference_only else f"threads {','.join(map(str, job.threads))}"
-            line = f"{job.artifact.name} on {job.runtime} ({what})"
-            bar.update(task, description=escape(line))
-            if say is not None:
-                say(f"benchmark {i + 1}/{len(jobs)}: {line}")
-            res = _run_one(job, inputs_npz, work, config, i)
-            results[id(job)] = res
-            if "predictions" in res:
-                preds[job.key] = res.pop("predictions")
-            bar.advance(task)
-    return results, preds
 
 
 def _source_of(art: Artifact, keras_inputs: list[Artifact]) -> tuple[Artifact | None, str]:
@@ -314,38 +194,8 @@ def _references(sources: dict[str, tuple[Artifact | None, str]], preds: dict[tup
     for name, (source, note) in sources.items():
         if source is None:
             continue
-        for rt in _REFERENCE_RUNTIMES:
+        for rt in REFERENCE_RUNTIMES:
             if (source.name, rt) in preds:
                 refs[name] = (f"{source.name} ({rt}{note})", (source.name, rt), preds[(source.name, rt)])
                 break
     return refs
-
-
-def check_out_dir(out_dir: str | Path) -> Path:
-    """``out_dir`` as a Path; raises InputError when it exists and is not a directory."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"-o {out}: exists and is not a directory; choose a folder for the reports")
-    return out
-
-
-def write_report(report: BenchReport, out_dir: str | Path) -> dict[str, Path]:
-    """Write report.json, report.csv, report.md, the plots and report.html into ``out_dir``.
-
-    Example:
-        >>> paths = write_report(report, "bench_out")        # doctest: +SKIP
-        >>> sorted(paths)                                    # doctest: +SKIP
-        ['csv', 'html', 'json', 'latency_by_runtime', 'latency_vs_metric', 'md', 'size_by_artifact']
-    """
-    from ..report.html import write_html
-    from ..report.plots import write_plots
-
-    out = check_out_dir(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    plots = write_plots(report, out)
-    paths = {p.stem: p for p in plots}
-    paths["json"] = atomic_write_text(out / "report.json", report.to_json() + "\n")
-    paths["csv"] = atomic_write_text(out / "report.csv", report.to_csv())
-    paths["md"] = atomic_write_text(out / "report.md", report.to_markdown([p.name for p in plots]))
-    paths["html"] = write_html(report, out / "report.html", plots)
-    return paths

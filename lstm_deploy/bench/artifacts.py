@@ -118,13 +118,14 @@ def _describe(path: Path, name: str) -> Artifact:
 def _source(manifest: dict[str, Any] | None, artifact: Path) -> tuple[str | None, str | None]:
     """Source model path and SHA-256 from a manifest's ``source_model`` (or ``source``) entry.
 
-    A relative path is tried from the working directory, then from the artifact's folder.
+    lstm-deploy manifests name the source by file name and SHA-256 (no absolute paths); a
+    relative path is tried from the working directory, then from the artifact's folder.
     """
     src_path = src_sha = None
     for key in ("source_model", "source"):
         value = (manifest or {}).get(key)
         if isinstance(value, dict):
-            src_path, src_sha = value.get("path"), value.get("sha256")
+            src_path, src_sha = value.get("path") or value.get("file"), value.get("sha256")
         elif isinstance(value, str):
             src_path = value
         if src_path or src_sha:

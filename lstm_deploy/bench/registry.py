@@ -3,7 +3,10 @@
 A runtime runs one artifact format. ``available()`` is a cheap check done in the
 parent process (no model is loaded); ``load`` may still raise
 :class:`RuntimeUnavailable` when the hardware or driver turns out to be missing.
-Adding a runtime is one new ``rt_*.py`` module listed in :data:`RUNTIME_MODULES`.
+Adding a runtime is one new module in ``bench/runtimes/`` listed in :data:`RUNTIME_MODULES`.
+Runtimes of exported artifacts extend :class:`ArtifactRuntime`, which runs them through
+:class:`lstm_deploy.runtime.Model` -- the code apps run -- and adds only what benchmarking
+needs (thread pinning, providers, batch resizing).
 
 Example:
     >>> cls = get_runtime("tflite")
@@ -83,21 +86,13 @@ class Runtime:
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Outputs for a batch of independent sequences ``x`` (state reset before each call)."""
-        fixed = self.fixed_batch
-        if fixed is None or len(x) == fixed or self.batching(len(x)) != "loop":
+        if self.batching(len(x)) != "loop":
             self.reset()
             return self._run_batch(x)
-        return self._loop(x)
+        from ..runtime import fixed_batches
 
-    def _loop(self, x: np.ndarray) -> np.ndarray:
-        """Run ``x`` in chunks of the fixed batch (last one padded), resetting state before each."""
-        fixed = self.fixed_batch or len(x)
         outs = []
-        for start in range(0, len(x), fixed):
-            chunk = x[start : start + fixed]
-            n = len(chunk)
-            if n < fixed:  # pad the last chunk to the artifact's fixed batch
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fixed - n, axis=0)])
+        for chunk, n in fixed_batches(x, self.fixed_batch):
             self.reset()
             outs.append(self._run_batch(chunk)[:n])
         return np.concatenate(outs)
@@ -109,22 +104,45 @@ class Runtime:
         """Release the loaded model."""
 
 
-def masked_artifact(path: str, threads: int) -> Any | None:
-    """A :class:`lstm_deploy.runtime.Model` for masked exports (x plus a ``lengths`` input), else ``None``.
+class ArtifactRuntime(Runtime):
+    """A ``.tflite`` / ``.onnx`` runtime that runs artifacts through :class:`lstm_deploy.runtime.Model`.
 
-    Masked artifacts take post-padded sequences and their lengths; the runtime wrapper
-    derives the lengths from the padding exactly as an app would, so timing includes it.
+    The model does what an app's call does -- quantize inputs with the manifest's scale,
+    derive ``lengths`` for masked artifacts, reset LSTM state, chunk and pad to a fixed
+    batch, dequantize -- so the benchmark times exactly that. Subclasses add backend
+    options (providers) and may serve other batch sizes in one call (:meth:`resized`).
     """
-    from pathlib import Path
 
-    if not Path(f"{path}.json").exists():
-        return None
-    from ..runtime import Model, read_manifest
+    def backend_options(self) -> dict[str, Any]:
+        """Extra keyword arguments for the runtime backend (e.g. ONNX Runtime providers)."""
+        return {}
 
-    manifest = read_manifest(path)
-    if not manifest.get("masking") or manifest.get("streaming"):
+    def load(self, path: str, threads: int) -> None:
+        from ..runtime import Model
+
+        self.path, self.threads = path, threads
+        self.model = Model.load(path, num_threads=threads, require_manifest=False, **self.backend_options())
+        self.fixed_batch = self.model.batch_size
+        self._models: dict[int, Any] = {}
+
+    def resized(self, batch_size: int) -> Any | None:
+        """A model serving ``batch_size`` in one call, or ``None`` (then chunks of the fixed batch are looped)."""
         return None
-    return Model(path, manifest, num_threads=threads)
+
+    def batching(self, batch_size: int) -> str:
+        if self.fixed_batch is None or self.fixed_batch == batch_size:
+            return "native"
+        if batch_size not in self._models:
+            self._models[batch_size] = self.resized(batch_size)
+        return "resized" if self._models[batch_size] is not None else "loop"
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        model = self._models[len(x)] if self.batching(len(x)) == "resized" else self.model
+        return model.predict(x)  # resets state before every invocation, pads the last chunk
+
+    def close(self) -> None:
+        self.model = None
+        self._models = {}
 
 
 def register(cls: type[Runtime]) -> type[Runtime]:

@@ -1,5 +1,26 @@
 """One module per CLI command; each exposes a Click command named ``command``.
 
-Command modules import nothing heavy at module level (TensorFlow is imported
-inside the command body), so ``lstm-deploy --help`` stays fast.
+Command modules import nothing heavy at module level (TensorFlow is imported inside the
+command body), so ``lstm-deploy --help`` stays fast. Stage commands build the stage's own
+config class (:mod:`lstm_deploy.config`) from the options the user gave; options left out
+keep the class defaults, so a flag, a recipe key and a library argument mean one thing.
 """
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from ..config import StageConfig
+
+C = TypeVar("C", bound=StageConfig)
+
+
+def build_config(cls: type[C], **options: Any) -> C:
+    """``cls`` from the options that were given (``None`` = left out: the class default applies)."""
+    return cls(**{k: v for k, v in options.items() if v is not None})
+
+
+def default(cls: type[StageConfig], field: str) -> Any:
+    """A config field's default, for a Click option's ``default`` (so ``--help`` shows the one true default)."""
+    value = cls.model_fields[field].default
+    return ",".join(str(v) for v in value) if isinstance(value, tuple) else value

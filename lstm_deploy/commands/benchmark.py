@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..bench.config import BenchConfig
 from ..errors import InputError
+from . import build_config, default
 
 if TYPE_CHECKING:
     from ..bench import BenchReport
@@ -35,8 +37,8 @@ def _ints(option: str, text: str) -> tuple[int, ...]:
                    "onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt, openvino, gpu, all.")
 @click.option("--batch-sizes", default="1", show_default=True, help="Comma list of batch sizes to time.")
 @click.option("--threads", default="1", show_default=True, help="Comma list of CPU thread counts to pin (e.g. 1,2,4 to profile phone-like settings).")
-@click.option("--warmup", default=10, show_default=True, type=int, help="Untimed calls before timing each configuration.")
-@click.option("--repeats", default=100, show_default=True, type=int, help="Timed calls per configuration, at least (fast ones are timed for 0.5 s; slow ones stop after 2 s once 5 are timed).")
+@click.option("--warmup", default=default(BenchConfig, "warmup"), show_default=True, type=int, help="Untimed calls before timing each configuration.")
+@click.option("--repeats", default=default(BenchConfig, "repeats"), show_default=True, type=int, help="Timed calls per configuration, at least (fast ones are timed for 0.5 s; slow ones stop after 2 s once 5 are timed).")
 @click.option("--adb", "adb_serial", default=None, metavar="SERIAL", help="Also run LiteRT's benchmark_model on this Android device.")
 @click.option("--adb-binary", default=None, type=click.Path(path_type=str), help="Local Android benchmark_model binary to push with --adb.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout (for scripts).")
@@ -49,12 +51,12 @@ def command(inputs: tuple[str, ...], data: str, runtimes: str, batch_sizes: str,
     cannot run here are listed as unavailable with the reason. Host numbers are not phone
     numbers: use --adb SERIAL for a device.
     """
-    from ..bench import BenchConfig, benchmark, write_report
-    from ..bench.api import check_out_dir
+    from ..bench import benchmark
+    from ..report.bench import check_out_dir, write_report
 
     check_out_dir(out_dir)  # before the run, not after it
-    config = BenchConfig(
-        runtimes=tuple(r.strip() for r in runtimes.split(",") if r.strip()), batch_sizes=_ints("--batch-sizes", batch_sizes),
+    config = build_config(
+        BenchConfig, runtimes=tuple(r.strip() for r in runtimes.split(",") if r.strip()), batch_sizes=_ints("--batch-sizes", batch_sizes),
         threads=_ints("--threads", threads), warmup=warmup, repeats=repeats, adb_serial=adb_serial, adb_binary=adb_binary,
     )
     report = benchmark(list(inputs), data, config, progress=True)
@@ -75,7 +77,9 @@ def _print_summary(report: "BenchReport", paths: dict[str, Path]) -> None:
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 150))
-    metric = "accuracy" if report.task == "classification" else "rmse"
+    from ..metrics import format_metric, primary_metric
+
+    metric = primary_metric(report.task or "classification")
     table = Table(title="Benchmark (ranked by p50 latency; * = Pareto-optimal)")
     for col in ("", "artifact", "runtime", "batch", "threads", "p50 ms", "p99 ms", "seq/s", "peak MiB", metric, "agreement"):
         table.add_column(col, justify="left" if col in ("artifact", "runtime") else "right")
@@ -83,7 +87,7 @@ def _print_summary(report: "BenchReport", paths: dict[str, Path]) -> None:
         agree = r.get("agreement")
         table.add_row("*" if r.get("pareto") else "", r["artifact"], r["runtime"], str(r["batch_size"]), str(r["threads"]),
                       f"{r['p50_ms']:.3g}", f"{r['p99_ms']:.3g}", f"{r['throughput_seq_s']:.0f}", f"{r['peak_rss_mb']:.0f}",
-                      "-" if r.get(metric) is None else f"{r[metric]:.4g}", "-" if agree is None else f"{agree:.4f}")
+                      format_metric(metric, r.get(metric)), format_metric("agreement", agree))
     console.print(table)
     skipped = [r for r in report.results if r.get("status") != "ok"]
     for rt, reason in dict.fromkeys((r["runtime"], f"{r['status']}: {r.get('reason')}") for r in skipped):

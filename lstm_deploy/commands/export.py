@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import click
 
-QUANT_CHOICES = ("fp32", "float16", "dynamic", "int8")
+from ..export.config import ExportConfig
+from . import build_config, default
+
+C = ExportConfig
 
 
-def _split_modes(values: tuple[str, ...]) -> tuple[str, ...]:
+def _split_modes(values: tuple[str, ...]) -> tuple[str, ...] | None:
     modes: list[str] = []
-    for value in values or ("fp32",):
+    for value in values:
         for mode in value.split(","):
             mode = mode.strip().lower()
             if mode and mode not in modes:
                 modes.append(mode)
-    return tuple(modes)
+    return tuple(modes) or None
 
 
 @click.command("export")
@@ -26,13 +29,15 @@ def _split_modes(values: tuple[str, ...]) -> tuple[str, ...]:
               help="fp32 | float16 | dynamic | int8 (tflite); fp32 | dynamic (onnx). Repeat or comma-separate for several.")
 @click.option("--data", type=click.Path(dir_okay=False, path_type=str), default=None,
               help=".npz with x_test/y_test (parity, metric) and x_train (int8 calibration). Without it: seeded random inputs.")
-@click.option("--batch-size", type=int, default=1, show_default=True, help="Fixed batch of TFLite artifacts (ONNX batch is dynamic).")
-@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
-@click.option("--calibration-samples", type=int, default=100, show_default=True, help="x_train samples used to calibrate int8.")
+@click.option("--batch-size", type=int, default=default(C, "batch_size"), show_default=True, help="Fixed batch of TFLite artifacts (ONNX batch is dynamic).")
+@click.option("--opset", type=int, default=default(C, "opset"), show_default=True, help="ONNX opset.")
+@click.option("--calibration-samples", type=int, default=default(C, "calibration_samples"), show_default=True,
+              help="x_train samples used to calibrate int8.")
 @click.option("--max-metric-drop", type=float, default=None,
-              help="Budget for quantized artifacts: accuracy drop (0.01 = 1 point, default) or relative MAE increase for regression (default 0.05).")
-@click.option("--fp32-tolerance", type=float, default=1e-5, show_default=True,
-              help="Budget for fp32 artifacts: max |artifact - model| / max |model| on the parity inputs.")
+              help="Budget for quantized artifacts, in the metric's unit: accuracy drop (0.01 = one point; default) or RMSE "
+                   "increase in target units (default: 5 % of the model's RMSE).")
+@click.option("--fp32-tolerance", type=float, default=default(C, "fp32_tolerance"), show_default=True,
+              help="Budget for fp32 artifacts: relative L2 error ||artifact - model|| / ||model|| on the parity inputs.")
 @click.option("--require-fused", is_flag=True, help="Fail instead of warning when an LSTM does not become a fused kernel.")
 @click.option("--streaming", is_flag=True, help="Export single-step models with explicit h/c state inputs/outputs.")
 @click.option("--name", default=None, help="Artifact base name (default: the model file's stem).")
@@ -43,8 +48,8 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
 
     \b
     Writes OUT/<name>.<mode>[.stream].<tflite|onnx> plus <artifact>.json (manifest).
-    fp32 artifacts must match the model to 1e-5 (relative); quantized ones must stay
-    within --max-metric-drop. A failing artifact is not written and the exit code is 1.
+    fp32 artifacts must match the model (--fp32-tolerance, relative L2 error); quantized ones
+    must stay within --max-metric-drop. A failing artifact is not written and the exit code is 1.
     \b
     Example:
       lstm-deploy export model.keras --data data.npz --quantize fp32,dynamic,int8 -o out/
@@ -56,18 +61,17 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
 
     from ..errors import ParityError
     from ..export import ExportWarning, export_model
+    from ..metrics import format_metric
 
-    formats = tuple(f for f, on in (("tflite", tflite), ("onnx", onnx_)) if on) or ("tflite", "onnx")
+    formats = tuple(f for f, on in (("tflite", tflite), ("onnx", onnx_)) if on) or None
+    config = build_config(ExportConfig, formats=formats, quantize=_split_modes(quantize), batch_size=batch_size, opset=opset,
+                          calibration_samples=calibration_samples, max_metric_drop=max_metric_drop, fp32_tolerance=fp32_tolerance,
+                          require_fused=require_fused, streaming=streaming)
     console = Console(stderr=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExportWarning)
         try:
-            results = export_model(
-                model_path, out_dir, formats=formats, quantize=_split_modes(quantize), data=data, batch_size=batch_size,
-                opset=opset, calibration_samples=calibration_samples, max_metric_drop=max_metric_drop,
-                fp32_tolerance=fp32_tolerance, require_fused=require_fused, streaming=streaming, name=name,
-                progress=lambda msg: console.print(f"[dim]{msg}[/dim]"),
-            )
+            results = export_model(model_path, out_dir, config, data=data, name=name, progress=lambda msg: console.print(f"[dim]{msg}[/dim]"))
         except ParityError:
             _print_warnings(console, caught, ExportWarning)
             raise
@@ -77,7 +81,7 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
         table.add_column(col, justify="right" if col in ("size", "rel. error", "agreement") else "left", no_wrap=True)
     for r in results:
         p = r.parity
-        metric = f"{p.metric} {p.metric_source:.4f}->{p.metric_artifact:.4f}" if p.metric else "-"
+        metric = f"{p.metric} {format_metric(p.metric, p.metric_source)} -> {format_metric(p.metric, p.metric_artifact)}" if p.metric else "-"
         table.add_row(
             r.artifact.name if r.artifact else "(not written)", r.format, r.quantization, f"{r.size_bytes / 1024:.1f} KB",
             "yes" if r.fused else ("step" if r.streaming else "NO"), f"{p.rel_error:.2e}",

@@ -7,21 +7,31 @@ from pathlib import Path
 
 import click
 
+from ..compress.prune.config import METHODS, SCHEDULES, PruneConfig
 from ..errors import InputError
+from . import build_config, default
+
+
+C = PruneConfig
 
 
 @click.command(name="prune")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.option("--data", "data_path", required=True, type=click.Path(path_type=Path), help=".npz with x_train, y_train, x_test, y_test [, x_val, y_val].")
-@click.option("--sparsity", required=True, type=float, help="Fraction to remove in [0, 1): weights (magnitude) or LSTM units (units). With --max-metric-drop: the highest to try.")
-@click.option("--method", type=click.Choice(["magnitude", "units"]), default="magnitude", show_default=True, help="magnitude: tfmot, smaller compressed files; units: smaller, faster dense model.")
-@click.option("--schedule", type=click.Choice(["constant", "polynomial"]), default="polynomial", show_default=True, help="Magnitude sparsity schedule (steps derived from the real fine-tuning length).")
+@click.option("--sparsity", type=float, default=default(C, "sparsity"), show_default=True,
+              help="Fraction to remove in [0, 1): weights (magnitude) or LSTM units (units). With --max-metric-drop: the highest to try.")
+@click.option("--method", type=click.Choice(METHODS), default=default(C, "method"), show_default=True,
+              help="magnitude: tfmot, smaller compressed files; units: smaller, faster dense model.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default=default(C, "schedule"), show_default=True,
+              help="Magnitude sparsity schedule (steps derived from the real fine-tuning length).")
 @click.option("--layers", default=None, metavar="NAMES", help="Comma-separated layer names to prune (default: every prunable layer).")
-@click.option("--per-layer", is_flag=True, help="Units: remove --sparsity of each layer's units instead of ranking units globally. (Magnitude is always per weight tensor.)")
-@click.option("--epochs", type=int, default=10, show_default=True, help="Fine-tuning epochs (early stopping on validation loss).")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Fine-tuning batch size.")
-@click.option("--learning-rate", type=float, default=1e-3, show_default=True, help="Fine-tuning Adam learning rate.")
-@click.option("--max-metric-drop", type=float, default=None, help="Search (bisection) for the highest sparsity <= --sparsity whose test metric drops at most this (accuracy points, or RMSE increase).")
+@click.option("--per-layer", is_flag=True, help="Units: remove --sparsity of each layer's units instead of ranking units globally.")
+@click.option("--epochs", type=int, default=default(C, "epochs"), show_default=True, help="Fine-tuning epochs (early stopping on the validation split).")
+@click.option("--batch-size", type=int, default=default(C, "batch_size"), show_default=True, help="Fine-tuning batch size.")
+@click.option("--learning-rate", type=float, default=default(C, "learning_rate"), show_default=True, help="Fine-tuning Adam learning rate.")
+@click.option("--max-metric-drop", type=float, default=None,
+              help="Search (bisection) for the highest sparsity <= --sparsity whose validation metric drops at most this, in the "
+                   "metric's unit: 0.01 = one accuracy point; RMSE in target units.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None, help="Write the report as JSON here.")
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Output model (.keras or .h5), saved in the input's Keras flavour.")
 def command(
@@ -33,18 +43,16 @@ def command(
     \b
     lstm-deploy prune model.keras --data d.npz --sparsity 0.8 -o pruned.keras
     lstm-deploy prune model.keras --data d.npz --sparsity 0.5 --method units -o small.keras
-    lstm-deploy prune model.keras --data d.npz --sparsity 0.95 --max-metric-drop 1 -o best.keras
+    lstm-deploy prune model.keras --data d.npz --sparsity 0.95 --max-metric-drop 0.01 -o best.keras
     """
     from ..atomic import atomic_write_text
+    from ..compress.prune import prune_model
     from ..load.dataset import load_data
     from ..load.modelio import load_model, save_model
-    from ..compress.prune import PruneConfig, prune_model
 
     names = tuple(n.strip() for n in layers.split(",") if n.strip()) if layers is not None else None
-    config = PruneConfig(
-        sparsity=sparsity, method=method, schedule=schedule, layers=names, per_layer=per_layer,  # type: ignore[arg-type]
-        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_metric_drop=max_metric_drop,
-    )
+    config = build_config(PruneConfig, sparsity=sparsity, method=method, schedule=schedule, layers=names, per_layer=per_layer,
+                          epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_metric_drop=max_metric_drop)
     if output.resolve() == model_path.resolve():
         raise InputError(f"-o {output}: would overwrite the input model; choose another output path")
     loaded = load_model(model_path)
@@ -64,6 +72,8 @@ def _print(report, output: Path, report_path: Path | None) -> None:  # type: ign
     from rich.console import Console
     from rich.table import Table
 
+    from ..metrics import format_drop, format_metric
+
     console = Console()
     table = Table(title=f"prune ({report.method}, target {report.target_sparsity:.1%})")
     for col in ("layer", "class", "params", "nonzero", "sparsity", "units"):
@@ -75,7 +85,8 @@ def _print(report, output: Path, report_path: Path | None) -> None:  # type: ign
     console.print(table)
     b, a = report.size_before, report.size_after
     console.print(
-        f"{report.metric}: {report.metric_before:.4g} -> {report.metric_after:.4g} (drop {report.metric_drop:+.4g}); "
+        f"{report.metric} on x_test: {format_metric(report.metric, report.metric_before)} -> {format_metric(report.metric, report.metric_after)} "
+        f"(drop {format_drop(report.metric, report.metric_drop)}); "
         f"weights raw {_kb(b['raw_bytes'])} -> {_kb(a['raw_bytes'])}, gzip {_kb(b['gzip_bytes'])} -> {_kb(a['gzip_bytes'])}"
     )
     if report.speedup is not None:
@@ -85,6 +96,6 @@ def _print(report, output: Path, report_path: Path | None) -> None:  # type: ign
         )
     for point in report.search:
         status = "skipped" if "skipped" in point else ("ok" if point["ok"] else "over budget")
-        drop = f", drop {point['metric_drop']:+.3g}" if "metric_drop" in point else ""
+        drop = f", validation drop {format_drop(report.metric, point['metric_drop'])}" if "metric_drop" in point else ""
         console.print(f"  search: sparsity {point['sparsity']:.4f}{drop}: {status}")
     console.print(f"wrote {output}" + (f" and {report_path}" if report_path else ""))

@@ -22,7 +22,8 @@ def recipe_from_flags(model: str | None, data: str | None, prune: float | None, 
         stages.append({"prune": {"sparsity": prune, "method": prune_method}})
     if qat:
         stages.append({"quantize": {}})
-    stages.append({"export": {"formats": _csv(formats) or ["tflite", "onnx"], "quantize": _csv(quantize) or ["fp32"]}})
+    export = {"formats": _csv(formats), "quantize": _csv(quantize)}
+    stages.append({"export": {k: v for k, v in export.items() if v}})  # left out: the export stage's own defaults
     bench: dict[str, Any] = {}
     if runtimes:
         bench["runtimes"] = _csv(runtimes)

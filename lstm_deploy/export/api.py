@@ -1,8 +1,8 @@
 """``export_model``: convert, verify parity, write artifact + manifest atomically.
 
 Example:
-    >>> results = export_model("model.keras", "out", formats=("tflite", "onnx"),
-    ...                        quantize=("fp32", "dynamic"), data="data.npz")   # doctest: +SKIP
+    >>> config = ExportConfig(formats=("tflite", "onnx"), quantize=("fp32", "dynamic"))
+    >>> results = export_model("model.keras", "out", config, data="data.npz")   # doctest: +SKIP
     >>> [(r.artifact.name, r.parity.passed) for r in results]                   # doctest: +SKIP
     [('model.fp32.tflite', True), ('model.dynamic.tflite', True), ...]
 """
@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,94 +19,17 @@ import numpy as np
 
 from .. import runtime
 from ..atomic import atomic_path
-from ..load.dataset import Dataset, load_data
 from ..errors import DataError, ExportError, InputError, ParityError
-from . import plan as graph_mod
+from ..load.dataset import Dataset, load_data
 from . import manifest as manifest_mod
-from . import onnx as onnx_mod
-from . import tflite as tflite_mod
-from .parity import FP32_TOLERANCE, ParityReport, compare
+from . import plan as plan_mod
+from .config import ExportConfig
+from .convert import FORMATS, Converted, calibration_set, convert, load_artifact
+from .parity import ParityReport, compare
 
 
 class ExportWarning(UserWarning):
     """A non-fatal export problem (unfused LSTM, int8 calibrated on random inputs)."""
-
-
-@dataclass(frozen=True)
-class ExportFormat:
-    """A registered export route and what it can do."""
-
-    name: str
-    suffix: str
-    quantizations: tuple[str, ...]
-    fixed_batch: bool
-    convert: Callable[..., bytes]
-    ops: Callable[[bytes], list[str]]
-    fusion: Callable[[list[str], int], dict[str, Any]]
-
-
-def _convert_tflite(plan: graph_mod.ExportPlan, quantization: str, cfg: ExportConfig, calibration: Any) -> bytes:
-    return tflite_mod.convert_tflite(plan, quantization, batch_size=cfg.batch_size, calibration=calibration)
-
-
-def _convert_onnx(plan: graph_mod.ExportPlan, quantization: str, cfg: ExportConfig, calibration: Any) -> bytes:
-    return onnx_mod.convert_onnx(plan, quantization, opset=cfg.opset)
-
-
-#: Export routes by name; adding a format is one entry (plus its module).
-FORMATS: dict[str, ExportFormat] = {
-    "tflite": ExportFormat("tflite", ".tflite", tflite_mod.QUANTIZATIONS, True, _convert_tflite, tflite_mod.tflite_ops, tflite_mod.fusion_report),
-    "onnx": ExportFormat("onnx", ".onnx", onnx_mod.QUANTIZATIONS, False, _convert_onnx, onnx_mod.onnx_ops, onnx_mod.fusion_report),
-}
-QUANTIZATIONS = ("fp32", "float16", "dynamic", "int8")
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """Everything that shapes an export (validated on construction)."""
-
-    formats: tuple[str, ...] = ("tflite", "onnx")
-    quantize: tuple[str, ...] = ("fp32",)
-    batch_size: int = 1
-    opset: int = 17
-    calibration_samples: int = 100
-    max_metric_drop: float | None = None
-    fp32_tolerance: float = FP32_TOLERANCE
-    require_fused: bool = False
-    streaming: bool = False
-    parity_samples: int = 256
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.formats:
-            raise InputError("formats: expected at least one of " + ", ".join(FORMATS) + ", got none")
-        for fmt in self.formats:
-            if fmt not in FORMATS:
-                raise InputError(f"format {fmt!r} is unknown; expected one of {', '.join(FORMATS)}")
-        if not self.quantize:
-            raise InputError(f"--quantize: expected at least one of {', '.join(QUANTIZATIONS)}, got none")
-        for q in self.quantize:
-            if q not in QUANTIZATIONS:
-                raise InputError(f"--quantize: {q!r} is unknown; expected one of {', '.join(QUANTIZATIONS)}")
-            if not any(q in FORMATS[fmt].quantizations for fmt in self.formats):
-                supported = "; ".join(f"{fmt}: {', '.join(FORMATS[fmt].quantizations)}" for fmt in self.formats)
-                raise InputError(f"--quantize {q}: not available for {' or '.join(self.formats)} (supported: {supported}); "
-                                 "choose another mode or add a format that has it")
-        if self.batch_size < 1:
-            raise InputError(f"--batch-size: expected a positive integer, got {self.batch_size}")
-        if not 13 <= self.opset <= 18:
-            raise InputError(f"--opset: expected an ONNX opset between 13 and 18, got {self.opset}")
-        if self.calibration_samples < 1:
-            raise InputError(f"--calibration-samples: expected a positive integer, got {self.calibration_samples}")
-        if self.max_metric_drop is not None and not self.max_metric_drop >= 0:
-            raise InputError(f"--max-metric-drop: expected a number >= 0 (0.01 = 1 accuracy point), got {self.max_metric_drop}")
-        if not self.fp32_tolerance > 0:
-            raise InputError(f"--fp32-tolerance: expected a positive number (default {FP32_TOLERANCE:g}), got {self.fp32_tolerance}")
-        if self.streaming and "int8" in self.quantize:
-            raise InputError("--quantize int8 with --streaming is not supported (the state inputs would need calibration); "
-                             "use fp32, float16 or dynamic")
-        if self.parity_samples < 1:
-            raise InputError(f"parity_samples: expected a positive integer, got {self.parity_samples}")
 
 
 @dataclass(frozen=True)
@@ -130,6 +53,15 @@ class ExportResult:
     def passed(self) -> bool:
         return self.parity.passed
 
+    def summary(self) -> dict[str, Any]:
+        """One flat row for reports (``export.json``, the run report)."""
+        p = self.parity
+        return {"artifact": self.artifact.name if self.artifact else None, "format": self.format, "quantization": self.quantization,
+                "size_bytes": self.size_bytes, "fused": self.fused, "passed": self.passed, "rel_error": p.rel_error,
+                "max_abs_error": p.max_abs_error, "metric": p.metric, "metric_source": p.metric_source,
+                "metric_artifact": p.metric_artifact, "metric_drop": p.metric_drop, "argmax_agreement": p.argmax_agreement,
+                "budget": p.budget}
+
 
 @dataclass
 class _Source:
@@ -140,56 +72,30 @@ class _Source:
 
 
 def _resolve_model(model_or_path: Any) -> _Source:
-    from ..load import flavours as bridge
-    from ..load import modelio
+    from ..load import flavours, modelio
     from ..load.layers import check_supported
 
     if isinstance(model_or_path, (str, Path)):
         loaded = modelio.load_model(model_or_path)
-        info = {"path": str(loaded.path), "sha256": loaded.sha256, "flavour": loaded.flavour,
+        info = {"file": loaded.path.name, "sha256": loaded.sha256, "flavour": loaded.flavour,
                 "canonicalized": loaded.canonical_changes()}
         return _Source(loaded.model, loaded.tf_keras_model(), info, Path(model_or_path).name.split(".")[0] or "model")
     if not hasattr(model_or_path, "layers") or not hasattr(model_or_path, "inputs"):
         raise InputError(f"model: expected a Keras model or a model file path, got {type(model_or_path).__name__}")
-    flavour = bridge.flavour_of(model_or_path)
+    flavour = flavours.flavour_of(model_or_path)
     check_supported(model_or_path.layers)
-    canonical, changes = bridge.canonicalize(model_or_path)
-    tfk = bridge.to_tf_keras(canonical, canonical=False) if flavour == "keras3" else canonical
-    info = {"path": None, "sha256": None, "flavour": flavour, "canonicalized": changes}
+    canonical, changes = flavours.canonicalize(model_or_path)
+    tfk = flavours.to_tf_keras(canonical, canonical=False) if flavour == "keras3" else canonical
+    info = {"file": None, "sha256": None, "flavour": flavour, "canonicalized": changes}
     return _Source(model_or_path, tfk, info, "model")
 
 
-def _source_predict(model: Any, x: np.ndarray, chunk: int = 256) -> np.ndarray:
-    """The source model's outputs (direct eager calls: much faster than ``predict`` for a few samples).
-
-    Stateful models run in chunks of their fixed batch, from zero state each time.
-    """
-    stateful = [layer for layer in graph_mod._flat_layers(model) if getattr(layer, "stateful", False)]
-    fixed = model.inputs[0].shape[0] if stateful else None
-    step = fixed or chunk
-    outs = []
-    for start in range(0, len(x), step):
-        xb = x[start:start + step]
-        n = len(xb)
-        if fixed and n < fixed:
-            xb = np.concatenate([xb, np.zeros((fixed - n,) + xb.shape[1:], xb.dtype)])
-        for layer in stateful:
-            layer.reset_states()
-        y = model(xb, training=False)
-        if isinstance(y, (list, tuple, dict)):
-            raise InputError(f"model has {len(y)} outputs; export supports single-output models")
-        outs.append(np.asarray(y)[:n])
-    for layer in stateful:  # leave the user's model as we found it: zero state
-        layer.reset_states()
-    return np.concatenate(outs)
-
-
-def _random_inputs(model: Any, shape: tuple[int, ...], dtype: str, mask: graph_mod.MaskSpec | None, n: int, seed: int) -> np.ndarray:
+def _random_inputs(model: Any, shape: tuple[int, ...], dtype: str, mask: plan_mod.MaskSpec | None, n: int, seed: int) -> np.ndarray:
     """Seeded inputs of per-sample ``shape``: normal floats, token ids for Embedding, post-padded when masked."""
     rng = np.random.default_rng(seed)
     full = (n,) + tuple(shape)
     if np.dtype(dtype).kind in "iu" or (mask is not None and mask.kind == "mask_zero"):
-        vocab = next((int(l.input_dim) for l in graph_mod._flat_layers(model) if type(l).__name__ == "Embedding"), 10)
+        vocab = next((int(layer.input_dim) for layer in plan_mod.flat_layers(model) if type(layer).__name__ == "Embedding"), 10)
         x = rng.integers(1, max(vocab, 2), size=full).astype(dtype)
     else:
         x = rng.standard_normal(full).astype(dtype)
@@ -211,27 +117,36 @@ def _npz_label_names(data: Any) -> list[str] | None:
         return [str(v) for v in npz["label_names"].tolist()]
 
 
-def _load_dataset(data: Any, input_shape: Sequence[int | None]) -> Dataset | None:
-    if data is None or isinstance(data, Dataset):
-        return data
-    return load_data(data, model_input_shape=input_shape)
+@dataclass
+class _Checks:
+    """The parity inputs every artifact of one export is judged on."""
+
+    x: np.ndarray
+    y: np.ndarray | None
+    where: str
+    task: str | None
+    reference: np.ndarray
+
+
+def _parity_inputs(source: _Source, plan: plan_mod.ExportPlan, dataset: Dataset | None, cfg: ExportConfig) -> _Checks:
+    from ..load.flavours import predict
+
+    if dataset is not None:
+        n = cfg.parity_samples or len(dataset.x_test)
+        x, y, where, task = dataset.x_test[:n], dataset.y_test[:n], "x_test", dataset.task
+    else:
+        shape = plan.input_shape if not plan.streaming else (plan.extra["sequence_length"],) + plan.input_shape
+        x = _random_inputs(source.tf_keras, shape, plan.input_dtype, plan_mod.find_mask(source.tf_keras), min(cfg.parity_samples or 16, 16), cfg.seed)
+        y, where, task = None, f"random(seed={cfg.seed})", None
+    return _Checks(x, y, where, task, predict(source.model, x))
 
 
 def export_model(
     model_or_path: Any,
     out_dir: str | Path,
-    formats: Iterable[str] = ("tflite", "onnx"),
-    quantize: Iterable[str] = ("fp32",),
-    data: str | Path | Dataset | None = None,
-    batch_size: int = 1,
+    config: ExportConfig | None = None,
     *,
-    opset: int = 17,
-    calibration_samples: int = 100,
-    max_metric_drop: float | None = None,
-    fp32_tolerance: float = FP32_TOLERANCE,
-    require_fused: bool = False,
-    streaming: bool = False,
-    parity_samples: int = 256,
+    data: str | Path | Dataset | None = None,
     name: str | None = None,
     labels: Sequence[str] | None = None,
     preprocessing: dict[str, Any] | None = None,
@@ -246,156 +161,106 @@ def export_model(
     every requested artifact was tried, :class:`ParityError` lists all failures.
 
     Args:
-        model_or_path: a Keras 3 / tf_keras model, or a model file (.keras/.h5).
+        model_or_path: a Keras 3 / tf_keras model, or a model file (.keras/.h5/SavedModel).
         out_dir: output folder (created).
-        formats: any of ``tflite``, ``onnx``.
-        quantize: modes; tflite: fp32/float16/dynamic/int8, onnx: fp32/dynamic. A mode is applied
-            to every requested format that has it (others are skipped with an ExportWarning);
-            a mode no requested format has is an InputError.
+        config: :class:`ExportConfig` (formats, modes, budgets); the default exports fp32 TFLite and ONNX.
         data: ``.npz`` path or :class:`Dataset`: x_test/y_test for parity and metric,
             x_train for int8 calibration.
-        batch_size: fixed batch of TFLite artifacts (ONNX batch is dynamic).
-        opset: ONNX opset.
-        calibration_samples: x_train samples used to calibrate int8.
-        max_metric_drop: quantized budget (accuracy drop, e.g. 0.01; or relative MAE increase).
-        fp32_tolerance: fp32 budget on ``max|artifact - model| / max|model|`` (default 1e-5).
-        require_fused: raise :class:`ExportError` instead of warning when an LSTM is not fused.
-        streaming: export single-step models with explicit h/c state instead.
-        parity_samples: at most this many x_test samples are compared.
         name: artifact base name (default: model file stem or ``model``).
         labels / preprocessing: copied into the manifest for apps (``labels`` defaults to a
             ``label_names`` string array in the ``.npz``, when present).
+        progress: receives one line per step.
 
     Raises:
         InputError (bad options / data), ExportError (conversion, unfused with
         require_fused), ParityError (an artifact missed its tolerance or budget).
     """
-    cfg = ExportConfig(formats=tuple(dict.fromkeys(formats)), quantize=tuple(dict.fromkeys(quantize)), batch_size=batch_size,
-                       opset=opset, calibration_samples=calibration_samples, max_metric_drop=max_metric_drop,
-                       fp32_tolerance=fp32_tolerance, require_fused=require_fused, streaming=streaming, parity_samples=parity_samples)
+    cfg = config or ExportConfig()
     say = progress or (lambda _msg: None)
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise InputError(f"output folder {out_dir} is an existing file; pass a folder path with -o")
     say("loading model")
     source = _resolve_model(model_or_path)
     model_shape = tuple(source.tf_keras.inputs[0].shape[1:])
-    dataset = _load_dataset(data, model_shape)
+    dataset = data if isinstance(data, Dataset) or data is None else load_data(data, model_input_shape=model_shape)
     labels = labels or _npz_label_names(data)
     shape = tuple(dataset.x_test.shape[1:]) if dataset is not None else model_shape
-    plan = graph_mod.build_plan(source.tf_keras, shape, streaming=cfg.streaming)
-
-    mask = graph_mod.find_mask(source.tf_keras)
-    if dataset is not None:
-        x_par, y_par, where = dataset.x_test[: cfg.parity_samples], dataset.y_test[: cfg.parity_samples], "x_test"
-        task: str | None = dataset.task
-    else:
-        n = min(cfg.parity_samples, 16)
-        x_par = _random_inputs(source.tf_keras, shape, plan.input_dtype, mask, n, cfg.seed)
-        y_par, where, task = None, f"random(seed={cfg.seed})", None
-    say(f"running the source model on {len(x_par)} {where} samples")
-    reference = _source_predict(source.model, x_par)
+    plan = plan_mod.build_plan(source.tf_keras, shape, streaming=cfg.streaming)
+    checks = _parity_inputs(source, plan, dataset, cfg)
+    say(f"ran the source model on {len(checks.x)} {checks.where} samples")
 
     calibration = None
     if "int8" in cfg.quantize:
         if dataset is not None:
-            calibration = dataset.x_train[: cfg.calibration_samples]
+            calibration = calibration_set(dataset.x_train, cfg.calibration_samples, cfg.seed)
         else:
             warnings.warn("int8: no --data given, calibrating on random inputs; accuracy of the int8 artifact is unknown", ExportWarning, stacklevel=2)
-            calibration = _random_inputs(source.tf_keras, shape, plan.input_dtype, mask, cfg.calibration_samples, cfg.seed + 1)
+            calibration = _random_inputs(source.tf_keras, shape, plan.input_dtype, plan.mask, cfg.calibration_samples, cfg.seed + 1)
+    for skipped in cfg.skipped():
+        warnings.warn(f"skipping {skipped}: that mode is not available for that format", ExportWarning, stacklevel=2)
 
-    out_dir = Path(out_dir)
-    stem = name or source.name
-    results: list[ExportResult] = []
-    for fmt_name in cfg.formats:
-        fmt = FORMATS[fmt_name]
-        for quant in cfg.quantize:
-            if quant not in fmt.quantizations:
-                warnings.warn(f"{fmt_name}: skipping --quantize {quant} (available for {fmt_name}: {', '.join(fmt.quantizations)})",
-                              ExportWarning, stacklevel=2)
-                continue
-            say(f"converting {fmt_name} {quant}")
-            results.append(_export_one(fmt, quant, cfg, plan, source, calibration, out_dir, stem, x_par, y_par, where, task,
-                                       reference, {"labels": list(labels) if labels else None, "preprocessing": preprocessing}))
+    extra = {"labels": list(labels) if labels else None, "preprocessing": preprocessing}
+    results = []
+    for fmt, quant in cfg.jobs():
+        say(f"converting {fmt} {quant}")
+        art = convert(plan, fmt, quant, calibration=calibration, batch_size=cfg.batch_size, opset=cfg.opset)
+        results.append(_write_checked(art, cfg, source, Path(out_dir), name or source.name, checks,
+                                      {**extra, **({"opset": cfg.opset} if fmt == "onnx" else {})}))
     failed = [r for r in results if not r.passed]
     if failed:
-        hints = []
-        if any(r.quantization == "fp32" for r in failed):
-            hints.append("fp32: if the metric is unchanged this is the runtime kernel's own float error (LiteRT's fused LSTM "
-                         "uses approximate sigmoid/tanh; it grows with sequence length and input scale -- normalize inputs) "
-                         "and can be accepted with --fp32-tolerance")
-        if any(r.quantization != "fp32" for r in failed):
-            hints.append("quantized: raise --max-metric-drop or use a lighter mode (float16, dynamic)")
-        raise ParityError("parity failed: " + "; ".join(f"{r.format} {r.quantization}: {r.parity.message}" for r in failed)
-                          + " -- no artifact was written for these; " + "; ".join(hints))
+        raise ParityError(_failure_message(failed))
     return results
 
 
-class _Discard(Exception):
-    """Internal: abort an atomic write (parity failed)."""
+def _failure_message(failed: list[ExportResult]) -> str:
+    hints = []
+    if any(r.quantization == "fp32" for r in failed):
+        hints.append("fp32: if the metric is unchanged this is the runtime kernel's own float error (LiteRT's fused LSTM "
+                     "uses approximate sigmoid/tanh; it grows with sequence length and input scale) "
+                     "and can be accepted with --fp32-tolerance")
+    if any(r.quantization != "fp32" for r in failed):
+        hints.append("quantized: raise --max-metric-drop or use a lighter mode (float16, dynamic)")
+    return ("parity failed: " + "; ".join(f"{r.format} {r.quantization}: {r.parity.message}" for r in failed)
+            + " -- no artifact was written for these; " + "; ".join(hints))
 
 
-def _export_one(
-    fmt: ExportFormat, quant: str, cfg: ExportConfig, plan: graph_mod.ExportPlan, source: _Source, calibration: Any,
-    out_dir: Path, stem: str, x_par: np.ndarray, y_par: np.ndarray | None, where: str, task: str | None,
-    reference: np.ndarray, extra: dict[str, Any],
-) -> ExportResult:
-    data = fmt.convert(plan, quant, cfg, calibration)
-    ops = fmt.ops(data)
-    fusion = fmt.fusion(ops, 0 if cfg.streaming else plan.lstm_count)
+def _write_checked(art: Converted, cfg: ExportConfig, source: _Source, out_dir: Path, stem: str, checks: _Checks,
+                   extra: dict[str, Any]) -> ExportResult:
+    """Run ``art`` through the runtime on the parity inputs; write artifact + manifest only when it passes."""
     notes: list[str] = []
-    if cfg.streaming:
-        fusion = {**fusion, "fused": False, "reason": "streaming artifacts run one explicit LSTM cell step per call (no sequence kernel needed)"}
-    elif not fusion["fused"]:
-        message = f"{fmt.name} {quant}: LSTM not fused -- {fusion['reason']}"
+    if not cfg.streaming and not art.fused:
+        message = f"{art.format} {art.quantization}: LSTM not fused -- {art.fusion['reason']}"
         if cfg.require_fused:
             raise ExportError(message + " (--require-fused)")
         warnings.warn(message, ExportWarning, stacklevel=3)
         notes.append(message)
-    suffix = (".stream" if cfg.streaming else "") + fmt.suffix
-    target = out_dir / f"{stem}.{quant}{suffix}"
+    target = out_dir / f"{stem}.{art.quantization}{'.stream' if cfg.streaming else ''}{FORMATS[art.format].suffix}"
     mtarget = manifest_mod.manifest_path(target)
-    streaming = None
-    if cfg.streaming:
-        streaming = {"states": [{k: s[k] for k in ("input", "output", "units", "layer", "kind")} for s in plan.streaming or []],
-                     "sequence_length": plan.extra.get("sequence_length")}
-    manifest = manifest_mod.build_manifest(
-        artifact=target, data=data, fmt=fmt.name, quantization=quant, batch_size=cfg.batch_size if fmt.fixed_batch else None,
-        inputs=[], outputs=[], masking=plan.mask.to_manifest() if plan.mask else None, streaming=streaming, fusion=fusion,
-        ops=ops, source=source.info, extra={**extra, **({"opset": cfg.opset} if fmt.name == "onnx" else {})},
-    )
-    report: ParityReport | None = None  # set before _Discard can be raised
+    manifest = manifest_mod.build_manifest(artifact=target, converted=art, source=source.info, extra=extra)
     try:
-        with atomic_path(target) as tmp, atomic_path(mtarget) as mtmp:
-            tmp.write_bytes(data)
-            try:
-                model = runtime.Model(tmp, manifest)
-                produced = _stream_predict(model, x_par, reference) if cfg.streaming else model.predict(x_par)
-            except runtime.RuntimeError_ as exc:
-                raise DataError(f"{where}: {exc}") from None
-            manifest["inputs"] = [i.to_dict() for i in model.inputs.values()]
-            manifest["outputs"] = [o.to_dict() for o in model.outputs.values()]
-            report = compare(reference, produced, quantization=quant, inputs=where, labels=y_par, task=task,
-                             max_metric_drop=cfg.max_metric_drop, fp32_tolerance=cfg.fp32_tolerance)
-            manifest["parity"] = report.to_dict()
-            if not report.passed:
-                raise _Discard
-            mtmp.write_text(manifest_mod.dumps(manifest), encoding="utf-8")
-    except _Discard:
-        for stale in (target, mtarget):
+        model = load_artifact(art)
+        produced = _stream_predict(model, checks.x, checks.reference) if cfg.streaming else model.predict(checks.x)
+    except runtime.RuntimeError_ as exc:
+        raise DataError(f"{checks.where}: {exc}") from None
+    manifest["inputs"] = [i.to_dict() for i in model.inputs.values()]
+    manifest["outputs"] = [o.to_dict() for o in model.outputs.values()]
+    report = compare(checks.reference, produced, quantization=art.quantization, inputs=checks.where, labels=checks.y, task=checks.task,
+                     max_metric_drop=cfg.max_metric_drop, fp32_tolerance=cfg.fp32_tolerance)
+    manifest["parity"] = report.to_dict()
+    if not report.passed:
+        for stale in (target, mtarget):  # an older artifact of this name no longer matches this model
             stale.unlink(missing_ok=True)
-        return ExportResult(None, None, fmt.name, quant, cfg.streaming, len(data), bool(fusion["fused"]), report, tuple(notes))  # type: ignore[arg-type]
-    return ExportResult(target, mtarget, fmt.name, quant, cfg.streaming, len(data), bool(fusion["fused"]), report, tuple(notes))
+        return ExportResult(None, None, art.format, art.quantization, cfg.streaming, art.size_bytes, art.fused, report, tuple(notes))
+    with atomic_path(target) as tmp, atomic_path(mtarget) as mtmp:
+        tmp.write_bytes(art.data)
+        mtmp.write_text(manifest_mod.dumps(manifest), encoding="utf-8")
+    return ExportResult(target, mtarget, art.format, art.quantization, cfg.streaming, art.size_bytes, art.fused, report, tuple(notes))
 
 
 def _stream_predict(model: runtime.Model, x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Step every sequence through a streaming artifact; outputs shaped like ``reference``."""
-    batch = model.batch_size or len(x)
     outs = []
-    for start in range(0, len(x), batch):
-        xb = x[start:start + batch]
-        n = len(xb)
-        if n < batch:
-            xb = np.concatenate([xb, np.zeros((batch - n,) + xb.shape[1:], xb.dtype)])
+    for xb, n in runtime.fixed_batches(x, model.batch_size):
         stream = model.stream()
         steps = [stream.step(xb[:, t]) for t in range(xb.shape[1])]
         outs.append(np.stack(steps, axis=1)[:n])

@@ -36,32 +36,14 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def runtime_fields(plan: Any, fmt: str) -> dict[str, Any]:
+    """The manifest fields :class:`lstm_deploy.runtime.Model` needs to run an artifact of ``plan`` correctly."""
+    from .plan import INPUT, OUTPUT
 
-
-def build_manifest(
-    *,
-    artifact: Path,
-    data: bytes,
-    fmt: str,
-    quantization: str,
-    batch_size: int | None,
-    inputs: list[dict[str, Any]],
-    outputs: list[dict[str, Any]],
-    masking: dict[str, Any] | None,
-    streaming: dict[str, Any] | None,
-    fusion: dict[str, Any],
-    ops: list[str],
-    source: dict[str, Any],
-    extra: dict[str, Any],
-) -> dict[str, Any]:
-    """Assemble the manifest dict (parity is added once the check has run)."""
-    if streaming is not None:
+    streaming = None
+    if plan.streaming:
+        streaming = {"states": [{k: s[k] for k in ("input", "output", "units", "layer", "kind")} for s in plan.streaming],
+                     "sequence_length": plan.extra.get("sequence_length")}
         state = {"kind": "explicit", "semantics": (
             "Single-step model: feed one time step plus the h/c state inputs (zeros at the start of a sequence) and "
             "feed the next_* outputs back as the next step's state. lstm_deploy.runtime.Model.stream() does this. "
@@ -69,24 +51,34 @@ def build_manifest(
     else:
         state = {"kind": "stateless", "reset_between_sequences": fmt == "tflite",
                  "semantics": STATELESS_TFLITE if fmt == "tflite" else STATELESS_ONNX}
+    return {"format": fmt, "input_name": INPUT, "output_name": OUTPUT,
+            "masking": plan.mask.to_manifest() if plan.mask else None, "streaming": streaming, "state": state}
+
+
+def build_manifest(*, artifact: Path, converted: Any, source: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """Assemble the manifest dict of a :class:`~lstm_deploy.export.convert.Converted` artifact.
+
+    ``inputs``/``outputs`` and ``parity`` are filled in once the artifact has run.
+    """
+    fields = runtime_fields(converted.plan, converted.format)
     return {
         "schema_version": SCHEMA_VERSION,
         "lstm_deploy_version": __version__,
-        "format": fmt,
-        "quantization": quantization,
+        "format": converted.format,
+        "quantization": converted.quantization,
         "artifact": artifact.name,
-        "artifact_sha256": sha256_bytes(data),
-        "size_bytes": len(data),
-        "batch_size": batch_size,
-        "input_name": "x",
-        "output_name": "output",
-        "inputs": inputs,
-        "outputs": outputs,
-        "masking": masking,
-        "streaming": streaming,
-        "state": state,
-        "fused_lstm": fusion,
-        "ops": ops,
+        "artifact_sha256": sha256_bytes(converted.data),
+        "size_bytes": converted.size_bytes,
+        "batch_size": converted.batch_size,
+        "input_name": fields["input_name"],
+        "output_name": fields["output_name"],
+        "inputs": [],
+        "outputs": [],
+        "masking": fields["masking"],
+        "streaming": fields["streaming"],
+        "state": fields["state"],
+        "fused_lstm": converted.fusion,
+        "ops": converted.ops,
         "source_model": source,
         **extra,
     }

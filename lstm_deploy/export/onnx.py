@@ -3,7 +3,7 @@
 Route (see shared FACTS): ``tf2onnx.convert.from_function`` over the tf_keras export
 graph with an explicit input signature whose batch axis is ``None``
 (``from_keras`` fails on Keras 3 models). Masked models go through the exact
-post-padding graph (:mod:`lstm_deploy.export.graph`), so their LSTMs fuse too instead of
+post-padding graph (:mod:`lstm_deploy.export.plan`), so their LSTMs fuse too instead of
 becoming a ``Loop``. ``dynamic`` runs ``onnxruntime.quantization.quantize_dynamic``:
 int8 weights, LSTMs become ``DynamicQuantizeLSTM``.
 

@@ -89,7 +89,7 @@ def _name(layer: Any) -> str:
 def count_lstms(model: Any) -> int:
     """Number of LSTM directions in ``model`` (a Bidirectional LSTM counts twice)."""
     total = 0
-    for layer in _flat_layers(model):
+    for layer in flat_layers(model):
         if _name(layer) == "LSTM":
             total += 1
         elif _name(layer) == "Bidirectional" and _name(layer.forward_layer) == "LSTM":
@@ -99,16 +99,16 @@ def count_lstms(model: Any) -> int:
     return total
 
 
-def _flat_layers(model: Any) -> list[Any]:
+def flat_layers(model: Any) -> list[Any]:
     out = []
     for layer in getattr(model, "layers", []):
-        out.extend(_flat_layers(layer) if hasattr(layer, "layers") and _name(layer) != "TimeDistributed" else [layer])
+        out.extend(flat_layers(layer) if hasattr(layer, "layers") and _name(layer) != "TimeDistributed" else [layer])
     return out
 
 
 def find_mask(model: Any) -> MaskSpec | None:
     """The model's masking scheme, or ``None`` when it does not mask."""
-    for layer in _flat_layers(model):
+    for layer in flat_layers(model):
         if _name(layer) == "Masking":
             return MaskSpec("masking", float(layer.mask_value))
         if _name(layer) == "Embedding" and getattr(layer, "mask_zero", False):
@@ -290,7 +290,7 @@ def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, stream
     dtype = model.inputs[0].dtype
     dtype = getattr(dtype, "name", str(dtype))
     mask = find_mask(model)
-    stateful = [layer.name for layer in _flat_layers(model) if getattr(layer, "stateful", False)]
+    stateful = [layer.name for layer in flat_layers(model) if getattr(layer, "stateful", False)]
     if stateful and not streaming:
         raise UnsupportedLayerError(
             f"stateful layer(s) {', '.join(stateful)}: a stateful model carries h/c across calls; export it with --streaming "

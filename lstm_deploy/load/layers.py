@@ -73,8 +73,6 @@ LAYERS: dict[str, LayerSupport] = {
 #: Class names accepted anywhere in a model (InputLayer is implicit).
 SUPPORTED = frozenset(name for name in LAYERS if name != "InputLayer")
 
-#: Cell classes accepted inside ``RNN`` / ``StackedRNNCells`` / wrappers.
-SUPPORTED_CELLS = frozenset({"LSTMCell", "StackedRNNCells"})
 #: Layers accepted inside ``Bidirectional`` and ``TimeDistributed``.
 SUPPORTED_WRAPPED = {"Bidirectional": frozenset({"LSTM", "GRU", "RNN"}), "TimeDistributed": frozenset({"Dense", "Conv1D", "Dropout"})}
 

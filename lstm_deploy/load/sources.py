@@ -5,7 +5,7 @@ bundles several UCR/UEA archive sets (``BasicMotions``: accelerometer/gyroscope
 recordings, 4 classes; ``JapaneseVowels``: variable-length speech features, 9 classes)
 and classic series (``Airline``: monthly passengers 1949-1960). Each loader returns a
 :class:`PreparedData` whose ``arrays`` follow the ``.npz`` contract of
-:mod:`lstm_deploy.data` and whose ``preprocessing`` says how to prepare new inputs
+:mod:`lstm_deploy.load.dataset` and whose ``preprocessing`` says how to prepare new inputs
 (it is written into export manifests and saved next to the artifacts).
 
 Example:

@@ -19,9 +19,9 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..config import describe_errors
 from ..errors import InputError
-
-STAGE_ORDER = ("prune", "quantize", "export", "benchmark", "report")
+from .stages import STAGE_ORDER, STAGES
 
 
 class _Strict(BaseModel):
@@ -130,54 +130,8 @@ class ModelSpec(_Strict):
 
 # ---------------------------------------------------------------- stages
 
-
-class PruneStage(_Strict):
-    stage: Literal["prune"] = "prune"
-    method: Literal["magnitude", "units"] = "magnitude"
-    sparsity: float = Field(default=0.5, ge=0, lt=1)
-    schedule: Literal["constant", "polynomial"] = "polynomial"
-    epochs: int = Field(default=2, ge=1)
-    layers: list[str] | None = None
-    per_layer: bool = False
-    max_metric_drop: float | None = Field(default=None, gt=0)
-
-
-class QuantizeStage(_Strict):
-    stage: Literal["quantize"] = "quantize"
-    epochs: int = Field(default=2, ge=0)
-    target: Literal["tflite-int8", "tflite-dynamic", "onnx-dynamic"] = "tflite-int8"
-    per_channel: bool = False
-
-
-class ExportStage(_Strict):
-    stage: Literal["export"] = "export"
-    formats: list[Literal["tflite", "onnx"]] = Field(default_factory=lambda: ["tflite", "onnx"], min_length=1)
-    quantize: list[Literal["fp32", "float16", "dynamic", "int8"]] = Field(default_factory=lambda: ["fp32"], min_length=1)
-    batch_size: int = Field(default=1, ge=1)
-    opset: int = Field(default=17, ge=13)
-    calibration_samples: int = Field(default=100, ge=1)
-    max_metric_drop: float | None = Field(default=None, gt=0)
-    fp32_tolerance: float = Field(default=1e-5, gt=0)
-    require_fused: bool = False
-    streaming: bool = False
-
-
-class BenchmarkStage(_Strict):
-    stage: Literal["benchmark"] = "benchmark"
-    runtimes: list[str] | None = None
-    batch_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
-    threads: list[int] = Field(default_factory=lambda: [1], min_length=1)
-    warmup: int = Field(default=10, ge=0)
-    repeats: int = Field(default=50, ge=1)
-    include_keras: bool = True
-
-
-class ReportStage(_Strict):
-    stage: Literal["report"] = "report"
-    title: str | None = None
-
-
-Stage = Annotated[Union[PruneStage, QuantizeStage, ExportStage, BenchmarkStage, ReportStage], Field(discriminator="stage")]
+#: A recipe stage is the stage's own config class (one schema), chosen by its ``stage`` name.
+Stage = Annotated[Union[tuple(spec.config for spec in STAGES.values())], Field(discriminator="stage")]  # type: ignore[valid-type]
 
 
 class Recipe(_Strict):
@@ -231,21 +185,12 @@ class Recipe(_Strict):
         return yaml.safe_dump(data, sort_keys=False)
 
 
-def _format_errors(exc: ValidationError, source: str) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ""
-        for item in err["loc"]:
-            if isinstance(item, int):
-                loc += f"[{item}]"
-            elif item not in ("function-after", "function-before") and not str(item).startswith(("function-", "tagged-union")):
-                loc += f".{item}" if loc else str(item)
-        msg = err["msg"].removeprefix("Value error, ")
-        got = err.get("input")
-        shown = "" if err["type"] in ("missing", "value_error") or isinstance(got, (dict, list)) else f" (got {got!r})"
-        parts.append(f"{loc or 'recipe'}: {msg}{shown}")
-    more = len(exc.errors()) - 5
-    return f"{source}: " + "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+def _location(loc: tuple[str | int, ...]) -> str:
+    """``("stages", 0, "prune", "sparsity")`` -> ``stages[0].prune.sparsity``."""
+    out = ""
+    for item in loc:
+        out += f"[{item}]" if isinstance(item, int) else (f".{item}" if out else str(item))
+    return out or "recipe"
 
 
 def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
@@ -255,7 +200,7 @@ def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise InputError(_format_errors(exc, source)) from None
+        raise InputError(f"{source}: {describe_errors(exc, where=_location)}") from None
 
 
 def load_recipe(path: str | Path) -> Recipe:

@@ -22,27 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import __version__
+from .. import __version__, metrics
 from ..atomic import atomic_write_text
-from ..load.dataset import Dataset, load_data
 from ..errors import InputError
+from ..load.dataset import Dataset, load_data
 from ..load.modelio import file_sha256
-from .recipe import (
-    AeonClassificationData,
-    AeonSeriesData,
-    BenchmarkStage,
-    CsvSeriesData,
-    ExportStage,
-    GeneratedTextData,
-    NpzData,
-    PruneStage,
-    QuantizeStage,
-    Recipe,
-    ReportStage,
-    TextCsvData,
-)
-
-Progress = Callable[[str], None]
+from .recipe import AeonClassificationData, AeonSeriesData, CsvSeriesData, GeneratedTextData, NpzData, Recipe, TextCsvData
+from .stages import STAGES, Progress, StageContext
 
 
 @dataclass
@@ -110,13 +96,10 @@ class _Runner:
         self.force, self.small, self.say = force, small, progress
         self.steps: list[StepRecord] = []
         self.upstream = _hash(__version__, small)
-        self.dataset: Dataset | None = None
         self.data_path: Path | None = None
         self.labels: list[str] | None = None
         self.preprocessing: dict[str, Any] = {}
         self.model_path: Path | None = None
-        self.source_model_path: Path | None = None
-        self.export_dir: Path | None = None
 
     # -- bookkeeping ------------------------------------------------------------------
 
@@ -160,11 +143,21 @@ class _Runner:
         atomic_write_text(self.out / "recipe.yaml", self.recipe.to_yaml())
         self._data()
         self._model()
-        for stage in self.recipe.stages:
-            handler = getattr(self, f"_stage_{stage.stage}")
-            handler(stage)
+        assert self.data_path is not None and self.model_path is not None  # set by the two steps above
+        ctx = StageContext(out_dir=self.out, data_path=self.data_path, model_path=self.model_path, recipe=self.recipe, small=self.small,
+                           labels=self.labels, preprocessing=self.preprocessing, steps=self.steps, say=self.say)
+        for config in self.recipe.stages:
+            if "seed" in type(config).model_fields and "seed" not in config.model_fields_set:
+                config = config.replace(seed=self.recipe.seed)  # the recipe's seed, unless the stage sets its own
+            stage = STAGES[config.stage]
+            rec = self.step(stage.name, config.model_dump(mode="json"),
+                            lambda d, stage=stage, config=config: _outputs(stage.run(ctx, config, d)))
+            if "model" in rec.outputs:
+                ctx.model_path = self.path(rec, "model")
+            if "artifacts" in rec.outputs:
+                ctx.export_dir = self.path(rec, "artifacts")
         result = RunResult(self.out, self.steps)
-        if any(isinstance(s, ReportStage) for s in self.recipe.stages):
+        if any(s.stage == "report" for s in self.recipe.stages):
             result.report_md, result.report_html = self.out / "report.md", self.out / "report.html"
         return result
 
@@ -229,8 +222,8 @@ class _Runner:
 
                 loaded = load_model(src, unsafe=spec.unsafe)
                 ds = self._load_dataset(loaded.model)
-                metrics = _evaluate(loaded.model, ds)
-                return {}, {"source": str(src), "flavour": loaded.flavour, "sha256": loaded.sha256, "metrics": metrics}
+                scores = _evaluate(loaded.model, ds)
+                return {}, {"source": str(src), "flavour": loaded.flavour, "sha256": loaded.sha256, "metrics": scores}
 
             rec = self.step("model", {"sha256": file_sha256(src), "unsafe": spec.unsafe}, load_work)
             self.model_path = src
@@ -259,104 +252,6 @@ class _Runner:
 
             rec = self.step("train", settings, train_work)
             self.model_path = self.path(rec, "model")
-        self.source_model_path = self.model_path
-
-    def _model_stage(self, name: str, stage: Any, compress: Callable[[Any, Dataset, int], Any], summarize: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
-        """A ``model -> model`` stage: load, compress, save in the user's flavour, write its report."""
-
-        def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
-            from ..load.modelio import load_model, save_model
-
-            assert self.model_path is not None  # set by the model step, which always runs first
-            loaded = load_model(self.model_path)
-            epochs = min(stage.epochs, 1) if self.small else stage.epochs
-            result = compress(loaded.model, self._load_dataset(loaded.model), epochs)
-            path = save_model(result.model, d / "model.keras", flavour=loaded.flavour)
-            report = result.report.to_dict()
-            atomic_write_text(d / "report.json", json.dumps(report, indent=2, default=str))
-            return {"model": str(path), "report": str(d / "report.json")}, summarize(report)
-
-        rec = self.step(name, stage.model_dump(), work)
-        self.model_path = self.path(rec, "model")
-
-    def _stage_prune(self, stage: PruneStage) -> None:
-        def compress(model: Any, ds: Dataset, epochs: int) -> Any:
-            from ..compress.prune import prune_model
-            from ..compress.prune.config import PruneConfig
-
-            config = PruneConfig(sparsity=stage.sparsity, method=stage.method, schedule=stage.schedule, layers=tuple(stage.layers) if stage.layers else None,
-                                 per_layer=stage.per_layer, epochs=epochs, max_metric_drop=stage.max_metric_drop, seed=self.recipe.seed)
-            return prune_model(model, ds, config)
-
-        self._model_stage("prune", stage, compress, _short_prune)
-
-    def _stage_quantize(self, stage: QuantizeStage) -> None:
-        def compress(model: Any, ds: Dataset, epochs: int) -> Any:
-            from ..compress.qat import quantize_aware_train
-            from ..compress.qat.config import QatConfig
-
-            return quantize_aware_train(model, ds, QatConfig(epochs=epochs, target=stage.target, per_channel=stage.per_channel, seed=self.recipe.seed))
-
-        self._model_stage("quantize", stage, compress, lambda report: {k: v for k, v in report.items() if not isinstance(v, (list, dict))})
-
-    def _stage_export(self, stage: ExportStage) -> None:
-        def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
-            from ..export import export_model
-            from ..export.api import FORMATS
-
-            assert self.model_path is not None and self.data_path is not None
-            results, not_applicable = [], []
-            for fmt in stage.formats:
-                # A recipe lists modes once for all formats; each format gets the ones it has.
-                modes = [q for q in stage.quantize if q in FORMATS[fmt].quantizations]
-                not_applicable += [f"{fmt}/{q}" for q in stage.quantize if q not in modes]
-                if not modes:
-                    continue
-                results += export_model(
-                    self.model_path, d, formats=(fmt,), quantize=modes, data=self.data_path, batch_size=stage.batch_size,
-                    opset=stage.opset, calibration_samples=stage.calibration_samples, max_metric_drop=stage.max_metric_drop,
-                    fp32_tolerance=stage.fp32_tolerance, require_fused=stage.require_fused, streaming=stage.streaming, labels=self.labels,
-                    preprocessing=self.preprocessing or None,
-                    progress=self.say,
-                )
-            if not_applicable:
-                self.say(f"export: not available, skipped: {', '.join(not_applicable)}")
-            rows = [_export_row(r) for r in results]
-            atomic_write_text(d / "export.json", json.dumps(rows, indent=2, default=str))
-            return {"summary": str(d / "export.json")}, {"artifacts": rows, "not_available": not_applicable}
-
-        self.step("export", stage.model_dump(), work)
-        self.export_dir = self.out / "export"
-
-    def _stage_benchmark(self, stage: BenchmarkStage) -> None:
-        def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
-            from ..bench import BenchConfig, benchmark, write_report
-
-            assert self.data_path is not None
-            inputs: list[Path] = []
-            if stage.include_keras and self.model_path is not None:
-                inputs.append(self.model_path)
-            if self.export_dir is not None:
-                inputs.append(self.export_dir)
-            runtimes = tuple(stage.runtimes) if stage.runtimes else ("all",)
-            warmup, repeats = (min(stage.warmup, 2), min(stage.repeats, 10)) if self.small else (stage.warmup, stage.repeats)
-            config = BenchConfig(runtimes=runtimes, batch_sizes=tuple(stage.batch_sizes), threads=tuple(stage.threads), warmup=warmup, repeats=repeats,
-                                 seed=self.recipe.seed)
-            report = benchmark([str(p) for p in inputs], self.data_path, config, progress=self.say)
-            write_report(report, d)
-            return {"json": str(d / "report.json"), "md": str(d / "report.md")}, {"rows": len(report.rows)}
-
-        self.step("benchmark", stage.model_dump(), work)
-
-    def _stage_report(self, stage: ReportStage) -> None:
-        from ..report.run import write_run_report
-
-        def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
-            md, html = write_run_report(self.recipe, self.out, self.steps, title=stage.title)
-            shutil.copyfile(md, d / "report.md")
-            return {"md": str(md), "html": str(html)}, {}
-
-        self.step("report", stage.model_dump(), work)
 
 
 def _shrink(arrays: dict[str, Any], cap: int = 64) -> dict[str, Any]:
@@ -364,27 +259,14 @@ def _shrink(arrays: dict[str, Any], cap: int = 64) -> dict[str, Any]:
     return {k: v[:cap] for k, v in arrays.items()}
 
 
+def _outputs(out: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    return {k: str(v) for k, v in out.outputs.items()}, out.summary
+
+
 def _evaluate(model: Any, ds: Dataset) -> dict[str, float]:
-    from ..bench.metrics import task_metrics
     from ..load.flavours import predict
 
-    pred = predict(model, [ds.x_test])[0]
-    return task_metrics(ds.y_test, pred, ds.task)
-
-
-def _short_prune(report: dict[str, Any]) -> dict[str, Any]:
-    keep = ("method", "target_sparsity", "achieved_sparsity", "metric_name", "metric_before", "metric_after", "size_before", "size_after",
-            "gzip_before", "gzip_after", "latency_before_ms", "latency_after_ms", "speedup")
-    return {k: report[k] for k in keep if k in report}
-
-
-def _export_row(result: Any) -> dict[str, Any]:
-    parity = result.parity
-    row = {"artifact": str(result.artifact.name) if result.artifact else None, "format": result.format, "quantization": result.quantization,
-           "size_bytes": result.size_bytes, "fused": result.fused, "passed": result.passed}
-    for key in ("rel_error", "max_abs_error", "metric", "metric_source", "metric_artifact", "metric_drop", "argmax_agreement"):
-        row[key] = getattr(parity, key, None)
-    return row
+    return metrics.task_metrics(ds.y_test, predict(model, ds.x_test), ds.task)
 
 
 def run_recipe(recipe: Recipe, out_dir: str | Path, *, recipe_dir: str | Path = ".", force: bool = False, small: bool = False,

@@ -13,6 +13,7 @@ import numpy as np
 from .. import _tf
 from ..load.dataset import Dataset
 from ..compress.distribute import training_strategy
+from ..compress.fit import loss_for, predict
 from ..errors import InputError
 from .recipe import Architecture, TrainSpec
 
@@ -52,16 +53,6 @@ def build_baseline(arch: Architecture, dataset: Dataset, vocab_size: int | None 
     return keras.Sequential(layers, name=f"baseline_{arch.type}")
 
 
-def compile_for(model: Any, task: str, learning_rate: float) -> None:
-    """Compile with the loss and metric that fit the task (sparse labels or one-hot both work)."""
-    keras_mod = _tf.keras3()
-    opt = keras_mod.optimizers.Adam(learning_rate)
-    if task == "classification":
-        model.compile(opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    else:
-        model.compile(opt, loss="mse", metrics=["mae"])
-
-
 def train_baseline(spec: TrainSpec, dataset: Dataset, seed: int = 0, vocab_size: int | None = None, verbose: int = 0) -> tuple[Any, dict[str, list[float]]]:
     """Build and train a baseline; returns ``(model, history)``. Early stopping on validation loss."""
     keras = _tf.keras3()
@@ -71,7 +62,9 @@ def train_baseline(spec: TrainSpec, dataset: Dataset, seed: int = 0, vocab_size:
         y, yv = dataset.labels(y), dataset.labels(yv)
     with training_strategy().scope():
         model = build_baseline(spec.architecture, dataset, vocab_size)
-        compile_for(model, dataset.task, spec.learning_rate)
+        probe = predict(model, x[:16])
+        model.compile(keras.optimizers.Adam(spec.learning_rate), loss=loss_for(probe, y, dataset.task, keras),
+                      metrics=["accuracy"] if dataset.task == "classification" else ["mae"])
     stop = keras.callbacks.EarlyStopping(patience=spec.patience, restore_best_weights=True)
     history = model.fit(x, y, validation_data=(xv, yv), epochs=spec.epochs, batch_size=spec.batch_size, callbacks=[stop], verbose=verbose)
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}

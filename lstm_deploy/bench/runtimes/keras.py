@@ -1,6 +1,6 @@
 """Keras baselines: eager ``model(x)`` and a compiled ``tf.function``.
 
-Models are loaded with :func:`lstm_deploy.modelio.load_model` (either Keras flavour).
+Models are loaded with :func:`lstm_deploy.load.modelio.load_model` (either Keras flavour).
 TensorFlow fixes its thread pools when it starts, so each thread count is measured
 in its own worker process (``process_per_threads``).
 

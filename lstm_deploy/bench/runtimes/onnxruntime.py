@@ -1,5 +1,7 @@
 """ONNX Runtime: CPU execution provider, plus CUDA and TensorRT entries for GPU machines.
 
+Artifacts run through :class:`lstm_deploy.runtime.Model` (input dtypes from the manifest,
+masking lengths), exactly as apps run them; the benchmark only adds the provider.
 ONNX Runtime silently falls back to the CPU when a requested provider cannot be
 created; the GPU entries check the session's providers and report the runtime as
 unavailable instead of timing the CPU under a GPU name.
@@ -13,13 +15,12 @@ Example:
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
-import numpy as np
-
-from ..registry import Runtime, RuntimeUnavailable, masked_artifact, register
+from ..registry import ArtifactRuntime, RuntimeUnavailable, register
 
 
-class _OnnxRuntimeBase(Runtime):
+class _OnnxRuntimeBase(ArtifactRuntime):
     formats = ("onnx",)
     provider = "CPUExecutionProvider"
 
@@ -41,42 +42,21 @@ class _OnnxRuntimeBase(Runtime):
     def import_runtime(cls, threads: int) -> None:
         import onnxruntime  # noqa: F401
 
-    def load(self, path: str, threads: int) -> None:
-        import onnxruntime as ort
+    def backend_options(self) -> dict[str, Any]:
+        return {"providers": [self.provider]}
 
-        self.threads = threads
-        self.masked = masked_artifact(path, threads) if self.provider == "CPUExecutionProvider" else None
-        if self.masked is not None:
-            self.fixed_batch = None
-            return
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
+    def load(self, path: str, threads: int) -> None:
+        from ...runtime import RuntimeError_
+
         try:
-            self.session = ort.InferenceSession(path, sess_options=opts, providers=[self.provider])
-        except Exception as exc:  # onnxruntime raises its own C++ exception types
+            super().load(path, threads)
+        except RuntimeError_ as exc:
             if self.provider != "CPUExecutionProvider":
                 raise RuntimeUnavailable(f"{self.provider} failed to create a session: {exc}") from None
             raise
-        if self.session.get_providers()[0] != self.provider:
-            raise RuntimeUnavailable(f"{self.provider} could not be used (session fell back to {self.session.get_providers()})")
-        inputs = self.session.get_inputs()
-        if len(inputs) != 1:
-            raise ValueError(f"{path}: has {len(inputs)} inputs; the benchmark runs single-input sequence models")
-        self.input_name = inputs[0].name
-        batch = inputs[0].shape[0]
-        self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
-
-    def _run_batch(self, x: np.ndarray) -> np.ndarray:
-        if self.masked is not None:
-            return self.masked.predict(x)
-        return self.session.run(None, {self.input_name: x.astype(np.float32, copy=False)})[0]
-
-    def close(self) -> None:
-        self.session = None
+        used = self.model.backend.providers
+        if used[0] != self.provider:
+            raise RuntimeUnavailable(f"{self.provider} could not be used (session fell back to {used})")
 
 
 @register

@@ -33,7 +33,7 @@ from ...load.dataset import Dataset
 from ..distribute import training_strategy
 from ...errors import InputError, StageError, UnsupportedLayerError
 from ...load.layers import LAYERS
-from . import finetune as ft
+from .. import fit
 from .config import PruneConfig
 
 PRUNE_WINDOW = 0.6  # share of the fine-tuning steps over which masks may still change
@@ -90,7 +90,7 @@ def derive_schedule(kind: str, target: float, total_steps: int, steps_per_epoch:
 
 
 def prunable_layer_names(model: Any) -> list[str]:
-    """Names of layers with weights magnitude pruning can handle (per :mod:`lstm_deploy.layers`)."""
+    """Names of layers with weights magnitude pruning can handle (per :mod:`lstm_deploy.load.layers`)."""
     names = []
     for layer in model.layers:
         support = LAYERS.get(layer.__class__.__name__)
@@ -215,8 +215,8 @@ def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig) -> Magnit
 
     tfk = _tf.tf_keras()
     selected = select_layers(model, config.layers, prunable_layer_names(model), "magnitude pruning")
-    data = ft.split(dataset, config)
-    per_epoch = ft.steps_per_epoch(len(data.x_train), config.batch_size)
+    data = fit.split(dataset, config.val_fraction, config.seed)
+    per_epoch = fit.steps_per_epoch(len(data.x_train), config.batch_size)
     schedule = derive_schedule(config.schedule, config.sparsity, config.epochs * per_epoch, per_epoch)
     tf_schedule = schedule.to_tfmot()
 
@@ -231,21 +231,21 @@ def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig) -> Magnit
         wrapped = tfk.models.clone_model(model, clone_function=wrap)
         for layer in model.layers:
             _inner(wrapped, layer.name).set_weights(layer.get_weights())
-        ft.compile_for(wrapped, dataset, config)
-    history = ft.finetune(
-        wrapped, dataset, config, data, start_epoch=schedule.final_epoch,
-        callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+        fit.compile_for(wrapped, dataset, config.learning_rate)
+    history = fit.finetune(
+        wrapped, dataset, data, epochs=config.epochs, batch_size=config.batch_size, patience=config.patience, seed=config.seed,
+        start_epoch=schedule.final_epoch, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
     )
     wrappers = [layer for layer in wrapped.layers if isinstance(layer, pruning_wrapper.PruneLowMagnitude)]
     for w in wrappers:
         w.pruning_obj.weight_mask_op()  # the last optimizer step moved masked weights off zero
     steps = {int(np.asarray(w.pruning_step)) for w in wrappers}
-    reference = ft.predict(wrapped, dataset.x_test[:64])
+    reference = fit.predict(wrapped, dataset.x_test[:64])
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
     clean = tfk.models.clone_model(model)
     for layer in model.layers:
         clean.get_layer(layer.name).set_weights(stripped.get_layer(layer.name).get_weights())
-    diff = float(np.max(np.abs(ft.predict(clean, dataset.x_test[:64]) - reference)))
+    diff = float(np.max(np.abs(fit.predict(clean, dataset.x_test[:64]) - reference)))
     if diff > 1e-5:
         raise StageError(f"stripping the pruning wrappers changed predictions by {diff:.2e} (> 1e-5)")
     achieved = _check_sparsity(clean, selected, config.sparsity, steps)

@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from ... import _tf
 from ...errors import ExportError
 
 
@@ -71,84 +70,57 @@ def layer_rows(before: Any, after: Any, units_before: dict[str, int] | None = No
     return rows
 
 
-def _to_onnx_bytes(model: Any, sample_shape: tuple[int, ...], opset: int = 17, dtype: Any = np.float32) -> bytes:
-    """Convert a Keras model to ONNX for batch 1 via ``tf2onnx.convert.from_function``.
-
-    Pass a tf_keras model to get the fused ONNX ``LSTM`` op (Keras 3 graphs become a ``Loop``).
-    """
-    tf = _tf.tf()
-    import tf2onnx
-
-    spec = tf.TensorSpec((1, *sample_shape), tf.as_dtype(np.dtype(dtype).name), name="input")
-    fn = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    try:
-        proto, _ = tf2onnx.convert.from_function(fn, input_signature=[spec], opset=opset)
-    except Exception as exc:  # tf2onnx raises many unrelated types; report it as one export failure
-        raise ExportError(f"ONNX conversion for the latency measurement failed: {exc.__class__.__name__}: {exc}") from None
-    return proto.SerializeToString()
-
-
-def _session(model: Any, x: np.ndarray, threads: int) -> tuple[Any, str, bytes, float]:
-    import onnxruntime as ort
-
-    from ...load.flavours import to_tf_keras
-
-    # tf2onnx fuses tf_keras LSTMs into the ONNX LSTM op; a Keras 3 graph comes out as a slow Loop
-    model = to_tf_keras(model, canonical=False)
-    blob = _to_onnx_bytes(model, x.shape[1:], dtype=x.dtype)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(blob, opts, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    out = sess.run(None, {name: x})[0]
-    diff = float(np.max(np.abs(out - np.asarray(model(x, training=False)))))
-    if diff > 1e-4:
-        raise ExportError(f"ONNX model differs from the Keras model by {diff:.2e} (> 1e-4); latency not measured")
-    return sess, name, blob, diff
-
-
 def onnx_latency(
     *models: Any, sample: np.ndarray, warmup: int = 20, repeats: int = 200, threads: int = 1, block: int = 20
 ) -> list[dict[str, Any]]:
-    """Batch-1 ONNX Runtime latency of each model on ``sample`` (one sequence, no batch axis).
+    """Batch-1 ONNX Runtime latency of each tf_keras model on ``sample`` (one sequence, no batch axis).
 
+    Each model goes through the artifact core (:func:`lstm_deploy.export.convert`, the route
+    ``lstm-deploy export`` takes, masked models included) and runs through
+    :class:`lstm_deploy.runtime.Model`; the artifact is checked against its Keras model first.
     The models run in alternating blocks of ``block`` calls (A x20, B x20, A x20, ...): each
     block keeps its weights in cache, and load from other processes hits all models alike,
-    so their ratio stays meaningful on a busy machine. Each entry
-    holds the :class:`~lstm_deploy.bench.stats.LatencyStats` fields plus ``onnx_bytes`` and
-    ``max_abs_diff`` against the Keras model (the export proves itself first).
+    so their ratio stays meaningful on a busy machine. Each entry holds the
+    :class:`~lstm_deploy.bench.stats.LatencyStats` fields plus ``onnx_bytes`` and ``rel_error``.
 
     Example:
         >>> before, after = onnx_latency(original, pruned, sample=x_test[0])   # doctest: +SKIP
         >>> before["p50_ms"] / after["p50_ms"]                                 # doctest: +SKIP
         2.3
     """
+    from ... import metrics
     from ...bench.stats import summarize
+    from ...export import convert, load_artifact
+    from ...load.flavours import predict
 
     x = np.asarray(sample)[None]
-    if np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float32)
-    sessions = [_session(m, x, threads) for m in models]
-    for sess, name, _, _ in sessions:
+    runners = []
+    for model in models:
+        art = convert(model, "onnx", "fp32", input_shape=tuple(x.shape[1:]))
+        runner = load_artifact(art, num_threads=threads)
+        err = metrics.rel_error(runner.predict(x), predict(model, x))
+        if err > 1e-4:
+            raise ExportError(f"the ONNX artifact differs from the Keras model (relative error {err:.2e} > 1e-4); latency not measured")
+        runners.append((runner, art.size_bytes, err))
+    for runner, _, _ in runners:
         for _ in range(warmup):
-            sess.run(None, {name: x})
-    times: list[list[float]] = [[] for _ in sessions]
+            runner.predict(x)
+    times: list[list[float]] = [[] for _ in runners]
     while len(times[0]) < repeats:
-        for i, (sess, name, _, _) in enumerate(sessions):
+        for i, (runner, _, _) in enumerate(runners):
             for _ in range(min(block, repeats - len(times[i]))):
                 t0 = time.perf_counter()
-                sess.run(None, {name: x})
+                runner.predict(x)
                 times[i].append(time.perf_counter() - t0)
     return [
-        {**summarize(t, batch_size=1).as_dict(), "onnx_bytes": len(blob), "max_abs_diff": diff, "threads": threads}
-        for t, (_, _, blob, diff) in zip(times, sessions)
+        {**summarize(t, batch_size=1).as_dict(), "onnx_bytes": size, "rel_error": err, "threads": threads}
+        for t, (_, size, err) in zip(times, runners)
     ]
 
 
 @dataclass
 class PruneReport:
-    """Everything ``--report`` writes (see :meth:`to_dict`)."""
+    """Everything ``--report`` writes (see :meth:`to_dict`). Metrics are the primary metric on ``x_test`` (fractions / RMSE)."""
 
     method: str
     target_sparsity: float
@@ -180,3 +152,13 @@ class PruneReport:
         d = asdict(self)
         d["speedup"] = self.speedup
         return d
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers (for the run report and the CLI)."""
+        return {
+            "method": self.method, "target_sparsity": self.target_sparsity, "achieved_sparsity": self.achieved_sparsity,
+            "metric": self.metric, "metric_before": self.metric_before, "metric_after": self.metric_after, "metric_drop": self.metric_drop,
+            "gzip_bytes_before": self.size_before["gzip_bytes"], "gzip_bytes_after": self.size_after["gzip_bytes"],
+            "p50_ms_before": (self.latency_before or {}).get("p50_ms"), "p50_ms_after": (self.latency_after or {}).get("p50_ms"),
+            "speedup": self.speedup, "epochs_run": self.epochs_run,
+        }

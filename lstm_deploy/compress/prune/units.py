@@ -192,7 +192,7 @@ def unit_prune(model: Any, sparsity: float, *, layers: tuple[str, ...] | None = 
     """Remove ``sparsity`` of the LSTM units (globally ranked, or per layer) and rebuild a smaller model.
 
     Works on both Keras flavours and returns the same flavour; ``model`` is not modified.
-    No fine-tuning happens here (see :func:`lstm_deploy.prune.prune_model`).
+    No fine-tuning happens here (see :func:`lstm_deploy.compress.prune.prune_model`).
 
     Raises:
         InputError: ``sparsity`` outside [0, 1), ``layers`` naming no layer, or a sparsity too small

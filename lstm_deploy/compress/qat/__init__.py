@@ -8,15 +8,15 @@ int16 cell state and clipped gates), Dense/Conv1D/Embedding through tfmot's
 are on the target's grid, which export to the fused LSTM ops.
 
 Example:
-    >>> from lstm_deploy.qat import QatConfig, quantize_aware_train
+    >>> from lstm_deploy.compress.qat import QatConfig, quantize_aware_train
     >>> result = quantize_aware_train(model, dataset, QatConfig(target="tflite-int8", epochs=5))  # doctest: +SKIP
     >>> result.report.modes[0]                                                                      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from .api import QatResult, quantize_aware_train
 from .config import TARGETS, QatConfig, QatScheme, scheme_for
 from .report import ModeRow, QatReport
-from .train import QatResult, quantize_aware_train
 
 __all__ = ["TARGETS", "ModeRow", "QatConfig", "QatReport", "QatResult", "QatScheme", "quantize_aware_train", "scheme_for"]

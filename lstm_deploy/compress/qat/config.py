@@ -1,4 +1,4 @@
-"""The frozen configuration of a quantization-aware training run.
+"""The one configuration of a quantization-aware training run (library, ``lstm-deploy quantize``, recipes).
 
 A :class:`QatConfig` names the runtime whose quantization is simulated (``target``),
 the weight granularity, and the fine-tune budget. :func:`scheme_for` turns the
@@ -9,6 +9,8 @@ Example:
     >>> cfg = QatConfig(target="tflite-int8", epochs=3)
     >>> scheme_for(cfg).quantize_states
     True
+    >>> TARGETS["onnx-dynamic"]
+    ('onnx', 'dynamic')
 """
 
 from __future__ import annotations
@@ -16,10 +18,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ...errors import InputError
+from pydantic import Field
+
+from ...config import StageConfig
+from ...export.convert import CALIBRATION_SAMPLES
 
 Target = Literal["tflite-int8", "tflite-dynamic", "onnx-dynamic"]
-TARGETS: tuple[str, ...] = ("tflite-int8", "tflite-dynamic", "onnx-dynamic")
+#: QAT target -> the (export format, quantization) whose artifact it prepares.
+TARGETS: dict[str, tuple[str, str]] = {"tflite-int8": ("tflite", "int8"), "tflite-dynamic": ("tflite", "dynamic"),
+                                       "onnx-dynamic": ("onnx", "dynamic")}
 
 
 @dataclass(frozen=True)
@@ -41,11 +48,10 @@ class QatScheme:
     quantize_states: bool
 
 
-@dataclass(frozen=True)
-class QatConfig:
-    """Settings for :func:`lstm_deploy.qat.quantize_aware_train`.
+class QatConfig(StageConfig):
+    """Settings for :func:`lstm_deploy.compress.qat.quantize_aware_train`.
 
-    Args:
+    Attributes:
         target: the runtime to simulate: ``tflite-int8`` (full integer), ``tflite-dynamic``
             or ``onnx-dynamic`` (int8 weights, float activations).
         per_channel: one weight scale per output channel instead of per tensor (per gate
@@ -54,41 +60,35 @@ class QatConfig:
         batch_size: fine-tune batch size.
         learning_rate: Adam learning rate for the fine-tune.
         val_fraction: share of the training set held out to pick the best epoch when
-            the data has no validation split.
+            the data has no validation split (0: select on the training set itself).
         preserve_sparsity: keep weights that are exactly zero at zero (pruned models).
         distill: train the quantized model to reproduce the float model's outputs
             (its logits, when the head is a softmax/sigmoid Dense; MSE) instead of the
             labels: it still gets a gradient where the float model fits the training set
             perfectly. Epochs are still selected on the labelled validation metric.
-        calibration_samples: training samples used to calibrate activation ranges and,
-            in the report, the post-training-quantization baseline.
-        seed: random seed for the split and the fine-tune.
+        calibration_samples: training samples that calibrate activation ranges and, in the
+            report, the post-training-quantization baseline (export uses the same ones).
+        compare: modes converted and scored side by side (float / post-training / QAT);
+            ``None``: the target only; ``()``: none.
+        seed: random seed for the split, the calibration choice and the fine-tune.
     """
 
+    stage: Literal["quantize"] = "quantize"
     target: Target = "tflite-int8"
     per_channel: bool = False
-    epochs: int = 5
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    val_fraction: float = 0.15
+    epochs: int = Field(default=5, ge=0)
+    batch_size: int = Field(default=32, ge=1)
+    learning_rate: float = Field(default=1e-4, gt=0.0, lt=1.0)
+    val_fraction: float = Field(default=0.15, ge=0.0, lt=1.0)
     preserve_sparsity: bool = True
     distill: bool = True
-    calibration_samples: int = 200
+    calibration_samples: int = Field(default=CALIBRATION_SAMPLES, ge=1)
+    compare: tuple[Target, ...] | None = None
     seed: int = 0
 
-    def __post_init__(self) -> None:
-        if self.target not in TARGETS:
-            raise InputError(f"--target: expected one of {', '.join(TARGETS)}, got {self.target!r}")
-        if not isinstance(self.epochs, int) or self.epochs < 0:
-            raise InputError(f"--epochs: expected an integer >= 0, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise InputError(f"--batch-size: expected an integer >= 1, got {self.batch_size!r}")
-        if not (0.0 < float(self.learning_rate) < 1.0):
-            raise InputError(f"--learning-rate: expected a number in (0, 1), got {self.learning_rate!r}")
-        if not (0.0 <= float(self.val_fraction) < 1.0):
-            raise InputError(f"--val-fraction: expected a number in [0, 1), got {self.val_fraction!r}")
-        if not isinstance(self.calibration_samples, int) or self.calibration_samples < 1:
-            raise InputError(f"--calibration-samples: expected an integer >= 1, got {self.calibration_samples!r}")
+    def compared_modes(self) -> tuple[str, ...]:
+        """The modes the report puts side by side (the target when ``compare`` is not set)."""
+        return (self.target,) if self.compare is None else tuple(dict.fromkeys(self.compare))
 
 
 def scheme_for(config: QatConfig) -> QatScheme:

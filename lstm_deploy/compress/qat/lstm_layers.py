@@ -6,12 +6,12 @@ as a Keras LSTM (``kernel``, ``recurrent_kernel``, ``bias``; gate order i, f, c,
 runs the recurrence with fake quantization:
 
 * ``kernel`` / ``recurrent_kernel`` on the symmetric int8 grid (per gate, per tensor or
-  per channel, see :class:`~lstm_deploy.qat.config.QatScheme`), zeros kept zero;
+  per channel, see :class:`~lstm_deploy.compress.qat.config.QatScheme`), zeros kept zero;
 * for full-integer TFLite also the runtime's internal tensors: input and hidden state
   int8 (calibrated ranges), gate pre-activations clipped to int16 Q3.12 ([-8, 8)), cell
   state int16 with a power-of-two range.
 
-After training, :mod:`lstm_deploy.qat.strip` copies the snapped weights back into a
+After training, :func:`lstm_deploy.compress.qat.build.strip` copies the snapped weights back into a
 plain ``LSTM``, which exports to the fused kernels.
 
 The classes are created on first use (:func:`classes`) so importing this module does
@@ -30,6 +30,60 @@ from typing import Any
 from ... import _tf
 from .config import QatScheme
 from .fakequant import GATE_CLIP, RangeTracker, fake_quant_pow2, fake_quant_range, quantize_weight_tf
+
+
+def _step_fn(rk: Any, sim: bool, h_range: Any, c_range: Any) -> Any:
+    """One LSTM step (gate order i, f, c, o); with ``sim``, the integer kernel's clipping and int16/int8 states."""
+    tf = _tf.tf()
+
+    def step(z_t: Any, states: list[Any]) -> tuple[Any, list[Any]]:
+        h, c = states
+        z = z_t + tf.matmul(h, rk)
+        if sim:
+            z = tf.clip_by_value(z, -GATE_CLIP - 2.0**-12, GATE_CLIP)
+        zi, zf, zc, zo = tf.split(z, 4, axis=-1)
+        c = tf.sigmoid(zf) * c + tf.sigmoid(zi) * tf.tanh(zc)
+        if sim:
+            c = fake_quant_pow2(c, tf.maximum(-c_range.lo, c_range.hi))
+        h = tf.sigmoid(zo) * tf.tanh(c)
+        if sim:
+            h = fake_quant_range(h, h_range.lo, h_range.hi)
+        return tf.concat([h, c], axis=-1), [h, c]
+
+    return step
+
+
+def _recurrence(layer: Any, inputs: Any, training: bool) -> Any:
+    """The forward pass of a :class:`QatLSTM` (``layer``): fake-quantized input, weights and, for full int8, states.
+
+    While ``layer.calibrating`` the float recurrence runs and only the ranges are recorded.
+    """
+    tf, tfk = _tf.tf(), _tf.tf_keras()
+    calibrating = layer.calibrating
+    scheme = layer.scheme
+    k, rk = (layer.kernel, layer.recurrent_kernel) if calibrating else layer.quantized_weights()
+    x = inputs
+    updates: list[Any] = []
+    track = training or calibrating
+    if scheme.quantize_activations and track:
+        updates += layer.x_range.update(x)
+    if scheme.quantize_activations and not calibrating:
+        x = fake_quant_range(x, layer.x_range.lo, layer.x_range.hi)
+    z_in = tf.einsum("bti,ig->btg", x, k)
+    if layer.bias is not None:
+        z_in = z_in + layer.bias
+    u = layer.units
+    step = _step_fn(rk, scheme.quantize_states and not calibrating, layer.h_range, layer.c_range)
+    zeros = tf.zeros([tf.shape(inputs)[0], u], dtype=inputs.dtype)
+    last, outputs, _ = tfk.backend.rnn(step, z_in, [zeros, zeros], go_backwards=layer.go_backwards)
+    if scheme.quantize_states and track:
+        updates += layer.h_range.update(outputs[..., :u])
+        updates += layer.c_range.update(outputs[..., u:])
+    result = outputs[..., :u] if layer.return_sequences else last[..., :u]
+    if updates:
+        with tf.control_dependencies(updates):
+            result = tf.identity(result)
+    return result
 
 
 @functools.lru_cache(maxsize=None)
@@ -71,49 +125,7 @@ def classes() -> tuple[Any, Any]:
             return k, rk
 
         def call(self, inputs: Any, training: Any = None) -> Any:
-            calibrating = self.calibrating
-            sim = self.scheme.quantize_states and not calibrating
-            if calibrating:
-                k, rk = self.kernel, self.recurrent_kernel
-            else:
-                k, rk = self.quantized_weights()
-            x = inputs
-            updates: list[Any] = []
-            track = bool(training) or calibrating
-            if self.scheme.quantize_activations and track:
-                updates += self.x_range.update(x)
-            if self.scheme.quantize_activations and not calibrating:
-                x = fake_quant_range(x, self.x_range.lo, self.x_range.hi)
-            z_in = tf.einsum("bti,ig->btg", x, k)
-            if self.bias is not None:
-                z_in = z_in + self.bias
-            u = self.units
-            h_lo, h_hi, c_lo, c_hi = self.h_range.lo, self.h_range.hi, self.c_range.lo, self.c_range.hi
-
-            def step(z_t: Any, states: list[Any]) -> tuple[Any, list[Any]]:
-                h, c = states
-                z = z_t + tf.matmul(h, rk)
-                if sim:
-                    z = tf.clip_by_value(z, -GATE_CLIP - 2.0**-12, GATE_CLIP)
-                zi, zf, zc, zo = tf.split(z, 4, axis=-1)
-                c = tf.sigmoid(zf) * c + tf.sigmoid(zi) * tf.tanh(zc)
-                if sim:
-                    c = fake_quant_pow2(c, tf.maximum(-c_lo, c_hi))
-                h = tf.sigmoid(zo) * tf.tanh(c)
-                if sim:
-                    h = fake_quant_range(h, h_lo, h_hi)
-                return tf.concat([h, c], axis=-1), [h, c]
-
-            zeros = tf.zeros([tf.shape(inputs)[0], u], dtype=inputs.dtype)
-            last, outputs, _ = tfk.backend.rnn(step, z_in, [zeros, zeros], go_backwards=self.go_backwards)
-            if self.scheme.quantize_states and track:
-                updates += self.h_range.update(outputs[..., :u])
-                updates += self.c_range.update(outputs[..., u:])
-            result = outputs[..., :u] if self.return_sequences else last[..., :u]
-            if updates:
-                with tf.control_dependencies(updates):
-                    result = tf.identity(result)
-            return result
+            return _recurrence(self, inputs, bool(training))
 
         def compute_output_shape(self, input_shape: Any) -> Any:
             if self.return_sequences:

@@ -2,9 +2,9 @@
 
 ``KIND`` maps a Keras class name to how QAT handles it:
 
-* ``lstm``: replaced during training by :class:`~lstm_deploy.qat.lstm_layers` stand-ins;
+* ``lstm``: replaced during training by :class:`~lstm_deploy.compress.qat.lstm_layers` stand-ins;
 * ``tfmot``: wrapped in tfmot's ``QuantizeWrapperV2`` with a config from
-  :mod:`~lstm_deploy.qat.tfmot_configs`;
+  :mod:`~lstm_deploy.compress.qat.tfmot_configs`;
 * ``passthrough``: kept as is (no weights to quantize, or normalization the converter
   folds).
 

@@ -1,26 +1,31 @@
 """What QAT bought: float vs post-training quantization vs QAT, per quantization mode.
 
+Each artifact comes from the export core (:func:`lstm_deploy.export.convert`, calibrated on
+:func:`lstm_deploy.export.calibration_set`) and runs through :class:`lstm_deploy.runtime.Model`:
+the table scores exactly what ``lstm-deploy export`` writes for the same model and mode.
+
 Example:
     >>> rows = compare_modes(float_model, qat_model, dataset, ["tflite-int8"], x_cal)  # doctest: +SKIP
     >>> rows[0].ptq_metric, rows[0].qat_metric                                            # doctest: +SKIP
-    (95.0, 97.5)
+    (0.95, 0.975)
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
+from ... import metrics
 from ...load.dataset import Dataset
-from .metrics import metric_name, score
-from .runtimes import convert, predict_artifact
+from .config import TARGETS
 
 
 @dataclass(frozen=True)
 class ModeRow:
-    """One quantization mode: metric of the float model, the PTQ artifact and the QAT artifact."""
+    """One quantization mode: primary metric of the float model, the PTQ artifact and the QAT artifact."""
 
     mode: str
     float_metric: float
@@ -28,11 +33,13 @@ class ModeRow:
     qat_metric: float
     ptq_bytes: int
     qat_bytes: int
+    ptq_sha256: str
+    qat_sha256: str
 
 
 @dataclass
 class QatReport:
-    """Everything a QAT run measured; :meth:`to_dict` is the ``--report`` JSON."""
+    """Everything a QAT run measured; :meth:`to_dict` is the ``--report`` JSON. Metrics are fractions / RMSE on x_test."""
 
     target: str
     per_channel: bool
@@ -54,6 +61,16 @@ class QatReport:
         d = asdict(self)
         d["modes"] = [asdict(r) for r in self.modes]
         return d
+
+    def summary(self) -> dict[str, Any]:
+        """The headline numbers (for the run report)."""
+        out: dict[str, Any] = {"target": self.target, "metric": self.metric, "float": self.float_metric,
+                               "simulated_quantized": self.fake_quant_metric, "best_epoch": self.best_epoch,
+                               "epochs_run": self.epochs_run, "sparsity_after": self.sparsity_after}
+        for row in self.modes:
+            out[f"{row.mode} post-training"] = row.ptq_metric
+            out[f"{row.mode} QAT"] = row.qat_metric
+        return out
 
 
 def quantized_weights(model: Any) -> list[np.ndarray]:
@@ -82,28 +99,22 @@ def zeros_kept(before: Any, after: Any) -> bool:
 def compare_modes(
     float_model: Any, qat_model: Any, dataset: Dataset, modes: Sequence[str], calibration: np.ndarray
 ) -> list[ModeRow]:
-    """Convert the float model (post-training quantization) and the QAT model for each mode and score both."""
-    from .metrics import predict
+    """Convert the float model (post-training quantization) and the QAT model for each mode and score both on x_test."""
+    from ...export import convert, load_artifact
+    from ...load.flavours import predict
 
-    x, y = dataset.x_test, dataset.y_test
-    float_metric = score(predict(float_model, x), y, dataset.task)
+    x, y, task = dataset.x_test, dataset.y_test, dataset.task
+    shape = tuple(x.shape[1:])
+    float_metric = metrics.score(y, predict(float_model, x), task)
     rows = []
     for mode in modes:
-        ptq = convert(float_model, mode, calibration)
-        qat = convert(qat_model, mode, calibration)
+        fmt, quant = TARGETS[mode]
+        ptq, qat = (convert(m, fmt, quant, calibration=calibration, input_shape=shape) for m in (float_model, qat_model))
         rows.append(ModeRow(
-            mode=mode, float_metric=round(float_metric, 4),
-            ptq_metric=round(score(predict_artifact(ptq, mode, x), y, dataset.task), 4),
-            qat_metric=round(score(predict_artifact(qat, mode, x), y, dataset.task), 4),
-            ptq_bytes=len(ptq), qat_bytes=len(qat),
+            mode=mode, float_metric=round(float_metric, 6),
+            ptq_metric=round(metrics.score(y, load_artifact(ptq).predict(x), task), 6),
+            qat_metric=round(metrics.score(y, load_artifact(qat).predict(x), task), 6),
+            ptq_bytes=ptq.size_bytes, qat_bytes=qat.size_bytes,
+            ptq_sha256=hashlib.sha256(ptq.data).hexdigest(), qat_sha256=hashlib.sha256(qat.data).hexdigest(),
         ))
     return rows
-
-
-def summary_lines(report: QatReport) -> list[str]:
-    """Human-readable lines for logs (the CLI prints a rich table instead)."""
-    lines = [f"{metric_name(report.task)}: float {report.float_metric:.2f}, QAT (Keras) {report.qat_metric:.2f}"]
-    for r in report.modes:
-        lines.append(f"{r.mode}: float {r.float_metric:.2f} | PTQ {r.ptq_metric:.2f} ({r.ptq_bytes} B) | QAT {r.qat_metric:.2f} ({r.qat_bytes} B)")
-    lines.append(f"sparsity: {report.sparsity_before:.4f} -> {report.sparsity_after:.4f} (pruned zeros kept: {report.pruned_zeros_kept})")
-    return lines

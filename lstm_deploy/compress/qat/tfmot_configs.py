@@ -5,7 +5,7 @@ quantizers that match the deployment converters better than tfmot's defaults for
 short fine-tune:
 
 * :class:`WeightQuantizer`: symmetric int8 over ``max|w|`` (per tensor or per output
-  channel) with a sparsity mask, identical to :func:`~lstm_deploy.qat.fakequant.quantize_weight_np`;
+  channel) with a sparsity mask, identical to :func:`~lstm_deploy.compress.qat.fakequant.quantize_weight_np`;
 * :class:`RangeQuantizer`: asymmetric int8 over the running min/max (= post-training
   calibration), instead of tfmot's moving average that starts at [-6, 6].
 
@@ -43,13 +43,16 @@ def tfmot_wrapper() -> Any:
     return QuantizeWrapperV2
 
 
+def _plain() -> Any:
+    """Plain Python for methods: AutoGraph mis-resolves methods of classes defined in a function."""
+    return _tf.tf().autograph.experimental.do_not_convert
+
+
 @functools.lru_cache(maxsize=None)
-def _classes() -> tuple[Any, Any, Any]:
-    tf = _tf.tf()
+def _weight_quantizer() -> Any:
     tfk = _tf.tf_keras()
     base = tfmot().quantization.keras
-    # Plain Python: AutoGraph mis-resolves methods of classes defined in a function.
-    plain = tf.autograph.experimental.do_not_convert
+    plain = _plain()
 
     class WeightQuantizer(base.quantizers.Quantizer):
         """Symmetric int8 weights, zeros pinned by a mask (sparsity-preserving)."""
@@ -68,6 +71,16 @@ def _classes() -> tuple[Any, Any, Any]:
 
         def get_config(self) -> dict[str, Any]:
             return {"per_channel": self.per_channel}
+
+    return WeightQuantizer
+
+
+@functools.lru_cache(maxsize=None)
+def _range_quantizer() -> Any:
+    tf = _tf.tf()
+    tfk = _tf.tf_keras()
+    base = tfmot().quantization.keras
+    plain = _plain()
 
     class RangeQuantizer(base.quantizers.Quantizer):
         """Asymmetric int8 activations over the running min/max seen in training."""
@@ -96,6 +109,15 @@ def _classes() -> tuple[Any, Any, Any]:
 
         def get_config(self) -> dict[str, Any]:
             return {}
+
+    return RangeQuantizer
+
+
+@functools.lru_cache(maxsize=None)
+def _layer_quantize_config() -> Any:
+    base = tfmot().quantization.keras
+    plain = _plain()
+    WeightQuantizer, RangeQuantizer = _weight_quantizer(), _range_quantizer()
 
     class LayerQuantizeConfig(base.QuantizeConfig):
         """Fake-quantize one weight attribute and, for full-int8 targets, the output."""
@@ -128,11 +150,11 @@ def _classes() -> tuple[Any, Any, Any]:
         def get_config(self) -> dict[str, Any]:
             return {"attr": self.attr, "per_channel": self.per_channel, "quantize_output": self.quantize_output}
 
-    return WeightQuantizer, RangeQuantizer, LayerQuantizeConfig
+    return LayerQuantizeConfig
 
 
 def make_quantize_config(class_name: str, scheme: QatScheme) -> Any:
     """A tfmot ``QuantizeConfig`` for a Dense, Conv1D or Embedding layer under ``scheme``."""
     attr, channel_ok = WEIGHT_ATTR[class_name]
     quantize_output = scheme.quantize_activations and class_name != "Embedding"
-    return _classes()[2](attr, scheme.per_channel and channel_ok, quantize_output)
+    return _layer_quantize_config()(attr, scheme.per_channel and channel_ok, quantize_output)

@@ -1,0 +1,154 @@
+"""``prune_model``: bridge to tf_keras, prune, fine-tune, measure, hand back in the user's flavour.
+
+The one entry point of the prune stage (CLI, recipes, search). The input model is never
+modified. Metrics are the primary metric of :mod:`lstm_deploy.metrics` (accuracy as a
+fraction, or RMSE); ``max_metric_drop`` is judged on the validation split, never the test set.
+
+Example:
+    >>> res = prune_model(model, dataset, PruneConfig(sparsity=0.8))        # doctest: +SKIP
+    >>> res.report.metric_before, res.report.metric_after                   # doctest: +SKIP
+    (0.95, 0.95)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from ... import metrics
+from ...errors import InputError
+from ...load.dataset import Dataset
+from .. import fit
+from ..distribute import training_strategy
+from .config import PruneConfig
+from .magnitude import MagnitudeResult, magnitude_prune, prunable_weights
+from .report import PruneReport, layer_rows, onnx_latency, weight_sizes
+from .units import UnitPruneResult, unit_prune
+
+@dataclass(frozen=True)
+class PruneResult:
+    """The pruned model (same flavour as the input) and its report."""
+
+    model: Any
+    report: PruneReport
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    model: Any  # tf_keras
+    val_metric: float
+    details: dict[str, Any]
+    units_before: dict[str, int] | None = None
+    units_after: dict[str, int] | None = None
+    epochs_run: int = 0
+    achieved: float = 0.0
+
+
+def _check_data(model: Any, dataset: Dataset) -> None:
+    shape = tuple(model.inputs[0].shape[1:])
+    got = dataset.x_train.shape[1:]
+    if len(got) != len(shape) or any(e is not None and e != g for e, g in zip(shape, got)):
+        raise InputError(f"{dataset.source}: x_train has sample shape {got}; the model expects {shape}")
+
+
+def _attempt(base: Any, dataset: Dataset, config: PruneConfig, val: fit.Split) -> _Attempt:
+    def score(model: Any) -> float:
+        return fit.evaluate(model, dataset, val.x_val, val.y_val)
+
+    if config.sparsity == 0:
+        from ...load.flavours import to_tf_keras
+
+        copy = to_tf_keras(base, canonical=True, verify=False)
+        return _Attempt(copy, score(copy), {"note": "sparsity 0: model returned unchanged"})
+    if config.method == "magnitude":
+        mag: MagnitudeResult = magnitude_prune(base, dataset, config)
+        weights = [np.asarray(v) for name in mag.layers for _, v in prunable_weights(mag.model.get_layer(name))]
+        achieved = float(sum(int((w == 0).sum()) for w in weights) / sum(w.size for w in weights))
+        details = {"schedule": asdict(mag.schedule) | {"final_epoch": mag.schedule.final_epoch}, "weights": mag.sparsity}
+        epochs = len(mag.history.get("loss", []))
+        return _Attempt(mag.model, score(mag.model), details, epochs_run=epochs, achieved=achieved)
+    with training_strategy().scope():  # the pruned model's variables are created here
+        res: UnitPruneResult = unit_prune(base, config.sparsity, layers=config.layers, per_layer=config.per_layer)
+        if config.epochs > 0:
+            fit.compile_for(res.model, dataset, config.learning_rate)
+    epochs = 0
+    if config.epochs > 0:
+        history = fit.finetune(res.model, dataset, val, epochs=config.epochs, batch_size=config.batch_size,
+                               patience=config.patience, seed=config.seed)
+        epochs = len(history.get("loss", []))
+    details = {"units_after": res.units_after, "skipped": res.skipped}
+    return _Attempt(res.model, score(res.model), details, res.units_before, res.units_after, epochs, res.fraction_removed)
+
+
+def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_latency: bool | None = None) -> PruneResult:
+    """Prune ``model`` (Keras 3 or tf_keras) on ``dataset`` as ``config`` says; fine-tune; report.
+
+    Args:
+        model: a trained Keras model; it is not modified.
+        dataset: from :func:`lstm_deploy.load.load_data`; train fine-tunes, the validation split
+            (``x_val`` or held out of train) selects, ``x_test`` scores the report.
+        config: what to prune; with ``max_metric_drop`` the highest sparsity within budget is searched.
+        measure_latency: time batch-1 ONNX Runtime before/after (default: for unit pruning only).
+
+    Raises:
+        InputError / UnsupportedLayerError: bad config, data or an unprunable model.
+        StageError: a target could not be reached (e.g. no sparsity within ``max_metric_drop``).
+
+    Example:
+        >>> res = prune_model(model, ds, PruneConfig(sparsity=0.5, method="units", epochs=5))  # doctest: +SKIP
+        >>> res.model.save("small.keras")                                                     # doctest: +SKIP
+    """
+    from ...load.flavours import flavour_of, to_flavour, to_tf_keras
+    from .search import bisect_sparsity
+
+    flavour = flavour_of(model)
+    base = to_tf_keras(model, canonical=True)  # a verified copy; the caller's model is untouched
+    _check_data(base, dataset)
+    val = fit.split(dataset, config.val_fraction, config.seed)
+    val_before = fit.evaluate(base, dataset, val.x_val, val.y_val)
+    notes = []
+
+    def attempt(s: float) -> tuple[_Attempt, float, dict[str, Any]]:
+        a = _attempt(base, dataset, config.with_sparsity(s), val)
+        drop = metrics.metric_drop(val_before, a.val_metric, dataset.task)
+        return a, drop, {"val_metric": a.val_metric, "achieved_sparsity": a.achieved}
+
+    curve: list[dict[str, Any]] = []
+    if config.max_metric_drop is not None:
+        (sparsity, best), curve = bisect_sparsity(
+            attempt, config.sparsity, max_drop=config.max_metric_drop, steps=config.search_steps
+        )
+        notes.append(f"search: highest sparsity whose validation {metrics.primary_metric(dataset.task)} dropped at most "
+                     f"{config.max_metric_drop} is {sparsity:.4f}")
+    else:
+        sparsity, best = config.sparsity, attempt(config.sparsity)[0]
+    if measure_latency is None:
+        measure_latency = config.method == "units" and sparsity > 0
+    lat_before = lat_after = None
+    if measure_latency:
+        lat_before, lat_after = onnx_latency(base, best.model, sample=dataset.x_test[0])
+    before, after = fit.evaluate(base, dataset), fit.evaluate(best.model, dataset)
+    report = PruneReport(
+        method=config.method,
+        target_sparsity=sparsity,
+        achieved_sparsity=best.achieved,
+        metric=metrics.primary_metric(dataset.task),
+        metric_before=before,
+        metric_after=after,
+        metric_drop=metrics.metric_drop(before, after, dataset.task),
+        size_before=weight_sizes(base),
+        size_after=weight_sizes(best.model),
+        layers=layer_rows(base, best.model, best.units_before, best.units_after),
+        flavour=flavour,
+        schedule=best.details.get("schedule"),
+        weight_sparsity=best.details.get("weights", {}),
+        epochs_run=best.epochs_run,
+        latency_before=lat_before,
+        latency_after=lat_after,
+        search=curve,
+        notes=notes + ([best.details["note"]] if "note" in best.details else []),
+    )
+    out = to_flavour(best.model, flavour) if flavour != "tf_keras" else best.model
+    return PruneResult(out, report)

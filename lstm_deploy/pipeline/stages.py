@@ -1,0 +1,164 @@
+"""The stage registry: each pipeline stage once, with its config class and one call shape.
+
+Every stage is ``run(context, config, folder) -> StageOutput``: it reads what earlier steps
+produced from the :class:`StageContext`, writes its files into ``folder`` and returns them
+with a summary for the run report. The config class is the stage's one schema: the
+library function takes it, the command builds it from flags, and a recipe's ``stages:``
+entry is validated into it. Adding a stage is one :func:`register` call.
+
+Example:
+    >>> list(STAGES)
+    ['prune', 'quantize', 'export', 'benchmark', 'report']
+    >>> STAGES["prune"].config(sparsity=0.8).method
+    'magnitude'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..atomic import atomic_write_text
+from ..bench.config import BenchConfig
+from ..compress.prune.config import PruneConfig
+from ..compress.qat.config import QatConfig
+from ..config import StageConfig
+from ..export.config import ExportConfig
+
+if TYPE_CHECKING:
+    from .runner import StepRecord
+
+Progress = Callable[[str], None]
+
+
+class ReportConfig(StageConfig):
+    """The final ``report.md`` / ``report.html`` of a run. ``title`` defaults to the recipe's name."""
+
+    stage: Literal["report"] = "report"
+    title: str | None = None
+
+
+@dataclass
+class StageContext:
+    """What earlier steps of a run produced, as the next stage needs it."""
+
+    out_dir: Path
+    data_path: Path
+    model_path: Path
+    recipe: Any
+    small: bool = False
+    labels: list[str] | None = None
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    export_dir: Path | None = None
+    steps: list["StepRecord"] = field(default_factory=list)
+    say: Progress = lambda _msg: None  # noqa: E731
+
+    def dataset(self, model: Any) -> Any:
+        """The run's data, validated against ``model``'s input shape."""
+        from ..load.dataset import load_data
+
+        shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
+        return load_data(self.data_path, model_input_shape=shape)
+
+
+@dataclass
+class StageOutput:
+    """Files a stage wrote (``model`` replaces the run's current model) and its summary."""
+
+    outputs: dict[str, Path]
+    summary: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One registered stage."""
+
+    name: str
+    config: type[StageConfig]
+    run: Callable[[StageContext, Any, Path], StageOutput]
+
+
+STAGES: dict[str, Stage] = {}
+
+
+def register(name: str, config: type[StageConfig]) -> Callable[[Callable[..., StageOutput]], Callable[..., StageOutput]]:
+    """Decorator: register ``run`` as stage ``name`` with its ``config`` class (pipeline order = registration order)."""
+    if config.model_fields["stage"].default != name:
+        raise TypeError(f"{config.__name__}.stage must default to {name!r}")
+
+    def add(run: Callable[..., StageOutput]) -> Callable[..., StageOutput]:
+        STAGES[name] = Stage(name, config, run)
+        return run
+
+    return add
+
+
+def _model_stage(ctx: StageContext, folder: Path, compress: Callable[[Any, Any], Any]) -> StageOutput:
+    """Load the current model, compress it, save it in the user's flavour and write its report."""
+    from ..load.modelio import load_model, save_model
+
+    loaded = load_model(ctx.model_path)
+    result = compress(loaded.model, ctx.dataset(loaded.model))
+    path = save_model(result.model, folder / "model.keras", flavour=loaded.flavour)
+    atomic_write_text(folder / "report.json", json.dumps(result.report.to_dict(), indent=2, default=str))
+    return StageOutput({"model": path, "report": folder / "report.json"}, result.report.summary())
+
+
+@register("prune", PruneConfig)
+def run_prune(ctx: StageContext, config: PruneConfig, folder: Path) -> StageOutput:
+    from ..compress.prune import prune_model
+
+    if ctx.small:
+        config = config.replace(epochs=min(config.epochs, 1))  # type: ignore[assignment]
+    return _model_stage(ctx, folder, lambda model, ds: prune_model(model, ds, config))
+
+
+@register("quantize", QatConfig)
+def run_quantize(ctx: StageContext, config: QatConfig, folder: Path) -> StageOutput:
+    from ..compress.qat import quantize_aware_train
+
+    if ctx.small:
+        config = config.replace(epochs=min(config.epochs, 1))  # type: ignore[assignment]
+    return _model_stage(ctx, folder, lambda model, ds: quantize_aware_train(model, ds, config))
+
+
+@register("export", ExportConfig)
+def run_export(ctx: StageContext, config: ExportConfig, folder: Path) -> StageOutput:
+    from ..export import export_model
+
+    results = export_model(ctx.model_path, folder, config, data=ctx.data_path, labels=ctx.labels,
+                           preprocessing=ctx.preprocessing or None, progress=ctx.say)
+    if config.skipped():
+        ctx.say(f"export: not available, skipped: {', '.join(config.skipped())}")
+    rows = [r.summary() for r in results]
+    atomic_write_text(folder / "export.json", json.dumps(rows, indent=2, default=str))
+    return StageOutput({"summary": folder / "export.json", "artifacts": folder}, {"artifacts": rows, "not_available": config.skipped()})
+
+
+@register("benchmark", BenchConfig)
+def run_benchmark(ctx: StageContext, config: BenchConfig, folder: Path) -> StageOutput:
+    from ..bench import benchmark, write_report
+
+    inputs = ([ctx.model_path] if config.include_keras else []) + ([ctx.export_dir] if ctx.export_dir is not None else [])
+    if ctx.small:
+        config = config.replace(warmup=min(config.warmup, 2), repeats=min(config.repeats, 10))  # type: ignore[assignment]
+    report = benchmark([str(p) for p in inputs], ctx.data_path, config, progress=ctx.say)
+    paths = write_report(report, folder)
+    return StageOutput({"json": paths["json"], "md": paths["md"]}, {"rows": len(report.rows)})
+
+
+@register("report", ReportConfig)
+def run_report(ctx: StageContext, config: ReportConfig, folder: Path) -> StageOutput:
+    import shutil
+
+    from ..report.run import write_run_report
+
+    md, html = write_run_report(ctx.recipe, ctx.out_dir, ctx.steps, title=config.title)
+    shutil.copyfile(md, folder / "report.md")
+    return StageOutput({"md": md, "html": html}, {})
+
+
+STAGE_ORDER = tuple(STAGES)

@@ -1,0 +1,229 @@
+"""Quantization-aware training: every supported architecture trains, strips, reloads and exports fused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstm_deploy import _tf
+from lstm_deploy.load.dataset import validate_arrays
+from lstm_deploy.errors import InputError, UnsupportedLayerError
+from lstm_deploy.compress.qat import QatConfig, quantize_aware_train, scheme_for
+from lstm_deploy.compress.qat.fakequant import quantize_weight_np
+from lstm_deploy.export import ExportConfig, convert, export_model, load_artifact
+
+T, F, N_CLS = 6, 3, 3
+
+
+def _data(int_inputs: bool = False):
+    rng = np.random.default_rng(0)
+    n = 60
+    y = rng.integers(0, N_CLS, n)
+    if int_inputs:
+        x = rng.integers(1, 10, (n, T)).astype(np.int32)
+        x[:, 0] = y + 1  # learnable signal
+    else:
+        x = rng.normal(size=(n, T, F)).astype(np.float32)
+        x[:, :, 0] += y[:, None].astype(np.float32)
+    return validate_arrays({"x_train": x[:40], "y_train": y[:40], "x_test": x[40:], "y_test": y[40:]})
+
+
+def _model(arch: str):
+    tfk = _tf.tf_keras()
+    L = tfk.layers
+    tfk.utils.set_random_seed(0)
+    if arch == "embedding":
+        inp = L.Input((T,), dtype="int32")
+        x = L.Embedding(10, 4)(inp)
+        x = L.LSTM(5)(x)
+    else:
+        inp = L.Input((T, F))
+        x = inp
+        if arch == "conv1d":
+            x = L.Conv1D(4, 3, padding="same", activation="relu")(x)
+            x = L.LSTM(5)(x)
+        elif arch == "plain":  # Sequential, the most common user model
+            return tfk.Sequential([L.Input((T, F)), L.LSTM(5), L.Dense(N_CLS, activation="softmax")])
+        elif arch == "stacked":
+            x = L.LSTM(5, return_sequences=True)(x)
+            x = L.LSTM(4)(x)
+        elif arch == "bidirectional":
+            x = L.Bidirectional(L.LSTM(4, return_sequences=True))(x)
+            x = L.GlobalAveragePooling1D()(x)
+        elif arch == "combo":
+            x = L.Conv1D(4, 3, padding="same", activation="relu")(x)
+            x = L.Bidirectional(L.LSTM(3, return_sequences=True), merge_mode="sum")(x)
+            x = L.LSTM(4, go_backwards=True)(x)
+    out = L.Dense(N_CLS, activation="softmax")(x)
+    return tfk.Model(inp, out)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _data()
+
+
+def _fused(ops: list[str]) -> list[str]:
+    assert "UNIDIRECTIONAL_SEQUENCE_LSTM" in ops or "BIDIRECTIONAL_SEQUENCE_LSTM" in ops, ops
+    assert "WHILE" not in ops and not any(o.startswith("Flex") for o in ops), ops
+    return ops
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """One QAT run per architecture (1 epoch), shared by the tests below."""
+    out = {}
+    for arch in ARCHS:
+        ds = _data(int_inputs=arch == "embedding")
+        model = _model(arch)
+        before = [w.copy() for w in model.get_weights()]
+        res = quantize_aware_train(model, ds, QatConfig(epochs=1, batch_size=16, compare=()))
+        out[arch] = (ds, model, before, res)
+    return out
+
+
+ARCHS = ["plain", "stacked", "bidirectional", "conv1d", "embedding", "combo"]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_qat_trains_keeps_input_and_saves_reloads(arch, trained, tmp_path):
+    from lstm_deploy.load.modelio import load_model, save_model
+
+    ds, model, before, res = trained[arch]
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights())), "input model was modified"
+    assert [l.__class__.__name__ for l in res.model.layers] == [l.__class__.__name__ for l in model.layers]
+    assert len(res.report.history) == 2 and np.isfinite(res.report.history[1]["loss"])
+    # LSTM kernels sit exactly on the per-gate int8 grid TFLite uses; the fine-tune moved them
+    lstm_weights = [w.numpy() for l in res.tf_keras_model.layers if l.__class__.__name__ in ("LSTM", "Bidirectional")
+                    for w in l.weights if "kernel" in w.name]
+    assert lstm_weights
+    for v in lstm_weights:
+        np.testing.assert_array_equal(quantize_weight_np(v, 4, False), v)
+    path = save_model(res.model, tmp_path / "qat.keras")
+    reloaded = load_model(path).model
+    np.testing.assert_allclose(reloaded.predict(ds.x_test, verbose=0), res.model.predict(ds.x_test, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["combo", "embedding"])  # combo = conv1d + bidirectional + stacked LSTM
+def test_qat_model_exports_fused_int8(arch, trained):
+    ds, _model_, _before, res = trained[arch]
+    art = convert(res.tf_keras_model, "tflite", "int8", calibration=ds.x_train[:8])
+    _fused(art.ops)  # asserts fused LSTM ops, no WHILE / Flex
+    if arch == "combo":  # forward + backward of the Bidirectional, then a stacked go_backwards LSTM: all fused
+        from ai_edge_litert.interpreter import Interpreter
+
+        names = [d["op_name"] for d in Interpreter(model_content=art.data)._get_ops_details()]
+        assert names.count("UNIDIRECTIONAL_SEQUENCE_LSTM") + 2 * names.count("BIDIRECTIONAL_SEQUENCE_LSTM") == 3, names
+    assert load_artifact(art).predict(ds.x_test[:4]).shape == (4, N_CLS)
+
+
+def test_zero_epochs_changes_predictions_only_by_quantization_noise(data):
+    model = _model("stacked")
+    res = quantize_aware_train(model, data, QatConfig(epochs=0, compare=()))
+    p0 = model.predict(data.x_test, verbose=0)
+    p1 = res.model.predict(data.x_test, verbose=0)
+    diff = np.abs(p0 - p1).max()
+    assert 0 < diff < 0.02, diff
+    assert res.report.best_epoch == 0 and res.report.history == [res.report.history[0]]
+    lstm_ranges = [r for r in res.report.activation_ranges.values() if "hidden_state" in r]
+    assert len(lstm_ranges) == 2 and all(set(r) == {"input", "hidden_state", "cell_state"} for r in lstm_ranges)
+    assert all(-1.0 <= r["hidden_state"][0] <= r["hidden_state"][1] <= 1.0 for r in lstm_ranges)
+
+
+def test_sparsity_survives_qat(data):
+    model = _model("plain")
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if ws and layer.__class__.__name__ in ("LSTM", "Dense"):
+            ws[0] = ws[0] * (rng.random(ws[0].shape) > 0.5)
+            if layer.__class__.__name__ == "LSTM":
+                ws[1] = ws[1] * (rng.random(ws[1].shape) > 0.5)
+            layer.set_weights(ws)
+    zero_before = [w == 0 for w in model.get_weights()]
+    res = quantize_aware_train(model, data, QatConfig(epochs=2, batch_size=8, learning_rate=1e-2, compare=()))
+    after = res.model.get_weights()
+    changed = any(not np.array_equal(a, b) for a, b in zip(model.get_weights(), after))
+    assert changed, "fine-tune did not move any weight"
+    for z, w in zip(zero_before, after):
+        assert (w[z] == 0).all(), "a pruned weight came back"
+    assert res.report.sparsity_before > 0.4
+    assert res.report.sparsity_after >= res.report.sparsity_before and res.report.pruned_zeros_kept
+
+
+def test_onnx_dynamic_target_per_channel_reports_and_fuses(data):
+    model = _model("bidirectional")
+    res = quantize_aware_train(model, data, QatConfig(target="onnx-dynamic", per_channel=True, epochs=1, compare=("onnx-dynamic",)))
+    (row,) = res.report.modes
+    assert row.mode == "onnx-dynamic" and row.qat_bytes > 0 and 0 <= row.qat_metric <= 1
+    ops = convert(res.tf_keras_model, "onnx", "dynamic").ops
+    assert "DynamicQuantizeLSTM" in ops and "Loop" not in ops
+
+
+def test_keras3_model_comes_back_as_keras3(data):
+    from lstm_deploy.load.flavours import flavour_of
+
+    keras = _tf.keras3()
+    inp = keras.Input((T, F))
+    out = keras.layers.Dense(N_CLS, activation="softmax")(keras.layers.LSTM(5)(inp))
+    model = keras.Model(inp, out)
+    res = quantize_aware_train(model, data, QatConfig(epochs=0, compare=()))
+    assert flavour_of(res.model) == "keras3" and flavour_of(res.tf_keras_model) == "tf_keras"
+    assert np.abs(model.predict(data.x_test, verbose=0) - res.model.predict(data.x_test, verbose=0)).max() < 0.02
+
+
+@pytest.mark.parametrize("bad", ["gru", "masking", "relu_lstm"])
+def test_unsupported_layers_are_named(bad, data):
+    tfk = _tf.tf_keras()
+    L = tfk.layers
+    inp = L.Input((T, F))
+    if bad == "gru":
+        x = L.GRU(4, name="my_gru")(inp)
+    elif bad == "masking":
+        x = L.LSTM(4)(L.Masking(name="my_mask")(inp))
+    else:
+        x = L.LSTM(4, activation="relu", name="my_relu_lstm")(inp)
+    model = tfk.Model(inp, L.Dense(N_CLS)(x))
+    with pytest.raises(UnsupportedLayerError, match=r"layer 'my_(gru|mask|relu_lstm)'"):
+        quantize_aware_train(model, data, QatConfig(epochs=0, compare=()))
+
+
+@pytest.mark.parametrize("kwargs,word", [({"epochs": -1}, "--epochs"), ({"target": "tflite-fp16"}, "--target"), ({"learning_rate": 2.0}, "--learning-rate")])
+def test_config_validation(kwargs, word):
+    with pytest.raises(InputError, match=word):
+        QatConfig(**kwargs)
+
+
+def test_scheme_follows_target():
+    assert scheme_for(QatConfig(target="tflite-int8")).quantize_states
+    s = scheme_for(QatConfig(target="onnx-dynamic"))
+    assert s.lstm_gate_blocks == 1 and not s.quantize_activations
+
+
+def test_qat_model_exports_fused_through_lstm_deploy_export(trained, tmp_path):
+    ds, _model_, _before, res = trained["combo"]
+    results = export_model(res.model, tmp_path, ExportConfig(formats=("tflite", "onnx"), quantize=("int8", "dynamic"), require_fused=True), data=ds)
+    got = {(r.format, r.quantization) for r in results}
+    assert {("tflite", "int8"), ("tflite", "dynamic"), ("onnx", "dynamic")} <= got
+    assert all(r.fused and r.passed and r.artifact is not None and r.artifact.exists() for r in results)
+
+
+def test_qat_table_scores_the_artifacts_export_writes(data, tmp_path):
+    """One artifact core: the side-by-side table converts exactly what ``export`` writes for the same model and mode.
+
+    TFLite conversion is deterministic, so the bytes must match; tf2onnx numbers its node names
+    with a process-wide counter, so for ONNX the scored metric must match exactly.
+    """
+    import hashlib
+
+    from lstm_deploy import metrics
+    from lstm_deploy.runtime import Model
+
+    res = quantize_aware_train(_model("stacked"), data, QatConfig(epochs=1, batch_size=16, compare=("tflite-int8", "onnx-dynamic")))
+    results = export_model(res.tf_keras_model, tmp_path, ExportConfig(quantize=("int8", "dynamic"), max_metric_drop=1.0), data=data)
+    written = {(r.format, r.quantization): r.artifact for r in results}
+    rows = {row.mode: row for row in res.report.modes}
+    assert hashlib.sha256(written["tflite", "int8"].read_bytes()).hexdigest() == rows["tflite-int8"].qat_sha256
+    for mode, key in (("tflite-int8", ("tflite", "int8")), ("onnx-dynamic", ("onnx", "dynamic"))):
+        scored = metrics.score(data.y_test, Model.load(written[key]).predict(data.x_test), "classification")
+        assert scored == rows[mode].qat_metric, mode

@@ -1,0 +1,131 @@
+"""Recipes end to end in --small mode, re-run skipping, and the run command's CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.helpers import run_cli
+from lstm_deploy.pipeline.runner import run_recipe
+from lstm_deploy.pipeline.recipe import load_recipe, parse_recipe
+
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", RECIPES)
+def test_recipe_runs_end_to_end_in_small_mode(tmp_path, name):
+    recipe = load_recipe(RECIPES_DIR / f"{name}.yaml")
+    result = run_recipe(recipe, tmp_path / name, recipe_dir=RECIPES_DIR, small=True)
+    out = tmp_path / name
+    assert (out / "report.md").exists() and (out / "report.html").exists()
+    assert load_recipe(out / "recipe.yaml") == recipe
+    ran = [s.name for s in result.steps]
+    assert ran[:2] == ["data", "train"] and ran[2:] == [s.stage for s in recipe.stages]
+    artifacts = json.loads((out / "export" / "export.json").read_text())
+    assert artifacts and all(a["passed"] and a["fused"] for a in artifacts)
+    assert {a["format"] for a in artifacts} == {"tflite", "onnx"}
+    rows = json.loads((out / "benchmark" / "report.json").read_text())["results"]
+    timed = {r["runtime"] for r in rows if r.get("status") == "ok"}
+    assert {"tflite", "onnxruntime"} <= timed
+    report = (out / "report.md").read_text()
+    assert ".tflite" in report and ".onnx" in report and "p50 ms" in report
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<table>" in html
+
+
+@pytest.fixture(scope="module")
+def npz_recipe(tmp_path_factory, keras3):
+    """A tiny model + data file and a recipe that only exports them (fast)."""
+    d = tmp_path_factory.mktemp("npz_recipe")
+    L = keras3.layers
+    keras3.utils.set_random_seed(0)
+    model = keras3.Sequential([keras3.Input((6, 3)), L.LSTM(4), L.Dense(2, activation="softmax")])
+    model.save(d / "m.keras")
+    rng = np.random.default_rng(0)
+    np.savez(d / "d.npz", x_train=rng.normal(size=(16, 6, 3)).astype("float32"), y_train=rng.integers(0, 2, 16),
+             x_test=rng.normal(size=(8, 6, 3)).astype("float32"), y_test=rng.integers(0, 2, 8))
+    recipe = {"name": "tiny", "data": {"kind": "npz", "path": "d.npz"}, "model": {"path": "m.keras"},
+              "stages": [{"export": {"formats": ["onnx"]}}, {"report": {}}]}
+    (d / "tiny.yaml").write_text(yaml.safe_dump(recipe))
+    return d
+
+
+def test_rerun_skips_unchanged_steps_and_force_reruns(npz_recipe, capsys):
+    d = npz_recipe
+    out = d / "out"
+    code, stdout, err = run_cli(["run", str(d / "tiny.yaml"), "-o", str(out)], capsys)
+    assert code == 0, err
+    artifact = out / "export" / "m.fp32.onnx"
+    first = artifact.stat().st_mtime_ns
+    code, stdout, _ = run_cli(["run", str(d / "tiny.yaml"), "-o", str(out)], capsys)
+    assert code == 0 and "0 step(s) run" in stdout and artifact.stat().st_mtime_ns == first
+    code, stdout, _ = run_cli(["run", str(d / "tiny.yaml"), "-o", str(out), "--force"], capsys)
+    assert code == 0 and "4 step(s) run" in stdout and artifact.stat().st_mtime_ns != first
+
+
+def test_changed_setting_reruns_from_that_step(npz_recipe, capsys):
+    d = npz_recipe
+    out = d / "out2"
+    assert run_cli(["run", str(d / "tiny.yaml"), "-o", str(out)], capsys)[0] == 0
+    recipe = yaml.safe_load((d / "tiny.yaml").read_text())
+    recipe["stages"][0]["export"]["opset"] = 16
+    (d / "tiny2.yaml").write_text(yaml.safe_dump(recipe))
+    code, stdout, _ = run_cli(["run", str(d / "tiny2.yaml"), "-o", str(out)], capsys)
+    assert code == 0 and "2 step(s) run, 2 unchanged (data, model)" in stdout
+
+
+def test_dry_run_prints_plan_and_writes_nothing(capsys, tmp_path):
+    out = tmp_path / "never"
+    code, stdout, _ = run_cli(["run", str(RECIPES_DIR / "quickstart.yaml"), "-o", str(out), "--dry-run"], capsys)
+    assert code == 0 and "plan for 'quickstart'" in stdout and "prune: sparsity=0.5, method=magnitude" in stdout
+    assert not out.exists()
+
+
+def test_save_recipe_from_flags_round_trips(npz_recipe, capsys, tmp_path):
+    d = npz_recipe
+    saved = tmp_path / "from_flags.yaml"
+    code, stdout, err = run_cli(["run", "--model", str(d / "m.keras"), "--data", str(d / "d.npz"), "--prune", "0.5",
+                                "--quantize", "fp32,dynamic", "--runtimes", "onnxruntime", "--save-recipe", str(saved), "--dry-run"], capsys)
+    assert code == 0, err
+    recipe = load_recipe(saved)
+    assert [s.stage for s in recipe.stages] == ["prune", "export", "benchmark", "report"]
+    assert recipe.stages[1].quantize == ("fp32", "dynamic") and recipe.stages[2].runtimes == ("onnxruntime",)
+    assert parse_recipe(yaml.safe_load(recipe.to_yaml())) == recipe
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        ("data: {kind: npz, path: d.npz}\nmodel: {path: m.keras}\nstages: [{shrink: {}}]\n", "unknown stage 'shrink'"),
+        ("data: {kind: npz, path: missing.npz}\nmodel: {path: m.keras}\nstages: [export]\n", "data.path: .*missing.npz does not exist"),
+        ("data: {kind: npz, path: d.npz}\nmodel: {path: m.keras}\nstages: [{prune: {sparsity: 2}}]\n", r"stages\[0\].prune.sparsity"),
+    ],
+)
+def test_invalid_recipe_fails_before_work(npz_recipe, capsys, content, message):
+    import re
+
+    path = npz_recipe / "bad.yaml"
+    path.write_text(content)
+    out = npz_recipe / "bad_out"
+    code, _, err = run_cli(["run", str(path), "-o", str(out)], capsys)
+    assert code == 2 and re.search(message, err) and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_training_strategy_defaults_and_tf_config():
+    from lstm_deploy.compress.distribute import describe_strategy, training_strategy
+    from lstm_deploy.errors import InputError
+
+    strategy = training_strategy(env={})
+    assert strategy.num_replicas_in_sync == 1 and "replica" in describe_strategy(strategy)
+    one_worker = json.dumps({"cluster": {"worker": ["localhost:12345"]}, "task": {"type": "worker", "index": 0}})
+    assert training_strategy(env={"TF_CONFIG": one_worker}).num_replicas_in_sync == 1
+    with pytest.raises(InputError, match="TF_CONFIG is set but is not JSON"):
+        training_strategy(env={"TF_CONFIG": "{not json"})
