@@ -76,6 +76,8 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
             _print_warnings(console, caught, ExportWarning)
             raise
     _print_warnings(console, caught, ExportWarning)
+    if config.skipped():
+        console.print(f"[dim]not available for that format, skipped: {', '.join(config.skipped())}[/dim]")
     table = Table(title=f"lstm-deploy export -> {out_dir}")
     for col in ("artifact", "format", "mode", "size", "fused LSTM", "rel. error", "agreement", "metric", "parity"):
         table.add_column(col, justify="right" if col in ("size", "rel. error", "agreement") else "left", no_wrap=True)

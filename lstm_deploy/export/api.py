@@ -196,8 +196,6 @@ def export_model(
         else:
             warnings.warn("int8: no --data given, calibrating on random inputs; accuracy of the int8 artifact is unknown", ExportWarning, stacklevel=2)
             calibration = _random_inputs(source.tf_keras, shape, plan.input_dtype, plan.mask, cfg.calibration_samples, cfg.seed + 1)
-    for skipped in cfg.skipped():
-        warnings.warn(f"skipping {skipped}: that mode is not available for that format", ExportWarning, stacklevel=2)
 
     extra = {"labels": list(labels) if labels else None, "preprocessing": preprocessing}
     results = []

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import runtime
+from .. import _tf, runtime
 from . import onnx as onnx_mod
 from . import tflite as tflite_mod
 from .manifest import runtime_fields
@@ -124,5 +124,12 @@ def convert(
 
 
 def load_artifact(art: Converted, *, num_threads: int | None = None) -> runtime.Model:
-    """Run a converted artifact from memory through :class:`lstm_deploy.runtime.Model` (what apps run)."""
-    return runtime.Model(art.data, runtime_fields(art.plan, art.format), num_threads=num_threads, name=f"<{art.format} {art.quantization}>")
+    """Run a converted artifact from memory through :class:`lstm_deploy.runtime.Model` (what apps run).
+
+    LiteRT announces its XNNPACK delegate on stderr when an interpreter is created; inside
+    lstm-deploy's own commands that line is noise, so it is silenced here (the runtime
+    module itself stays free of TensorFlow helpers).
+    """
+    with _tf.silenced_stderr():
+        return runtime.Model(art.data, runtime_fields(art.plan, art.format), num_threads=num_threads,
+                             name=f"<{art.format} {art.quantization}>")

@@ -256,3 +256,26 @@ def test_tflite_resizes_batch_when_the_graph_allows(tmp_path):
     x = np.random.default_rng(2).normal(size=(7, T, F)).astype(np.float32)
     assert rt.batching(7) == "resized"
     np.testing.assert_allclose(rt.run(x), model(x).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["quant", "masked"])
+def test_bench_adapters_produce_exactly_what_apps_run(kind):
+    """One runner: each artifact runtime gives byte-for-byte the outputs of lstm_deploy.runtime.Model (quantized and masked included).
+
+    Same thread count on both sides: ONNX Runtime's DynamicQuantizeLSTM gives slightly different
+    outputs with 1 and 2 intra-op threads (measured: 2.7e-4 on this classifier).
+    """
+    from lstm_deploy.runtime import Model
+    from tests.zoo import exported, trained_classifier
+
+    model, results, _ = exported(kind)
+    if kind == "quant":
+        x = np.load(trained_classifier()[1])["x_test"][:16]
+    else:
+        x = np.random.default_rng(1).standard_normal((16, T, F)).astype(np.float32)
+        x[3, 2:] = 0.0
+        x[7, 5:] = 0.0
+    for r in results:
+        rt = get_runtime("tflite" if r.format == "tflite" else "onnxruntime")()
+        rt.load(str(r.artifact), threads=1)
+        np.testing.assert_array_equal(rt.run(x), Model.load(r.artifact, num_threads=1).predict(x), err_msg=f"{r.format} {r.quantization}")
