@@ -129,10 +129,27 @@ def _h5_info(path: Path) -> tuple[str, dict[str, Any]]:
         raise ModelLoadError(f"{path}: the HDF5 model_config attribute is not readable JSON ({str(exc)[:200]})") from None
 
 
-def _refuse_code(path: Path, config: Any, flavour: Flavour, unsafe: bool) -> None:
-    """Refuse, before any loader runs, a config that would run code (see :mod:`lstm_deploy.load.scan`)."""
-    if not unsafe:
-        scan.refuse(path, scan.config_findings(config, scan.keras_class_names(flavour)))
+def code_findings(path: str | Path) -> list[str]:
+    """What in a model file would run code if it were loaded (empty: nothing). Reads the file; loads nothing.
+
+    Example:
+        >>> code_findings("lambda.keras")                  # doctest: +SKIP
+        ["Lambda layer 'lambda' (Python code)"]
+    """
+    path = Path(path)
+    if path.is_dir():
+        _check_saved_model_dir(path)
+        return scan.saved_model_findings(path)
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        version, config = _keras_zip_info(path)
+        flavour: Flavour = "tf_keras" if version.startswith("2.") else "keras3"
+    elif suffix in (".h5", ".hdf5"):
+        version, config = _h5_info(path)
+        flavour = "keras3" if version.startswith("3.") else "tf_keras"
+    else:
+        return []
+    return scan.config_findings(config, scan.keras_class_names(flavour))
 
 
 def load_model(path: str | Path, *, unsafe: bool = False) -> LoadedModel:
@@ -150,17 +167,17 @@ def load_model(path: str | Path, *, unsafe: bool = False) -> LoadedModel:
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"model {path} does not exist")
+    if not unsafe:  # before any loader runs: tf_keras would execute a SavedModel's Lambda inside load_model
+        scan.refuse(path, code_findings(path))
     if path.is_dir():
         model, flavour = _load_saved_model(path, unsafe)
     elif path.suffix.lower() == ".keras":
-        version, config = _keras_zip_info(path)
+        version, _ = _keras_zip_info(path)
         flavour = "tf_keras" if version.startswith("2.") else "keras3"
-        _refuse_code(path, config, flavour, unsafe)
         model = _call_loader(path, flavour, unsafe)
     elif path.suffix.lower() in (".h5", ".hdf5"):
-        version, config = _h5_info(path)
+        version, _ = _h5_info(path)
         flavour = "keras3" if version.startswith("3.") else "tf_keras"
-        _refuse_code(path, config, flavour, unsafe)
         model = _call_loader(path, flavour, unsafe)
     else:
         raise ModelLoadError(
@@ -188,16 +205,18 @@ def _call_loader(path: Path, flavour: Flavour, unsafe: bool) -> Any:
     return model
 
 
-def _load_saved_model(path: Path, unsafe: bool) -> tuple[Any, Flavour]:
-    if not (path / "saved_model.pb").exists():
+def _check_saved_model_dir(path: Path) -> None:
+    if not (path / "saved_model.pb").is_file():
         raise ModelLoadError(f"{path}: a directory that is not a SavedModel (no saved_model.pb)")
-    if not (path / "keras_metadata.pb").exists():
+    if not (path / "keras_metadata.pb").is_file():
         raise ModelLoadError(
             f"{path}: a TensorFlow SavedModel without Keras metadata; lstm-deploy needs the Keras model "
             "(.keras / .h5, or a SavedModel written by tf_keras model.save)"
         )
-    if not unsafe:  # tf_keras has no safe mode for SavedModels: a Lambda would run inside load_model
-        scan.refuse(path, scan.saved_model_findings(path))
+
+
+def _load_saved_model(path: Path, unsafe: bool) -> tuple[Any, Flavour]:
+    _check_saved_model_dir(path)
     tfk = _tf.tf_keras()
     try:
         with warnings.catch_warnings():
