@@ -1,4 +1,4 @@
-"""Output paths, checked before any work starts: not an input, not a folder where a file is meant, writable.
+r"""Output paths, checked before any work starts: not an input, not a folder where a file is meant, writable.
 
 Every command validates its outputs (``-o``, ``--report``, ``--name``, ``--save-recipe``) with
 these helpers first, so a bad path fails in a second with exit 2 instead of after minutes of
@@ -10,13 +10,13 @@ Example:
     >>> check_name("../x", "--name")
     Traceback (most recent call last):
     ...
-    lstm_deploy.errors.InputError: --name '../x': expected a plain name (no '/', '\\\\' or '..', not starting with '.'), e.g. 'model'
+    lstm_deploy.errors.InputError: --name '../x': expected a plain name (no '/', '\' or '..', not starting with '.'), e.g. 'model'
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import InputError
@@ -92,28 +92,31 @@ def _absolute(path: Path) -> Path:
 
 
 def _is_within(path: Path, folder: Path) -> bool:
+    """``path`` is ``folder`` or below it, by name or after resolving symlinks."""
     path, folder = _absolute(path), _absolute(folder)
-    return path == folder or folder in path.parents or (path.exists() and folder.exists() and path.resolve().is_relative_to(folder.resolve()))
+    return path == folder or folder in path.parents or (_exists(folder) and path.resolve().is_relative_to(folder.resolve()))
 
 
-def _clash(path: Path, inputs: Iterable[str | Path | None], option: str) -> None:
-    for given in inputs:
+def _clash(path: Path, inputs: Mapping[str, str | Path | None], option: str) -> None:
+    for what, given in inputs.items():
         if given is None:
             continue
         source = Path(given)
-        same = _absolute(path) == _absolute(source) or (path.exists() and source.exists() and os.path.samefile(path, source))
+        same = _absolute(path) == _absolute(source) or (_exists(path) and _exists(source) and os.path.samefile(path, source))
         if same:
-            raise InputError(f"{option} {path}: is the input {source}; writing there would overwrite it -- choose another output path")
+            raise InputError(f"{option} {path}: would overwrite the input {what} {source}; choose another output path")
         if source.is_dir() and _is_within(path, source):
-            raise InputError(f"{option} {path}: is inside the input folder {source}; writing there would change it -- choose another output path")
+            raise InputError(f"{option} {path}: is inside the input {what} {source}, which writing there would change; choose another output path")
 
 
-def check_output_file(path: str | Path, option: str, *, inputs: Iterable[str | Path | None] = (),
+def check_output_file(path: str | Path, option: str, *, inputs: Mapping[str, str | Path | None] | None = None,
                       suffixes: tuple[str, ...] | None = None) -> Path:
     """A file lstm-deploy will write: not an input, not an existing folder, right suffix, creatable.
 
+    ``inputs`` names what the command reads (``{"model": path, "data": path}``), for the message.
+
     Example:
-        >>> check_output_file("report.json", "--report", inputs=["data.npz"])   # doctest: +SKIP
+        >>> check_output_file("report.json", "--report", inputs={"data": "data.npz"})   # doctest: +SKIP
         PosixPath('report.json')
     """
     path = Path(path)
@@ -122,30 +125,34 @@ def check_output_file(path: str | Path, option: str, *, inputs: Iterable[str | P
         raise InputError(f"{option} {path}: is an existing folder; expected a file path (lstm-deploy never replaces a folder with a file)")
     if suffixes is not None and path.suffix.lower() not in suffixes:
         raise InputError(f"{option} {path}: expected a file name ending in {' or '.join(suffixes)}, got '{path.suffix or '(no suffix)'}'")
-    _clash(path, inputs, option)
+    _clash(path, inputs or {}, option)
     _check_writable(_absolute(path), option, path, folder=False)
     return path
 
 
-def check_output_dir(path: str | Path, option: str, *, inputs: Iterable[str | Path | None] = ()) -> Path:
+def check_output_dir(path: str | Path, option: str, *, inputs: Mapping[str, str | Path | None] | None = None) -> Path:
     """A folder lstm-deploy will write into: not an existing file, not an input (or inside one), creatable.
 
     Example:
-        >>> check_output_dir("out", "-o", inputs=["model.keras"])               # doctest: +SKIP
+        >>> check_output_dir("out", "-o", inputs={"model": "model.keras"})               # doctest: +SKIP
         PosixPath('out')
     """
     path = Path(path)
     _check_lengths(_absolute(path), option, path, 0)
     if path.exists() and not path.is_dir():
         raise InputError(f"{option} {path}: is an existing file; expected a folder")
-    _clash(path, inputs, option)
+    _clash(path, inputs or {}, option)
     _check_writable(_absolute(path), option, path, folder=True)
     return path
 
 
-def check_inside(path: str | Path, folder: str | Path, option: str) -> Path:
-    """``path`` must lie inside ``folder`` (after ``..`` and symlinks): outputs never escape their output folder."""
-    path = Path(path)
-    if not _is_within(path, Path(folder)) or ".." in path.parts:
-        raise InputError(f"{option} {path}: would be written outside the output folder {folder}; give a plain name")
-    return path
+def check_distinct(**outputs: str | Path | None) -> None:
+    """No two outputs are the same file: ``check_distinct(o=out, report=report)`` (keyword = option without dashes)."""
+    seen: dict[str, str] = {}
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        key, shown = os.path.abspath(path), ("-" if len(option) == 1 else "--") + option.replace("_", "-")
+        if key in seen:
+            raise InputError(f"{shown} {path}: is also {seen[key]}; give each output its own file")
+        seen[key] = shown

@@ -136,7 +136,7 @@ def test_unsafe_on_the_command_line_does_run_it(ws, capsys):
 
 @pytest.mark.parametrize(
     "name,found",
-    [("custom_layer.keras", "custom object 'hostile>Custom'"), ("custom_fn.h5", "_custom_activation (code outside Keras)"),
+    [("custom_layer.keras", "custom object 'hostile>Custom'"), ("custom_fn.h5", "_custom_activation (outside the Keras layers"),
      ("tfop.h5", "TFOpLambda layer 'tf.math.multiply'")],
 )
 def test_custom_objects_and_functions_by_name_are_refused(ws, capsys, name, found):

@@ -8,6 +8,7 @@ lists everything that would run code the file brings along:
 
 - ``Lambda`` layers and serialized Python functions (``__lambda__``): Python bytecode;
 - ``TFOpLambda`` / ``SlicingOpLambda``: TensorFlow functions called by a name the file chooses;
+- ``TFSMLayer``, ``TorchModuleWrapper``, ``JaxLayer``, ``FlaxLayer``: code from another file or framework;
 - objects from modules outside Keras (``module: builtins``, ``__main__``, ``os``, Keras'
   ``utils``/``saving``/``config``, ...) and registered custom classes (``"package>Name"``);
 - class names the Keras flavour does not define (custom layers, revived from a SavedModel graph);
@@ -20,8 +21,8 @@ so a custom loss named there never runs.
 Example:
     >>> config_findings({"class_name": "Lambda", "config": {"name": "double"}})
     ["Lambda layer 'double' (Python code)"]
-    >>> config_findings({"module": "builtins", "class_name": "function", "config": "eval"})
-    ["function builtins.eval (code outside Keras)"]
+    >>> config_findings({"module": "builtins", "class_name": "function", "config": "eval"})[0]
+    'function builtins.eval (outside the Keras layers, initializers and activations)'
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ KERAS_PARTS = frozenset({"layers", "initializers", "regularizers", "constraints"
 IO_OPS = re.compile(r"PyFunc|File|Reader|Summary|Dataset|Debug|Proto|Checkpoint|^(Save|Restore|Print|ImmutableConst|LoadAndRemap|GenerateVocab)")
 SAVER_OPS = frozenset({"SaveV2", "RestoreV2", "MergeV2Checkpoints", "ShardedFilename", "ShardedFilespec"})
 MAX_FINDINGS = 5
+#: Built-in Keras layers that bring in code from elsewhere: another SavedModel by path, a pickled PyTorch module, JAX functions.
+IMPORTING_LAYERS = {"TFSMLayer": "loads the SavedModel its config names", "TorchModuleWrapper": "unpickles a PyTorch module",
+                    "JaxLayer": "calls JAX functions stored with it", "FlaxLayer": "calls a Flax module stored with it"}
 
 
 def _keras_module(module: str, function: bool) -> bool:
@@ -78,6 +82,8 @@ def _finding(node: dict[str, Any], known: Callable[[str], bool] | None) -> str |
         return f"Lambda layer '{name}' (Python code)"
     if cls == "__lambda__":
         return "serialized Python function (Python code)"
+    if cls in IMPORTING_LAYERS:
+        return f"{cls} layer '{name}' ({IMPORTING_LAYERS[cls]})"
     if cls in ("TFOpLambda", "SlicingOpLambda"):
         return f"{cls} layer '{name}' (calls TensorFlow's {str(inner.get('function', '?'))[:80]} by name)"
     if cls in DATA_WRAPPERS:
@@ -88,7 +94,7 @@ def _finding(node: dict[str, Any], known: Callable[[str], bool] | None) -> str |
             return f"custom object '{str(registered or cls)[:80]}' (not part of Keras)"
         if not _keras_module(module, function=cls == "function"):
             what = f"function {module}.{node.get('config')}" if cls == "function" else f"'{cls}' from module {module}"
-            return f"{what[:120]} (code outside Keras)"
+            return f"{what[:120]} (outside the Keras layers, initializers and activations)"
         return None
     if known is not None and not known(cls):
         return f"custom class '{cls[:80]}' (Keras does not define it)"

@@ -138,8 +138,10 @@ class ModelSpec(_Strict):
     @classmethod
     def _no_unsafe(cls, data: Any) -> Any:
         if isinstance(data, dict) and "unsafe" in data:  # a shared file must not turn code execution on
-            raise ValueError("a recipe cannot switch on unsafe loading (it runs code from the model file); "
-                             "remove 'unsafe' and pass --unsafe to lstm-deploy run if you trust the model")
+            if data["unsafe"] not in (False, None):
+                raise ValueError("a recipe cannot switch on unsafe loading (it runs code from the model file); "
+                                 "remove 'unsafe' and pass --unsafe to lstm-deploy run if you trust the model")
+            data = {k: v for k, v in data.items() if k != "unsafe"}  # 'unsafe: false' (written by 0.1 runs) is harmless
         return data
 
     @model_validator(mode="after")
