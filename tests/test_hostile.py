@@ -90,7 +90,7 @@ def world(tmp_path_factory, keras3, tf_keras):
 
 @pytest.fixture
 def ws(world, tmp_path, monkeypatch):
-    """The workspace, with the current folder set to a fresh copy-free scratch folder."""
+    """The shared workspace, with the current folder set to a fresh, empty scratch folder."""
     root, marker, arrays = world
     marker.unlink(missing_ok=True)
     monkeypatch.chdir(tmp_path)
@@ -237,16 +237,18 @@ def test_recipe_errors_never_quote_unbounded_values(ws, capsys):
 # ---------------------------------------------------------------- output paths
 
 
-def test_run_into_a_folder_it_did_not_create_is_refused(ws, capsys):
+@pytest.mark.parametrize("mine", ["data/mine.txt", "report.md"])
+def test_run_into_a_folder_it_did_not_create_is_refused(ws, capsys, mine):
+    """``-o .``: a step folder of the user's (``data/``) or a file a run would overwrite (``report.md``)."""
     root, _, _, scratch = ws
-    (scratch / "data").mkdir()
-    (scratch / "data" / "mine.txt").write_text("user data")
-    recipe = _recipe(root / "here.yaml", model={"path": "model.keras"})
+    (scratch / mine).parent.mkdir(exist_ok=True)
+    (scratch / mine).write_text("user data")
+    recipe = _recipe(root / "here.yaml", model={"path": "model.keras"}, stages=[{"export": {}}, {"report": {}}])
     try:
-        line = _check(ws, ["run", recipe, "-o", "."], capsys, allowed=("here.yaml",))
+        line = _check(ws, ["run", recipe, "-o", "."], capsys)
     finally:
         recipe.unlink()
-    assert "was not made by lstm-deploy run" in line and (scratch / "data" / "mine.txt").read_text() == "user data"
+    assert "was not made by lstm-deploy run" in line and (scratch / mine).read_text() == "user data"
 
 
 def test_run_refuses_inputs_inside_its_output_folder(ws, capsys):
