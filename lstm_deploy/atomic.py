@@ -1,4 +1,4 @@
-"""Write-then-rename helpers: no half-written file ever looks valid.
+"""Write-then-rename helpers: no half-written file ever looks valid, and no folder is ever replaced.
 
 Example:
     >>> with atomic_path("model.tflite") as tmp:      # doctest: +SKIP
@@ -14,16 +14,22 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from .errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
 
     The temporary keeps ``target``'s suffix (Keras and converters check suffixes).
-    Works for files and directories. On any exception the temporary is removed and
-    ``target`` is left as it was.
+    The temporary may be a file or a folder, but an existing *folder* at ``target`` is never
+    replaced (it may be the user's): that raises :class:`InputError` before anything is
+    written. On any exception (Ctrl-C included) the temporary is removed and ``target`` is
+    left as it was.
     """
     target = Path(target)
+    if target.is_dir() and not target.is_symlink():
+        raise InputError(f"{target}: is an existing folder; lstm-deploy writes a file here and never replaces a folder -- choose a file path")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     tmp = tmp_dir / f"partial{''.join(target.suffixes)}"
@@ -31,8 +37,6 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield tmp
         if not tmp.exists():
             raise FileNotFoundError(f"nothing was written to {tmp}")
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -3,12 +3,16 @@
 Each command lives in ``lstm_deploy/commands/<name>.py`` as a Click command named
 ``command``; it parses options, calls one library function and prints the result.
 Library errors (:class:`lstm_deploy.errors.LstmDeployError`) become one line on
-stderr with exit code 2 (bad input) or 1 (failure); ``--debug`` shows tracebacks.
-Nothing here imports TensorFlow, so ``lstm-deploy --help`` stays fast.
+stderr with exit code 2 (bad input) or 1 (failure); a path the system refuses
+(permission, missing folder, name too long) is bad input too (2); Ctrl-C exits 130
+with "interrupted". Every error is one line -- never a TensorFlow stack --
+unless ``--debug`` asks for the traceback. Nothing here imports TensorFlow, so
+``lstm-deploy --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -19,6 +23,9 @@ from .errors import LstmDeployError
 
 # Order is the pipeline order shown in --help: load -> compress -> export -> run -> report.
 COMMAND_MODULES = ("inspect", "prune", "quantize", "export", "benchmark", "run")
+#: OSError numbers that mean "a path you gave cannot be used" (bad input, exit 2), not a failure of the work.
+PATH_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG,
+                         errno.EROFS, errno.ELOOP, errno.ENOTEMPTY})
 
 
 class _LazyGroup(click.Group):
@@ -59,6 +66,12 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     ctx.obj = {"verbose": verbose, "debug": debug}
 
 
+def one_line(text: str, limit: int = 1000) -> str:
+    """``text`` as one line of at most ``limit`` characters (library messages are one line; foreign ones may not be)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and turn library errors into exit codes."""
     args = sys.argv[1:] if argv is None else argv
@@ -68,23 +81,30 @@ def main(argv: list[str] | None = None) -> None:
     except LstmDeployError as exc:
         if debug:
             raise
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {one_line(str(exc))}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(1)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:  # Click turns Ctrl-C (and EOFError) into Abort
+        if isinstance(exc.__cause__, EOFError) and not debug:  # a truncated input, not the user
+            click.echo(f"Error: an input ended early ({one_line(str(exc.__cause__), 200) or 'EOFError'}); is a file truncated?", err=True)
+            sys.exit(2)
+        click.echo("Error: interrupted (Ctrl-C); files are written whole or not at all", err=True)
+        sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
-    except Exception as exc:  # last resort: one line, not a traceback
+    except OSError as exc:  # validation catches bad paths early; this is the backstop for the rest
         if debug:
             raise
-        click.echo(f"Error: unexpected {exc.__class__.__name__}: {exc} (rerun with --debug for the traceback)", err=True)
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"Error: {where}{one_line(exc.strerror or str(exc), 300)}", err=True)
+        sys.exit(2 if exc.errno in PATH_ERRNOS else 1)
+    except Exception as exc:  # last resort: one line, not a traceback (TensorFlow's messages carry whole stacks)
+        if debug:
+            raise
+        first = next((line for line in str(exc).splitlines() if line.strip()), "")
+        click.echo(f"Error: unexpected {exc.__class__.__name__}: {one_line(first, 300)} (rerun with --debug for the traceback)", err=True)
         sys.exit(1)
     sys.exit(0)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import InputError
+from .errors import InputError, brief
 
 
 def option_name(loc: tuple[str | int, ...]) -> str:
@@ -36,11 +36,11 @@ def describe_errors(exc: ValidationError, where: Any = option_name, limit: int =
     parts: dict[str, str] = {}
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not str(p).startswith(("function-", "tagged-union")))
-        msg = err["msg"].removeprefix("Value error, ")
+        msg = err["msg"].removeprefix("Value error, ")[:300]  # user text (keys, values) is always cut short
         got = err.get("input")
-        shown = "" if err["type"] in ("missing", "value_error") or isinstance(got, (dict, list, tuple)) else f" (got {got!r})"
+        shown = "" if err["type"] in ("missing", "value_error") or isinstance(got, (dict, list, tuple)) else f" (got {brief(got)})"
         field = tuple(p for p in loc if not isinstance(p, int))
-        parts.setdefault(str(field), f"{where(loc)}: {msg}{shown}" if loc else msg)  # the first problem of each field
+        parts.setdefault(str(field), f"{where(loc)[:120]}: {msg}{shown}" if loc else msg)  # the first problem of each field
     shown = list(parts.values())
     more = len(shown) - limit
     return "; ".join(shown[:limit]) + (f"; and {more} more" if more > 0 else "")

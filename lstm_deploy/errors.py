@@ -13,6 +13,28 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def brief(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message never quotes an unbounded value.
+
+    Example:
+        >>> brief("x" * 100, limit=10)
+        "'xxxxxx..."
+    """
+    text = _short_repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _short_repr(value: Any) -> str:
+    """A ``repr`` that abbreviates big containers (no full walk of a huge or recursive structure)."""
+    import reprlib
+
+    short = reprlib.Repr()
+    short.maxstring, short.maxother, short.maxlevel = 80, 80, 3
+    return short.repr(value)
+
 
 class LstmDeployError(Exception):
     """Base class: a failure we can explain in one line."""

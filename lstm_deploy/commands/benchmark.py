@@ -52,9 +52,10 @@ def command(inputs: tuple[str, ...], data: str, runtimes: str, batch_sizes: str,
     numbers: use --adb SERIAL for a device.
     """
     from ..bench import benchmark
-    from ..report.bench import check_out_dir, write_report
+    from ..paths import check_output_dir
+    from ..report.bench import write_report
 
-    check_out_dir(out_dir)  # before the run, not after it
+    check_output_dir(out_dir, "-o", inputs={"data": data, **{f"INPUT {n}": i for n, i in enumerate(inputs, 1)}})  # before the run, not after it
     config = build_config(
         BenchConfig, runtimes=tuple(r.strip() for r in runtimes.split(",") if r.strip()), batch_sizes=_ints("--batch-sizes", batch_sizes),
         threads=_ints("--threads", threads), warmup=warmup, repeats=repeats, adb_serial=adb_serial, adb_binary=adb_binary,

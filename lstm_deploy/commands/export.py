@@ -63,6 +63,11 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
     from ..export import ExportWarning, export_model
     from ..metrics import format_metric
 
+    from ..paths import check_name, check_output_dir
+
+    check_output_dir(out_dir, "-o", inputs={"model": model_path, "data": data})  # before any conversion
+    if name is not None:
+        check_name(name, "--name")  # artifacts stay inside -o
     formats = tuple(f for f, on in (("tflite", tflite), ("onnx", onnx_)) if on) or None
     config = build_config(ExportConfig, formats=formats, quantize=_split_modes(quantize), batch_size=batch_size, opset=opset,
                           calibration_samples=calibration_samples, max_metric_drop=max_metric_drop, fp32_tolerance=fp32_tolerance,

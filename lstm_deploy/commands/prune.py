@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from ..compress.prune.config import METHODS, SCHEDULES, PruneConfig
-from ..errors import InputError
 from . import build_config, default
 
 
@@ -48,15 +47,19 @@ def command(
     from ..atomic import atomic_write_text
     from ..compress.prune import prune_model
     from ..load.dataset import load_data
-    from ..load.modelio import load_model, save_model
+    from ..load.modelio import MODEL_SUFFIXES, load_model, save_model
+    from ..paths import check_distinct, check_output_file
 
     names = tuple(n.strip() for n in layers.split(",") if n.strip()) if layers is not None else None
     config = build_config(PruneConfig, sparsity=sparsity, method=method, schedule=schedule, layers=names, per_layer=per_layer,
                           epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, max_metric_drop=max_metric_drop)
-    if output.resolve() == model_path.resolve():
-        raise InputError(f"-o {output}: would overwrite the input model; choose another output path")
+    check_output_file(output, "-o", inputs={"model": model_path, "data": data_path}, suffixes=MODEL_SUFFIXES)  # before minutes of work
+    if report_path is not None:
+        check_output_file(report_path, "--report", inputs={"model": model_path, "data": data_path})
+        check_distinct(o=output, report=report_path)
     loaded = load_model(model_path)
-    dataset = load_data(data_path, model_input_shape=tuple(loaded.model.inputs[0].shape[1:]))
+    dataset = load_data(data_path, model_input_shape=tuple(loaded.model.inputs[0].shape[1:]),
+                        model_output_shape=tuple(loaded.model.outputs[0].shape[1:]))
     result = prune_model(loaded.model, dataset, config)
     save_model(result.model, output, flavour=loaded.flavour)
     if report_path is not None:

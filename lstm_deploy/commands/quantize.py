@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from ..compress.qat.config import TARGETS, QatConfig
-from ..errors import InputError
 from . import build_config, default
 
 C = QatConfig
@@ -46,14 +45,18 @@ def command(
     from ..atomic import atomic_write_text
     from ..compress.qat import quantize_aware_train
     from ..load.dataset import load_data
-    from ..load.modelio import load_model, save_model
+    from ..load.modelio import MODEL_SUFFIXES, load_model, save_model
+    from ..paths import check_distinct, check_output_file
 
     config = build_config(QatConfig, target=target, per_channel=per_channel, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                           compare=tuple(TARGETS) if compare == "all" else None)
-    if output.resolve() == model_path.resolve():
-        raise InputError(f"-o {output}: would overwrite the input model; choose another output path")
+    check_output_file(output, "-o", inputs={"model": model_path, "data": data_path}, suffixes=MODEL_SUFFIXES)  # before minutes of work
+    if report_path is not None:
+        check_output_file(report_path, "--report", inputs={"model": model_path, "data": data_path})
+        check_distinct(o=output, report=report_path)
     loaded = load_model(model_path)
-    dataset = load_data(data_path, model_input_shape=tuple(loaded.model.inputs[0].shape[1:]))
+    dataset = load_data(data_path, model_input_shape=tuple(loaded.model.inputs[0].shape[1:]),
+                        model_output_shape=tuple(loaded.model.outputs[0].shape[1:]))
     result = quantize_aware_train(loaded.model, dataset, config)
     save_model(result.model, output, flavour=loaded.flavour)
     if report_path is not None:

@@ -12,6 +12,17 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+#: Recipe locations built from flags -> the flag that set them (messages name what the user typed).
+FLAGS = {("prune", "sparsity"): "--prune", ("prune", "method"): "--prune-method", ("export", "formats"): "--formats",
+         ("export", "quantize"): "--quantize", ("benchmark", "runtimes"): "--runtimes", ("benchmark", "batch_sizes"): "--batch-sizes",
+         ("data",): "--data", ("model",): "--model", ("name",): "--model"}
+
+
+def _flag(loc: tuple[str | int, ...]) -> str:
+    names = tuple(p for p in loc if isinstance(p, str) and p != "stages")
+    return next((FLAGS[names[:n]] for n in (2, 1) if names[:n] in FLAGS), ".".join(names) or "flags")
+
+
 def recipe_from_flags(model: str | None, data: str | None, prune: float | None, prune_method: str, qat: bool, formats: str | None,
                       quantize: str | None, runtimes: str | None, batch_sizes: str | None) -> dict[str, Any]:
     """Build the same structure a YAML recipe holds from ad-hoc CLI flags."""
@@ -33,7 +44,9 @@ def recipe_from_flags(model: str | None, data: str | None, prune: float | None, 
         except ValueError:
             raise click.BadParameter(f"expected comma-separated integers, got {batch_sizes!r}", param_hint="--batch-sizes") from None
     stages += [{"benchmark": bench}, {"report": {}}]
-    return {"name": Path(model).stem, "data": {"kind": "npz", "path": str(Path(data).resolve())},
+    from ..pipeline.recipe import recipe_name
+
+    return {"name": recipe_name(Path(model).stem), "data": {"kind": "npz", "path": str(Path(data).resolve())},
             "model": {"path": str(Path(model).resolve())}, "stages": stages}
 
 
@@ -53,10 +66,11 @@ def recipe_from_flags(model: str | None, data: str | None, prune: float | None, 
 @click.option("--quantize", "quantize", default=None, help="Without RECIPE: export modes, e.g. fp32,dynamic,int8.")
 @click.option("--runtimes", default=None, help="Without RECIPE: benchmark runtimes, e.g. tflite,onnxruntime.")
 @click.option("--batch-sizes", default=None, help="Without RECIPE: benchmark batch sizes, e.g. 1,32.")
+@click.option("--unsafe", is_flag=True, help="Allow a model file that carries code (Lambda layers); it runs. A recipe cannot set this.")
 @click.pass_context
 def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, dry_run: bool, force: bool, small: bool, save_recipe: Path | None,
             model: str | None, data: str | None, prune: float | None, prune_method: str, qat: bool, formats: str | None, quantize: str | None,
-            runtimes: str | None, batch_sizes: str | None) -> None:
+            runtimes: str | None, batch_sizes: str | None, unsafe: bool) -> None:
     """Run a recipe: data -> model -> prune -> quantize -> export -> benchmark -> report.
 
     \b
@@ -64,23 +78,25 @@ def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, 
     lstm-deploy run --model m.keras --data d.npz --prune 0.5 --quantize fp32,dynamic --save-recipe mine.yaml
     """
     from ..atomic import atomic_write_text
-    from ..pipeline.runner import plan, run_recipe
+    from ..paths import check_output_file
+    from ..pipeline.runner import check_inputs, check_outputs, plan, run_recipe
     from ..pipeline.recipe import load_recipe, parse_recipe
 
     if recipe_path is not None:
         recipe = load_recipe(recipe_path)
         recipe_dir = recipe_path.parent
     else:
-        recipe = parse_recipe(recipe_from_flags(model, data, prune, prune_method, qat, formats, quantize, runtimes, batch_sizes), source="command-line flags")
+        recipe = parse_recipe(recipe_from_flags(model, data, prune, prune_method, qat, formats, quantize, runtimes, batch_sizes),
+                              source="command-line flags", where=_flag)
         recipe_dir = Path.cwd()
+    out = out_dir or Path("runs") / recipe.name
+    check_inputs(recipe, recipe_dir)  # every path, in and out, before anything is written
+    check_outputs(recipe, out, recipe_dir)
     if save_recipe is not None:
+        check_output_file(save_recipe, "--save-recipe", inputs={"recipe": recipe_path, "model": model, "data": data}, suffixes=(".yaml", ".yml"))
         atomic_write_text(save_recipe, recipe.to_yaml())
         click.echo(f"recipe written to {save_recipe}")
-    out = out_dir or Path("runs") / recipe.name
     if dry_run:
-        from ..pipeline.runner import check_inputs
-
-        check_inputs(recipe, recipe_dir)
         click.echo(f"plan for '{recipe.name}' -> {out}/" + (" (small mode)" if small else ""))
         for i, line in enumerate(plan(recipe), 1):
             click.echo(f"  {i}. {line}")
@@ -94,7 +110,7 @@ def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, 
         if verbose or msg.endswith(("running", "skipped")):
             console.print(f"[dim]{msg}[/dim]")
 
-    result = run_recipe(recipe, out, recipe_dir=recipe_dir, force=force, small=small, progress=say)
+    result = run_recipe(recipe, out, recipe_dir=recipe_dir, force=force, small=small, progress=say, unsafe=unsafe)
     ran = [s.name for s in result.steps if not s.skipped]
     skipped = [s.name for s in result.steps if s.skipped]
     click.echo(f"done: {len(ran)} step(s) run" + (f", {len(skipped)} unchanged ({', '.join(skipped)})" if skipped else "") + f" -> {out}/")

@@ -182,7 +182,8 @@ def export_model(
     say("loading model")
     source = _resolve_model(model_or_path)
     model_shape = tuple(source.tf_keras.inputs[0].shape[1:])
-    dataset = data if isinstance(data, Dataset) or data is None else load_data(data, model_input_shape=model_shape)
+    out_shape = tuple(source.tf_keras.outputs[0].shape[1:])  # class labels must fit the model's outputs
+    dataset = data if isinstance(data, Dataset) or data is None else load_data(data, model_input_shape=model_shape, model_output_shape=out_shape)
     labels = labels or _npz_label_names(data)
     shape = tuple(dataset.x_test.shape[1:]) if dataset is not None else model_shape
     plan = plan_mod.build_plan(source.tf_keras, shape, streaming=cfg.streaming)

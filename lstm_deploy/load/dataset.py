@@ -2,8 +2,13 @@
 
 Required arrays: ``x_train``, ``y_train``, ``x_test``, ``y_test``; optional
 ``x_val``, ``y_val``. Files are opened with ``allow_pickle=False``: an ``.npz``
-never runs code. Classification labels are integers (or one-hot rows); anything
-else is treated as regression targets.
+never runs code. Reading is bounded: every member must be an ``.npy`` array, and
+each array's header (shape x itemsize) is read and checked against the size the zip
+declares and against :data:`MAX_BYTES` before anything is decompressed; only the
+arrays of the contract are loaded. Classification labels are integers (or one-hot
+rows); anything else is treated as regression targets. Given the model's output
+shape, labels are checked against it (class labels within the model's classes,
+regression targets as wide as its output).
 
 Example:
     >>> ds = load_data("data.npz")                       # doctest: +SKIP
@@ -13,10 +18,11 @@ Example:
 
 from __future__ import annotations
 
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -25,6 +31,10 @@ from ..errors import DataError
 Task = Literal["classification", "regression"]
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
 OPTIONAL = ("x_val", "y_val")
+#: Extra arrays lstm-deploy reads when present (export copies them into manifests).
+EXTRAS = ("label_names",)
+#: The most array data lstm-deploy reads from one .npz (``load_data(max_bytes=...)`` changes it).
+MAX_BYTES = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -76,18 +86,26 @@ def infer_task(y: np.ndarray) -> Task:
     return "regression"
 
 
-def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None = None, task: Task | None = None) -> Dataset:
-    """Load and validate an ``.npz`` data file.
+def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None = None, task: Task | None = None, *,
+              model_output_shape: Sequence[int | None] | None = None, max_bytes: int = MAX_BYTES) -> Dataset:
+    """Load and validate an ``.npz`` data file, reading no more than it declares and ``max_bytes`` allows.
 
     Args:
         path: the ``.npz`` file.
         model_input_shape: the model's input shape without batch (``None`` for dynamic
             dims); when given, every ``x_*`` array must match it.
         task: force ``classification`` or ``regression`` instead of inferring it.
+        model_output_shape: the model's output shape without batch; when given, class labels
+            must lie in ``[0, classes)`` and regression targets must be as wide as the output.
+        max_bytes: refuse files whose arrays declare more than this many bytes in total.
 
     Raises:
-        DataError: missing file or keys, pickled objects, empty/NaN/inf arrays,
-            mismatched lengths or shapes. The message names the file and the array.
+        DataError: missing file or keys, non-array members, pickled objects, oversized or
+            inconsistent headers, empty/NaN/inf arrays, mismatched lengths, shapes or labels.
+            The message names the file and the array.
+
+    Example:
+        >>> ds = load_data("d.npz", model_input_shape=(50, 3), model_output_shape=(4,))   # doctest: +SKIP
     """
     path = Path(path)
     if not path.exists():
@@ -97,15 +115,61 @@ def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None =
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path}: not a readable .npz file (not a zip archive); write one with numpy.savez")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except ValueError as exc:
-        if "allow_pickle" in str(exc) or "pickle" in str(exc).lower():
-            raise DataError(f"{path}: contains pickled Python objects; save plain numeric arrays (np.savez) instead") from None
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc.__class__.__name__}: {exc})") from None
-    return validate_arrays(arrays, source=str(path), model_input_shape=model_input_shape, task=task)
+        arrays = _read_npz(path, REQUIRED + OPTIONAL, max_bytes)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc.__class__.__name__}: {str(exc)[:200]})") from None
+    return validate_arrays(arrays, source=str(path), model_input_shape=model_input_shape, task=task, model_output_shape=model_output_shape)
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return ""  # pragma: no cover
+
+
+def _header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> tuple[int, int]:
+    """Read one member's .npy header only: ``(header bytes, data bytes)``, checked against the zip entry."""
+    fmt = np.lib.format
+    key = info.filename[:-4]
+    with zf.open(info) as fp:
+        version = fmt.read_magic(fp)
+        if version not in ((1, 0), (2, 0)):
+            raise DataError(f"{path}: {key} has .npy format version {version}; expected 1.0 or 2.0 (numpy.savez)")
+        reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _fortran, dtype = reader(fp)
+        header_len = fp.tell()
+    if dtype.hasobject:
+        raise DataError(f"{path}: contains pickled Python objects ({key}); save plain numeric arrays (np.savez) instead")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if info.file_size != header_len + nbytes:
+        raise DataError(f"{path}: {key}'s header declares shape {shape[:8]} {dtype} ({_size(nbytes)}) but the archive member holds "
+                        f"{_size(max(info.file_size - header_len, 0))}; the file is corrupt or was not written by numpy.savez")
+    return header_len, nbytes
+
+
+def _read_npz(path: Path, keys: Sequence[str], max_bytes: int) -> dict[str, np.ndarray]:
+    """Check every member's header first (nothing decompressed past it), then load only ``keys``."""
+    with zipfile.ZipFile(path) as zf:
+        members = {}
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                raise DataError(f"{path}: member {info.filename[:80]!r} is not an .npy array; an .npz data file holds only "
+                                "arrays written by numpy.savez")
+            members[info.filename[:-4]] = info
+        wanted = [k for k in (*keys, *EXTRAS) if k in members]
+        sizes = {k: _header(zf, info, path)[1] for k, info in members.items()}
+        total = sum(sizes[k] for k in wanted)
+        if total > max_bytes:
+            biggest = max(wanted, key=sizes.__getitem__)
+            raise DataError(f"{path}: its arrays declare {_size(total)} ({biggest}: {_size(sizes[biggest])}), over the limit of "
+                            f"{_size(max_bytes)} lstm-deploy reads from one file; use a smaller sample, or load_data(max_bytes=...) in Python")
+        arrays = {}
+        for key in (k for k in keys if k in members):
+            with zf.open(members[key]) as fp:
+                arrays[key] = np.lib.format.read_array(fp, allow_pickle=False)
+        return arrays
 
 
 def validate_arrays(
@@ -113,6 +177,7 @@ def validate_arrays(
     source: str = "<memory>",
     model_input_shape: Sequence[int | None] | None = None,
     task: Task | None = None,
+    model_output_shape: Sequence[int | None] | None = None,
 ) -> Dataset:
     """Validate a dict of arrays against the contract; see :func:`load_data`."""
     missing = [k for k in REQUIRED if k not in arrays]
@@ -154,7 +219,34 @@ def validate_arrays(
     for key in [k for k in keys if k.startswith("y_")]:
         if inferred == "regression":
             x[key] = x[key].astype(np.float32)
+        if model_output_shape is not None and len(model_output_shape) and model_output_shape[-1] is not None:
+            _check_targets(x[key], key, inferred, tuple(model_output_shape), source)
     return Dataset(
         x_train=x["x_train"], y_train=x["y_train"], x_test=x["x_test"], y_test=x["y_test"],
         x_val=x.get("x_val"), y_val=x.get("y_val"), task=inferred, source=source,
     )
+
+
+def _check_targets(y: np.ndarray, key: str, task: Task, output_shape: tuple[Any, ...], source: str) -> None:
+    """Labels against the model's output: classes in range, one-hot width, regression target width."""
+    width = int(output_shape[-1])
+    if task == "classification" and _is_one_hot(y):
+        if y.shape[-1] != width:
+            raise DataError(f"{source}: {key} holds one-hot rows of width {y.shape[-1]}, but the model outputs {width} classes")
+        return
+    if task == "classification":
+        classes = 2 if width == 1 else width  # one sigmoid unit: labels 0 and 1
+        low, high = int(y.min()), int(y.max())
+        if low < 0 or high >= classes:
+            hint = ("; integer values are read as class labels -- save regression targets as floats" if width == 1
+                    else f"; relabel them to 0..{classes - 1} or give the model {high + 1} outputs")
+            raise DataError(f"{source}: {key} holds class labels {low}..{high}, but the model has {classes} classes "
+                            f"(0..{classes - 1}, output width {width}){hint}")
+        return
+    got = tuple(y.shape[1:])
+    expected = tuple(output_shape)
+    fits = [expected, expected[:-1]] if expected[-1] == 1 else [expected]  # (n,) targets for a width-1 output
+    if not any(len(got) == len(e) and all(d is None or d == g for d, g in zip(e, got)) for e in fits):
+        targets = "one value per sample" if not got else f"shape {got} per sample"
+        raise DataError(f"{source}: {key} holds float values, so they were read as regression targets ({targets}), but the model "
+                        f"outputs shape {expected} per sample; for a classifier save integer class labels (y.astype(int)) or one-hot rows")

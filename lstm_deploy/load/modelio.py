@@ -1,10 +1,12 @@
 """Load and save Keras models of either flavour, safely.
 
 Accepted inputs: Keras 3 ``.keras``, tf_keras ``.keras``, legacy ``.h5`` (either
-flavour) and tf_keras SavedModel directories. Loading runs in Keras safe mode: a
-model file that carries Python code (a ``Lambda`` layer) is refused unless the
-caller passes ``unsafe=True``. Saving writes the user's flavour by default, through
-a temporary file that is renamed into place only when complete.
+flavour) and tf_keras SavedModel directories. No code from a model file runs unless
+the caller passes ``unsafe=True``: every format is scanned *before* loading
+(:mod:`lstm_deploy.load.scan`: Lambda layers, custom objects, TensorFlow functions
+called by name, graph ops that run Python or touch files), then loaded in Keras safe
+mode. Saving writes the user's flavour by default, through a temporary file that is
+renamed into place only when complete.
 
 Example:
     >>> loaded = load_model("model.keras")                  # doctest: +SKIP
@@ -27,9 +29,12 @@ from .. import _tf
 from ..atomic import atomic_path
 from .flavours import Flavour, canonicalize, flavour_of, to_flavour, to_tf_keras
 from ..errors import ModelLoadError
+from . import scan
 from .layers import check_supported
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+#: Largest config.json / metadata.json read from a .keras zip (real ones are kilobytes).
+MAX_CONFIG_BYTES = 64 << 20
 
 
 @dataclass
@@ -90,13 +95,19 @@ def _keras_zip_info(path: Path) -> tuple[str, dict[str, Any]]:
             names = set(zf.namelist())
             if "config.json" not in names:
                 raise ModelLoadError(f"{path}: a zip file without config.json is not a Keras .keras model")
+            for member in {"config.json", "metadata.json"} & names:  # size as declared: a zip bomb is refused unread
+                if zf.getinfo(member).file_size > MAX_CONFIG_BYTES:
+                    raise ModelLoadError(f"{path}: {member} declares {zf.getinfo(member).file_size} bytes, over the "
+                                         f"{MAX_CONFIG_BYTES >> 20} MiB a model config can have; is this really a Keras model?")
             meta = json.loads(zf.read("metadata.json")) if "metadata.json" in names else {}
             config = json.loads(zf.read("config.json"))
     except zipfile.BadZipFile:
         raise ModelLoadError(f"{path}: not a valid .keras file (not a zip archive; is it corrupt or truncated?)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{path}: the .keras archive has an unreadable config ({exc})") from None
-    return str(meta.get("keras_version", "")), config
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ModelLoadError(f"{path}: the .keras archive has an unreadable config ({str(exc)[:200]})") from None
+    except (NotImplementedError, RuntimeError, OSError, EOFError) as exc:  # unsupported compression, encryption, truncation
+        raise ModelLoadError(f"{path}: the .keras archive cannot be read ({exc.__class__.__name__}: {str(exc)[:200]})") from None
+    return str(meta.get("keras_version", "")) if isinstance(meta, dict) else "", config
 
 
 def _h5_info(path: Path) -> tuple[str, dict[str, Any]]:
@@ -111,29 +122,34 @@ def _h5_info(path: Path) -> tuple[str, dict[str, Any]]:
     if raw is None:
         raise ModelLoadError(f"{path}: an HDF5 file without a model config (weights only?); save the whole model")
     version = version.decode() if isinstance(version, bytes) else str(version)
-    raw = raw.decode() if isinstance(raw, bytes) else raw
-    return version, json.loads(raw)
+    try:
+        raw = raw.decode() if isinstance(raw, bytes) else str(raw)
+        return version, json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelLoadError(f"{path}: the HDF5 model_config attribute is not readable JSON ({str(exc)[:200]})") from None
 
 
-def _class_names(config: Any) -> set[str]:
-    names: set[str] = set()
-    if isinstance(config, dict):
-        if isinstance(config.get("class_name"), str):
-            names.add(config["class_name"])
-        for value in config.values():
-            names |= _class_names(value)
-    elif isinstance(config, list):
-        for value in config:
-            names |= _class_names(value)
-    return names
+def code_findings(path: str | Path) -> list[str]:
+    """What in a model file would run code if it were loaded (empty: nothing). Reads the file; loads nothing.
 
-
-def _refuse_code(path: Path, config: dict[str, Any], unsafe: bool) -> None:
-    if not unsafe and "Lambda" in _class_names(config):
-        raise ModelLoadError(
-            f"{path}: contains a Lambda layer, i.e. arbitrary Python code; lstm-deploy loads models in Keras safe mode. "
-            "Replace the Lambda with a built-in layer, or pass --unsafe (unsafe=True) if you trust this file"
-        )
+    Example:
+        >>> code_findings("lambda.keras")                  # doctest: +SKIP
+        ["Lambda layer 'lambda' (Python code)"]
+    """
+    path = Path(path)
+    if path.is_dir():
+        _check_saved_model_dir(path)
+        return scan.saved_model_findings(path)
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        version, config = _keras_zip_info(path)
+        flavour: Flavour = "tf_keras" if version.startswith("2.") else "keras3"
+    elif suffix in (".h5", ".hdf5"):
+        version, config = _h5_info(path)
+        flavour = "keras3" if version.startswith("3.") else "tf_keras"
+    else:
+        return []
+    return scan.config_findings(config, scan.keras_class_names(flavour))
 
 
 def load_model(path: str | Path, *, unsafe: bool = False) -> LoadedModel:
@@ -141,24 +157,26 @@ def load_model(path: str | Path, *, unsafe: bool = False) -> LoadedModel:
 
     Args:
         path: ``.keras``, ``.h5``/``.hdf5``, or a SavedModel directory saved by tf_keras.
-        unsafe: allow models that carry Python code (``Lambda`` layers). Only for files you trust.
+        unsafe: skip the code scan and Keras safe mode: a Lambda layer or custom object in the file
+            runs while loading. Only for files you trust; the CLI sets it from ``--unsafe`` alone.
 
     Raises:
-        ModelLoadError: missing, corrupt, non-model, or code-carrying files; the message says which.
+        ModelLoadError: missing, corrupt, non-model, or code-carrying files; the message says which
+            (a code-carrying file is refused before any of it is loaded).
     """
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"model {path} does not exist")
+    if not unsafe:  # before any loader runs: tf_keras would execute a SavedModel's Lambda inside load_model
+        scan.refuse(path, code_findings(path))
     if path.is_dir():
         model, flavour = _load_saved_model(path, unsafe)
     elif path.suffix.lower() == ".keras":
-        version, config = _keras_zip_info(path)
-        _refuse_code(path, config, unsafe)
+        version, _ = _keras_zip_info(path)
         flavour = "tf_keras" if version.startswith("2.") else "keras3"
         model = _call_loader(path, flavour, unsafe)
     elif path.suffix.lower() in (".h5", ".hdf5"):
-        version, config = _h5_info(path)
-        _refuse_code(path, config, unsafe)
+        version, _ = _h5_info(path)
         flavour = "keras3" if version.startswith("3.") else "tf_keras"
         model = _call_loader(path, flavour, unsafe)
     else:
@@ -187,14 +205,18 @@ def _call_loader(path: Path, flavour: Flavour, unsafe: bool) -> Any:
     return model
 
 
-def _load_saved_model(path: Path, unsafe: bool) -> tuple[Any, Flavour]:
-    if not (path / "saved_model.pb").exists():
+def _check_saved_model_dir(path: Path) -> None:
+    if not (path / "saved_model.pb").is_file():
         raise ModelLoadError(f"{path}: a directory that is not a SavedModel (no saved_model.pb)")
-    if not (path / "keras_metadata.pb").exists():
+    if not (path / "keras_metadata.pb").is_file():
         raise ModelLoadError(
             f"{path}: a TensorFlow SavedModel without Keras metadata; lstm-deploy needs the Keras model "
             "(.keras / .h5, or a SavedModel written by tf_keras model.save)"
         )
+
+
+def _load_saved_model(path: Path, unsafe: bool) -> tuple[Any, Flavour]:
+    _check_saved_model_dir(path)
     tfk = _tf.tf_keras()
     try:
         with warnings.catch_warnings():

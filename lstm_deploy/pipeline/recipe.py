@@ -5,6 +5,12 @@ baseline), and the stages in pipeline order: ``prune``, ``quantize`` (QAT),
 ``export``, ``benchmark``, ``report``. CLI flags build the same structure, and a run
 writes out the recipe it executed, so every result can be reproduced.
 
+A recipe is a file people share, so it is read as untrusted data: YAML is parsed with the
+safe loader, a document whose anchors/aliases (or merge keys) expand past
+:data:`MAX_VALUES` values is refused before it is built, ``name`` must be a plain name
+(it becomes ``runs/<name>``), a recipe cannot switch on unsafe model loading (only
+``lstm-deploy run --unsafe`` can), and no error message quotes an unbounded value.
+
 Example:
     >>> recipe = load_recipe("recipes/quickstart.yaml")       # doctest: +SKIP
     >>> [s.stage for s in recipe.stages]                      # doctest: +SKIP
@@ -13,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -20,8 +28,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..config import describe_errors
-from ..errors import InputError
+from ..errors import InputError, brief
+from ..paths import name_problem
 from .stages import STAGE_ORDER, STAGES
+
+#: Largest recipe file read (real recipes are a few hundred bytes).
+MAX_RECIPE_BYTES = 1 << 20
+#: Most values a recipe may expand to, aliases and merge keys included (a "billion laughs" is refused).
+MAX_VALUES = 10_000
 
 
 class _Strict(BaseModel):
@@ -119,7 +133,16 @@ class TrainSpec(_Strict):
 class ModelSpec(_Strict):
     path: str | None = None
     train: TrainSpec | None = None
-    unsafe: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unsafe(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "unsafe" in data:  # a shared file must not turn code execution on
+            if data["unsafe"] not in (False, None):
+                raise ValueError("a recipe cannot switch on unsafe loading (it runs code from the model file); "
+                                 "remove 'unsafe' and pass --unsafe to lstm-deploy run if you trust the model")
+            data = {k: v for k, v in data.items() if k != "unsafe"}  # 'unsafe: false' (written by 0.1 runs) is harmless
+        return data
 
     @model_validator(mode="after")
     def _one_source(self) -> "ModelSpec":
@@ -144,6 +167,14 @@ class Recipe(_Strict):
     model: ModelSpec
     stages: list[Stage] = Field(default_factory=list)
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        problem = name_problem(value)  # the name becomes runs/<name>: it must not climb out
+        if problem:
+            raise ValueError(f"{problem}; got {brief(value)}")
+        return value
+
     @field_validator("stages", mode="before")
     @classmethod
     def _tag_stages(cls, value: Any) -> Any:
@@ -154,13 +185,13 @@ class Recipe(_Strict):
             if isinstance(item, str):
                 item = {item: {}}
             if not isinstance(item, dict) or len(item) != 1:
-                raise ValueError(f"stage {i}: expected one mapping like {{export: {{...}}}}, got {item!r}")
+                raise ValueError(f"stage {i}: expected one mapping like {{export: {{...}}}}, got {brief(item)}")
             (name, options), = item.items()
             if name not in STAGE_ORDER:
-                raise ValueError(f"stage {i}: unknown stage '{name}'; known stages: {', '.join(STAGE_ORDER)}")
+                raise ValueError(f"stage {i}: unknown stage {brief(name)}; known stages: {', '.join(STAGE_ORDER)}")
             options = options or {}
             if not isinstance(options, dict):
-                raise ValueError(f"stage {i} ({name}): expected a mapping of options, got {options!r}")
+                raise ValueError(f"stage {i} ({name}): expected a mapping of options, got {brief(options)}")
             tagged.append({"stage": name, **options})
         return tagged
 
@@ -193,23 +224,79 @@ def _location(loc: tuple[str | int, ...]) -> str:
     return out or "recipe"
 
 
-def parse_recipe(data: Any, source: str = "recipe") -> Recipe:
-    """Validate a recipe given as a dict; raise :class:`InputError` naming each bad key."""
+def recipe_name(text: str) -> str:
+    """A valid recipe name made from ``text`` (e.g. a model file's stem): unsafe characters become ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).lstrip(".")[:100] or "recipe"
+
+
+def parse_recipe(data: Any, source: str = "recipe", where: Callable[[tuple[str | int, ...]], str] = _location) -> Recipe:
+    """Validate a recipe given as a dict; raise :class:`InputError` naming each bad key (as ``where`` spells its location)."""
     if not isinstance(data, dict):
         raise InputError(f"{source}: expected a mapping with keys data, model, stages; got {type(data).__name__}")
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise InputError(f"{source}: {describe_errors(exc, where=_location)}") from None
+        raise InputError(f"{source}: {describe_errors(exc, where=where)}") from None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def expanded_size(root: yaml.Node, limit: int = MAX_VALUES) -> int:
+    """How many values ``root`` becomes once every alias is expanded, counted without expanding (capped at ``limit + 1``).
+
+    Shared nodes are counted once per use, so ``&a [*b, *b, ...]`` nesting is measured, not built;
+    a node that contains itself counts as unbounded.
+    """
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            on_path.discard(key)
+            sizes[key] = min(limit + 1, 1 + sum(sizes[id(c)] for c in _children(node)))
+        elif key in on_path:
+            return limit + 1  # a recursive alias expands without end
+        elif key not in sizes:
+            on_path.add(key)
+            stack.append((node, True))
+            stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
+    return sizes[id(root)]
+
+
+def _read_yaml(path: Path) -> Any:
+    """Parse YAML with the safe loader, refusing documents that expand past :data:`MAX_VALUES` before building them."""
+    if path.stat().st_size > MAX_RECIPE_BYTES:
+        raise InputError(f"{path}: {path.stat().st_size} bytes; a recipe is a small YAML file (at most {MAX_RECIPE_BYTES >> 10} KiB)")
+    loader = yaml.SafeLoader(path.read_text(encoding="utf-8"))
+    try:
+        node = loader.get_single_node()
+        if node is not None and expanded_size(node) > MAX_VALUES:
+            raise InputError(f"{path}: its anchors/aliases expand to more than {MAX_VALUES} values; a recipe is a few dozen keys "
+                             "(is this a YAML bomb?)")
+        return None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a YAML recipe file."""
+    """Read and validate a YAML recipe file (bounded: see the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"recipe {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _read_yaml(path)
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise InputError(f"{path}: not valid YAML ({str(exc).splitlines()[0][:200]})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid YAML (nested too deeply)") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text file; a recipe is YAML text") from None
     return parse_recipe(data, source=str(path))

@@ -6,6 +6,13 @@ content). A re-run skips steps whose fingerprint is unchanged and whose outputs 
 still there; ``force=True`` reruns everything. The executed recipe is written to
 ``OUTDIR/recipe.yaml``.
 
+lstm-deploy deletes or overwrites only what it created: the output folder and each step
+folder carry a :data:`MARKER` file written when lstm-deploy made them. An existing,
+non-empty output folder without it (``-o .``, a recipe ``name`` pointing at your own
+folder) or a step folder without it is refused before any work, and so are inputs that
+lie inside the output folder. A step that fails or is interrupted removes its own
+folder, so nothing half-written is left looking valid.
+
 Example:
     >>> result = run_recipe(load_recipe("recipes/quickstart.yaml"), "runs/quickstart")  # doctest: +SKIP
     >>> result.report_md                                                                # doctest: +SKIP
@@ -24,9 +31,10 @@ from typing import Any, Callable
 
 from .. import __version__, metrics
 from ..atomic import atomic_write_text
-from ..errors import InputError
+from ..errors import InputError, UnsupportedLayerError
 from ..load.dataset import Dataset, load_data
 from ..load.modelio import file_sha256
+from ..paths import check_output_dir
 from .recipe import AeonClassificationData, AeonSeriesData, CsvSeriesData, GeneratedTextData, NpzData, Recipe, TextCsvData
 from .stages import STAGES, Progress, StageContext
 
@@ -52,6 +60,18 @@ class RunResult:
     report_html: Path | None = None
 
 
+#: Written into every folder lstm-deploy run creates (the output folder and each step folder).
+MARKER = ".lstm-deploy"
+
+
+def _owned(folder: Path) -> bool:
+    return (folder / MARKER).is_file()
+
+
+def _mark(folder: Path, what: str) -> None:
+    atomic_write_text(folder / MARKER, json.dumps({"created_by": "lstm-deploy", "version": __version__, "folder": what}) + "\n")
+
+
 def _hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -75,6 +95,40 @@ def check_inputs(recipe: Recipe, recipe_dir: Path) -> None:
         _aeon_data_dir()
 
 
+def _step_names(recipe: Recipe) -> list[str]:
+    return ["data", "model" if recipe.model.path is not None else "train"] + [s.stage for s in recipe.stages]
+
+
+def check_outputs(recipe: Recipe, out_dir: str | Path, recipe_dir: Path) -> Path:
+    """Fail before any work when ``out_dir`` (or a step folder in it) is not lstm-deploy's to replace, or holds an input.
+
+    Example:
+        >>> check_outputs(load_recipe("r.yaml"), ".", Path("."))     # doctest: +SKIP
+        Traceback (most recent call last):
+        ...
+        lstm_deploy.errors.InputError: -o .: the folder exists, is not empty and was not made by lstm-deploy run ...
+    """
+    out = check_output_dir(out_dir, "-o")
+    inputs = {"data.path": getattr(recipe.data, "path", None), "model.path": recipe.model.path}
+    for key, value in inputs.items():
+        if value is not None and _within(resolve(recipe_dir, value), out):
+            raise InputError(f"{key}: {resolve(recipe_dir, value)} is inside the output folder {out}, where lstm-deploy replaces files; "
+                             "move it out or choose another -o")
+    if out.is_dir() and any(out.iterdir()) and not _owned(out):
+        raise InputError(f"-o {out}: the folder exists, is not empty and was not made by lstm-deploy run (no {MARKER} file); "
+                         "lstm-deploy only replaces folders it created -- choose a new or empty folder")
+    for name in _step_names(recipe):
+        if (out / name).exists() and not _owned(out / name):
+            raise InputError(f"-o {out}: {out / name} was not made by lstm-deploy run (no {MARKER} file) and would be replaced; "
+                             "move it away or choose another -o")
+    return out
+
+
+def _within(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
 def plan(recipe: Recipe) -> list[str]:
     """Human-readable steps the recipe will run (``--dry-run``)."""
     lines = [f"data: {recipe.data.kind} " + json.dumps(recipe.data.model_dump(exclude={'kind'}, exclude_none=True))]
@@ -91,9 +145,9 @@ def plan(recipe: Recipe) -> list[str]:
 
 
 class _Runner:
-    def __init__(self, recipe: Recipe, out_dir: Path, recipe_dir: Path, force: bool, small: bool, progress: Progress):
+    def __init__(self, recipe: Recipe, out_dir: Path, recipe_dir: Path, force: bool, small: bool, progress: Progress, unsafe: bool = False):
         self.recipe, self.out, self.recipe_dir = recipe, out_dir, recipe_dir
-        self.force, self.small, self.say = force, small, progress
+        self.force, self.small, self.say, self.unsafe = force, small, progress, unsafe
         self.steps: list[StepRecord] = []
         self.upstream = _hash(__version__, small)
         self.data_path: Path | None = None
@@ -112,19 +166,27 @@ class _Runner:
                 old = json.loads(record_file.read_text())
             except (OSError, ValueError):
                 old = {}
-            outputs = old.get("outputs", {})
-            if old.get("fingerprint") == fingerprint and all((self.out / p).exists() for p in outputs.values()):
+            outputs = old.get("outputs", {}) if isinstance(old, dict) else {}
+            if (isinstance(old, dict) and old.get("fingerprint") == fingerprint and isinstance(outputs, dict)
+                    and all(_within(self.out / str(p), self.out) and (self.out / str(p)).exists() for p in outputs.values())):
                 self.say(f"{name}: unchanged, skipped")
                 rec = StepRecord(name, directory, fingerprint, True, 0.0, outputs, old.get("summary", {}))
                 self.steps.append(rec)
                 self.upstream = fingerprint
                 return rec
         if directory.exists():
+            if not _owned(directory):  # checked before the run too; a folder that appeared since is not ours either
+                raise InputError(f"{directory}: was not made by lstm-deploy run (no {MARKER} file); refusing to replace it")
             shutil.rmtree(directory)
         directory.mkdir(parents=True)
+        _mark(directory, f"step {name}")
         self.say(f"{name}: running")
         start = time.perf_counter()
-        outputs, summary = work(directory)
+        try:
+            outputs, summary = work(directory)
+        except BaseException:  # failed or interrupted (Ctrl-C): leave nothing half-written behind
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
         rel = {k: str(Path(v).resolve().relative_to(self.out.resolve())) for k, v in outputs.items()}
         rec = StepRecord(name, directory, fingerprint, False, time.perf_counter() - start, rel, summary)
         record = {"fingerprint": fingerprint, "outputs": rel, "summary": summary, "seconds": rec.seconds}
@@ -140,6 +202,8 @@ class _Runner:
 
     def run(self) -> RunResult:
         self.out.mkdir(parents=True, exist_ok=True)
+        if not _owned(self.out):
+            _mark(self.out, "run")
         atomic_write_text(self.out / "recipe.yaml", self.recipe.to_yaml())
         self._data()
         self._model()
@@ -210,7 +274,8 @@ class _Runner:
     def _load_dataset(self, model: Any) -> Dataset:
         assert self.data_path is not None
         shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
-        return load_data(self.data_path, model_input_shape=shape)
+        out = tuple(None if d is None else int(d) for d in model.outputs[0].shape[1:])
+        return load_data(self.data_path, model_input_shape=shape, model_output_shape=out)
 
     def _model(self) -> None:
         spec = self.recipe.model
@@ -220,12 +285,14 @@ class _Runner:
             def load_work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
                 from ..load.modelio import load_model
 
-                loaded = load_model(src, unsafe=spec.unsafe)
+                loaded = load_model(src, unsafe=self.unsafe)
+                if self.unsafe and self.recipe.stages:
+                    self._stages_can_load(src, loaded)
                 ds = self._load_dataset(loaded.model)
                 scores = _evaluate(loaded.model, ds)
                 return {}, {"source": str(src), "flavour": loaded.flavour, "sha256": loaded.sha256, "metrics": scores}
 
-            rec = self.step("model", {"sha256": file_sha256(src), "unsafe": spec.unsafe}, load_work)
+            rec = self.step("model", {"sha256": file_sha256(src), "unsafe": self.unsafe}, load_work)
             self.model_path = src
         else:
             train = spec.train
@@ -254,6 +321,19 @@ class _Runner:
             self.model_path = self.path(rec, "model")
 
 
+    @staticmethod
+    def _stages_can_load(src: Path, loaded: Any) -> None:
+        """With --unsafe the model step loads anything; the stages take built-in Keras layers only: say so now, not later."""
+        from ..load.layers import check_supported
+        from ..load.modelio import code_findings
+
+        check_supported(loaded.model.layers)
+        findings = code_findings(src)
+        if findings:
+            raise UnsupportedLayerError(f"{src}: --unsafe loaded it, but it carries {findings[0]}, and the pipeline stages only take "
+                                        "models of built-in Keras layers; replace it with a built-in layer")
+
+
 def _shrink(arrays: dict[str, Any], cap: int = 64) -> dict[str, Any]:
     """--small: keep at most ``cap`` samples per split (stratification is not needed for smoke runs)."""
     return {k: v[:cap] for k, v in arrays.items()}
@@ -270,9 +350,15 @@ def _evaluate(model: Any, ds: Dataset) -> dict[str, float]:
 
 
 def run_recipe(recipe: Recipe, out_dir: str | Path, *, recipe_dir: str | Path = ".", force: bool = False, small: bool = False,
-               progress: Progress | None = None) -> RunResult:
-    """Run every step of ``recipe`` into ``out_dir``; see the module docstring."""
+               progress: Progress | None = None, unsafe: bool = False) -> RunResult:
+    """Run every step of ``recipe`` into ``out_dir``; see the module docstring.
+
+    ``unsafe`` lets the model step load a model file that carries code (Lambda layers, custom
+    objects); only the person at the command line can set it (``lstm-deploy run --unsafe``),
+    never a recipe. Inputs and outputs are checked before any work starts.
+    """
     recipe_dir = Path(recipe_dir)
     check_inputs(recipe, recipe_dir)
-    runner = _Runner(recipe, Path(out_dir), recipe_dir, force, small, progress or (lambda _msg: None))
+    check_outputs(recipe, out_dir, recipe_dir)
+    runner = _Runner(recipe, Path(out_dir), recipe_dir, force, small, progress or (lambda _msg: None), unsafe)
     return runner.run()

@@ -57,11 +57,12 @@ class StageContext:
     say: Progress = lambda _msg: None  # noqa: E731
 
     def dataset(self, model: Any) -> Any:
-        """The run's data, validated against ``model``'s input shape."""
+        """The run's data, validated against ``model``'s input and output shapes."""
         from ..load.dataset import load_data
 
         shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
-        return load_data(self.data_path, model_input_shape=shape)
+        out = tuple(None if d is None else int(d) for d in model.outputs[0].shape[1:])  # labels are checked against it
+        return load_data(self.data_path, model_input_shape=shape, model_output_shape=out)
 
 
 @dataclass
