@@ -100,6 +100,9 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         carry: _Request | None = None
         while True:
+            # Wait for a free worker first: requests arriving meanwhile join the next batch
+            # instead of queueing behind a batch that is already closed.
+            await self._slots.acquire()
             first = carry or await self._queue.get()
             carry = None
             batch, size = [first], len(first.x)
@@ -120,7 +123,6 @@ class MicroBatcher:
                     break
                 batch.append(nxt)
                 size += len(nxt.x)
-            await self._slots.acquire()  # at most `workers` batches in flight; the rest keep queueing
             self._queued -= size
             task = asyncio.create_task(self._run(batch))
             self._running.add(task)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..runtime import Model, RuntimeError_
+from ..runtime import Model, RuntimeError_, lengths_from_padding
 
 
 class RequestError(Exception):
@@ -84,6 +84,8 @@ def to_batch(model: Model, x: Any, max_sequences: int) -> tuple[np.ndarray, bool
         raise RequestError(413, f"x holds {len(arr)} sequences; at most {max_sequences} per request -- split it")
     try:
         arr = model.check_input(arr)
+        if (model.masking or {}).get("lengths_input"):  # checked per request: a bad one must not fail its whole batch
+            lengths_from_padding(arr, model.masking)  # type: ignore[arg-type]
     except RuntimeError_ as exc:
         raise RequestError(422, str(exc)) from None
     info = model.inputs[model.input_name]

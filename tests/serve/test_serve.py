@@ -92,6 +92,20 @@ def test_huge_body_is_refused_before_it_is_read(servers):
     assert servers["onnx"].post({"x": sequences(1)[0].tolist()})[0] == 200
 
 
+def test_a_lengths_input_artifact_refuses_pre_padding_per_request(served_artifacts, server_factory):
+    from concurrent.futures import ThreadPoolExecutor as Pool
+
+    server = server_factory(served_artifacts["lengths"], "--max-batch", "8", "--max-wait-ms", "20")
+    good = np.random.default_rng(4).standard_normal((T, 3)).astype(np.float32)
+    good[4:] = 0.0  # post-padded
+    bad = good.copy()
+    bad[:2] = 0.0  # padding before real steps
+    with Pool(4) as pool:  # sent together, so they tend to share a batch; the bad one must not spoil the others
+        answers = list(pool.map(lambda seq: server.post({"x": seq.tolist()}), [good, bad, good, good]))
+    assert [a[0] for a in answers] == [200, 422, 200, 200]
+    assert "padding steps before real steps" in answers[1][1]["error"]
+
+
 def test_metadata_and_healthz_describe_the_contract(servers):
     status, meta = servers["onnx"].get("/metadata")
     assert status == 200
