@@ -201,10 +201,9 @@ def lengths_from_padding(x: np.ndarray, masking: dict[str, Any]) -> np.ndarray:
 
 
 def fixed_batches(x: np.ndarray, size: int | None, *, chunk: int = 256) -> Iterator[tuple[np.ndarray, int]]:
-    """Split ``x`` into batches of exactly ``size`` (the last one zero-padded), or of up to ``chunk`` when ``size`` is None.
+    """Split ``x`` into batches of exactly ``size`` (the last zero-padded), or of up to ``chunk`` when ``size`` is None.
 
-    Yields ``(batch, n_real)``; callers keep ``outputs[:n_real]``. The one chunk-and-pad
-    loop behind every fixed-batch artifact, stateful Keras model and streaming check.
+    Yields ``(batch, n_real)``; callers keep ``outputs[:n_real]`` (the one chunk-and-pad loop of the project).
 
     Example:
         >>> [(b.shape[0], n) for b, n in fixed_batches(np.zeros((5, 2)), 2)]
@@ -248,10 +247,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def plain_manifest(fmt: str, backend: Any) -> dict[str, Any]:
-    """What lstm-deploy assumes about an artifact that has no manifest: its first input and output, no masking, no state.
-
-    Used by the benchmark for ``.tflite`` / ``.onnx`` files exported by other tools.
-    """
+    """What is assumed of an artifact without a manifest (exported by another tool): first input and output, no masking or state."""
     return {"format": fmt, "input_name": next(iter(backend.inputs)), "output_name": next(iter(backend.outputs)),
             "masking": None, "streaming": None}
 
@@ -308,7 +304,7 @@ class Model:
 
     @property
     def backend(self) -> Any:
-        """The backend running the artifact (:class:`TFLiteBackend` or :class:`OnnxBackend`)."""
+        """The :class:`TFLiteBackend` or :class:`OnnxBackend` running the artifact."""
         return self._backend
 
     @property

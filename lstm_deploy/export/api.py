@@ -93,9 +93,9 @@ def _resolve_model(model_or_path: Any) -> _Source:
 def _random_inputs(model: Any, shape: tuple[int, ...], dtype: str, mask: plan_mod.MaskSpec | None, n: int, seed: int) -> np.ndarray:
     """Seeded inputs of per-sample ``shape``: normal floats, token ids for Embedding; padded when masked.
 
-    Masked: one sequence is all padding, the others keep at least one real step. Post-padded only for an artifact with a
-    ``lengths`` input; otherwise post-, pre-padded and gapped sequences in turn, because such an
-    artifact finds the padding itself and must match Keras on each.
+    Masked: one sequence is all padding, the others keep at least one real step; post-padded
+    only for a ``--lengths-input`` artifact, otherwise post-, pre-padded and gapped in turn (such
+    an artifact finds the padding itself and must match Keras on each).
     """
     rng = np.random.default_rng(seed)
     full = (n,) + tuple(shape)
@@ -151,8 +151,7 @@ def _parity_inputs(source: _Source, plan: plan_mod.ExportPlan, dataset: Dataset 
         x, y, where, task = dataset.x_test[:n], dataset.y_test[:n], "x_test", dataset.task
     else:
         shape = plan.input_shape if not plan.streaming else (plan.extra["sequence_length"],) + plan.input_shape
-        mask = plan_mod.find_mask(source.tf_keras, lengths_input=cfg.lengths_input or bool(plan.streaming))
-        x = _random_inputs(source.tf_keras, shape, plan.input_dtype, mask, min(cfg.parity_samples or 16, 16), cfg.seed)
+        x = _random_inputs(source.tf_keras, shape, plan.input_dtype, plan.mask, min(cfg.parity_samples or 16, 16), cfg.seed)
         y, where, task = None, f"random(seed={cfg.seed})", None
     return _Checks(x, y, where, task, predict(source.model, x))
 
