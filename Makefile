@@ -4,13 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+NODE_CLIENT := examples/node/node_modules/.installed
+
 .PHONY: install demo test lint bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -e ".[dev,data]"
+	$(PY) -m pip install -e ".[dev,data,serve]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -21,11 +23,18 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check lstm_deploy tests examples benchmarks
 
-test: lint
+# The Node.js client's test needs onnxruntime-node; without npm it is skipped (and says so).
+$(NODE_CLIENT): examples/node/package.json examples/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		(cd examples/node && npm ci --ignore-scripts --no-audit --no-fund && touch node_modules/.installed) \
+			|| echo "npm ci failed: the Node.js client test will be skipped"; \
+	else echo "npm not found: the Node.js client test will be skipped"; fi
+
+test: lint $(NODE_CLIENT)
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache examples/node/node_modules

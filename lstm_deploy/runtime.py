@@ -1,30 +1,31 @@
-"""Run exported artifacts without TensorFlow: the module apps embed.
+"""Run exported artifacts without TensorFlow: the module apps embed (one file, copy it freely).
 
-Imports only numpy plus, lazily, ``ai_edge_litert`` (``.tflite``) or ``onnxruntime``
-(``.onnx``). It reads the ``<artifact>.json`` manifest written by
-:func:`lstm_deploy.export.export_model` and handles what apps get wrong:
+Imports only numpy plus, lazily, ``ai_edge_litert`` (``.tflite``) or ``onnxruntime`` (``.onnx``),
+reads the ``<artifact>.json`` manifest written by :func:`lstm_deploy.export.export_model` and
+handles what apps get wrong:
 
-* **batching** -- TFLite artifacts have a fixed batch; inputs are split and the last
-  chunk padded, ONNX artifacts take any batch;
-* **quantized inputs/outputs** -- float inputs are quantized with the manifest's
-  scale/zero point, outputs dequantized;
-* **LSTM state** -- the fused TFLite LSTM keeps h/c in variable tensors across
-  ``invoke()``; every chunk starts from ``reset_all_variables()``;
-* **masking** -- masked models are exported for post-padded inputs plus a ``lengths``
-  input; :meth:`Model.predict` derives the lengths from the padding itself;
-* **streaming** -- single-step artifacts (``--streaming``) are driven by :meth:`Model.stream`.
+* **batching** -- TFLite artifacts have a fixed batch (inputs split, the last chunk padded);
+* **quantized I/O** -- float inputs quantized with the manifest's scale/zero point, outputs dequantized;
+* **LSTM state** -- the fused TFLite LSTM keeps h/c across ``invoke()``: every call starts from
+  ``reset_all_variables()``; ``--streaming`` artifacts carry state explicitly (:meth:`Model.stream`);
+* **masking** -- masked artifacts find their padding themselves; ``--lengths-input`` ones get
+  ``lengths`` derived from the post-padding;
+* **threads** -- one :class:`Model` may be shared by any number of threads and answers exactly as
+  if called alone. A LiteRT interpreter (and the LSTM state in it) must not be shared, so each
+  TFLite call takes one from a pool (``concurrency``, default 1: calls run one at a time; each
+  more interpreter is one more copy of the model's buffers). ONNX Runtime sessions are shared.
 
 Example:
-    >>> from lstm_deploy.runtime import Model               # doctest: +SKIP
-    >>> model = Model.load("out/model.fp32.tflite")         # doctest: +SKIP
-    >>> probs = model.predict(x)                            # doctest: +SKIP
-    >>> stream = Model.load("out/model.fp32.stream.tflite").stream()   # doctest: +SKIP
-    >>> y_t = stream.step(x_t)                              # doctest: +SKIP
+    >>> model = Model.load("out/model.fp32.tflite")                    # doctest: +SKIP
+    >>> probs = model.predict(x)                                       # doctest: +SKIP
+    >>> y_t = Model.load("out/model.fp32.stream.tflite").stream().step(x_t)   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,42 +61,60 @@ class TensorInfo:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "scale": self.scale, "zero_point": self.zero_point}
 
 
-# --------------------------------------------------------------------------- backends
-
 class TFLiteBackend:
-    """ai_edge_litert interpreter behind a signature runner (inputs/outputs by name).
+    """ai_edge_litert interpreters behind signature runners, safe to share between threads.
 
-    ``batch_size`` resizes the artifact's fixed batch (a benchmark adapter uses it; most fused
-    LSTM graphs refuse because their state tensors have a fixed batch: ``RuntimeError_``).
+    Every :meth:`run` takes an interpreter from a pool of ``concurrency`` (waiting while all are
+    busy), resets its LSTM state when asked, runs, copies the outputs out and gives it back.
+    ``batch_size`` resizes the fixed batch (a benchmark adapter's option; most fused LSTM graphs refuse).
     """
 
     format = "tflite"
 
-    def __init__(self, source: Path | bytes, num_threads: int | None = None, *, batch_size: int | None = None) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        kwargs = {"model_content": source} if isinstance(source, (bytes, bytearray)) else {"model_path": str(source)}
-        try:
-            self._interpreter = Interpreter(num_threads=num_threads, **kwargs)
-            if batch_size is not None:
-                for detail in self._interpreter.get_input_details():
-                    shape = [batch_size, *[int(d) for d in detail["shape"][1:]]]
-                    self._interpreter.resize_tensor_input(detail["index"], shape, strict=False)
-            self._interpreter.allocate_tensors()
-        except (RuntimeError, ValueError) as exc:
-            raise RuntimeError_(f"LiteRT cannot load this artifact: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}") from None
-        self._runner = self._interpreter.get_signature_runner()
-        self.inputs = {k: _tflite_info(k, d) for k, d in self._runner.get_input_details().items()}
-        self.outputs = {k: _tflite_info(k, d) for k, d in self._runner.get_output_details().items()}
+    def __init__(self, source: Path | bytes, num_threads: int | None = None, *, batch_size: int | None = None,
+                 concurrency: int = 1) -> None:
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise RuntimeError_(f"concurrency: expected a whole number >= 1 of interpreters, got {concurrency!r}")
+        self._pool: queue.SimpleQueue[tuple[Any, Any]] = queue.SimpleQueue()
+        self._all = [self._interpreter(source, num_threads, batch_size) for _ in range(concurrency)]
+        for slot in self._all:
+            self._pool.put(slot)
+        runner = self._all[0][1]
+        self.inputs = {k: _tflite_info(k, d) for k, d in runner.get_input_details().items()}
+        self.outputs = {k: _tflite_info(k, d) for k, d in runner.get_output_details().items()}
         if batch_size is not None:  # the signature keeps the artifact's batch; report the resized one
             self.inputs = {k: TensorInfo(i.name, (batch_size,) + i.shape[1:], i.dtype, i.scale, i.zero_point) for k, i in self.inputs.items()}
 
-    def reset(self) -> None:
-        """Zero the fused LSTM's h/c variable tensors (they persist across ``invoke()``)."""
-        self._interpreter.reset_all_variables()
+    @staticmethod
+    def _interpreter(source: Path | bytes, num_threads: int | None, batch_size: int | None) -> tuple[Any, Any]:
+        from ai_edge_litert.interpreter import Interpreter
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {k: np.array(v) for k, v in self._runner(**feeds).items()}
+        kwargs = {"model_content": bytes(source)} if isinstance(source, (bytes, bytearray)) else {"model_path": str(source)}
+        try:
+            interpreter = Interpreter(num_threads=num_threads, **kwargs)
+            if batch_size is not None:
+                for detail in interpreter.get_input_details():
+                    shape = [batch_size, *[int(d) for d in detail["shape"][1:]]]
+                    interpreter.resize_tensor_input(detail["index"], shape, strict=False)
+            interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as exc:
+            raise RuntimeError_(f"LiteRT cannot load this artifact: {_first_line(exc)}") from None
+        return interpreter, interpreter.get_signature_runner()
+
+    @property
+    def concurrency(self) -> int:
+        """How many calls can run at the same time (interpreters in the pool)."""
+        return len(self._all)
+
+    def run(self, feeds: dict[str, np.ndarray], *, reset: bool = True) -> dict[str, np.ndarray]:
+        """One invocation on a free interpreter; ``reset`` zeroes its LSTM state first (an independent sequence batch)."""
+        interpreter, runner = self._pool.get()
+        try:
+            if reset:
+                interpreter.reset_all_variables()
+            return {k: np.array(v) for k, v in runner(**feeds).items()}  # copies: the buffers belong to the interpreter
+        finally:
+            self._pool.put((interpreter, runner))
 
 
 def _tflite_info(name: str, d: dict[str, Any]) -> TensorInfo:
@@ -110,11 +129,13 @@ _ONNX_TYPES = {"tensor(float)": "float32", "tensor(int32)": "int32", "tensor(int
 
 
 class OnnxBackend:
-    """onnxruntime InferenceSession; CPU unless ``providers`` names others (a benchmark adapter's choice)."""
+    """onnxruntime InferenceSession (CPU unless ``providers`` says otherwise): stateless and safe to share between threads."""
 
     format = "onnx"
+    concurrency = None  # no limit: ONNX Runtime runs concurrent calls in parallel ("concurrency" is accepted and unused)
 
-    def __init__(self, source: Path | bytes, num_threads: int | None = None, *, providers: list[str] | None = None) -> None:
+    def __init__(self, source: Path | bytes, num_threads: int | None = None, *, providers: list[str] | None = None,
+                 concurrency: int = 1) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -127,17 +148,19 @@ class OnnxBackend:
         try:
             self._session = ort.InferenceSession(data, options, providers=providers or ["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own C++ exception types
-            raise RuntimeError_(f"ONNX Runtime cannot load this artifact: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}") from None
+            raise RuntimeError_(f"ONNX Runtime cannot load this artifact: {_first_line(exc)}") from None
         self.providers: list[str] = list(self._session.get_providers())
         self.inputs = {i.name: _onnx_info(i) for i in self._session.get_inputs()}
         self.outputs = {o.name: _onnx_info(o) for o in self._session.get_outputs()}
 
-    def reset(self) -> None:  # ONNX Runtime keeps no state between runs
-        return None
-
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def run(self, feeds: dict[str, np.ndarray], *, reset: bool = True) -> dict[str, np.ndarray]:
         names = list(self.outputs)
         return dict(zip(names, self._session.run(names, feeds)))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
 
 
 def _onnx_info(node: Any) -> TensorInfo:
@@ -150,15 +173,11 @@ BACKENDS: dict[str, Callable[..., Any]] = {"tflite": TFLiteBackend, "onnx": Onnx
 SUFFIXES = {".tflite": "tflite", ".onnx": "onnx"}
 
 
-# --------------------------------------------------------------------------- helpers
-
-
 def lengths_from_padding(x: np.ndarray, masking: dict[str, Any]) -> np.ndarray:
-    """Valid-step count per sequence for post-padded ``x``, as the manifest's masking defines.
+    """Real steps per post-padded sequence, for ``--lengths-input`` artifacts (manifest ``masking``).
 
-    ``masking["kind"]`` is ``"masking"`` (a step is padding when all its features equal
-    ``mask_value``) or ``"mask_zero"`` (token id 0 is padding). Raises when a padded
-    step is followed by a real one (only post-padding is exact for the exported graph).
+    Padding is a step whose features all equal ``mask_value`` (``masking``) or token 0
+    (``mask_zero``). Raises when padding comes before a real step (pre-padded or gapped input).
 
     Example:
         >>> x = np.array([[[1.0], [2.0], [0.0]]], dtype=np.float32)
@@ -182,10 +201,9 @@ def lengths_from_padding(x: np.ndarray, masking: dict[str, Any]) -> np.ndarray:
 
 
 def fixed_batches(x: np.ndarray, size: int | None, *, chunk: int = 256) -> Iterator[tuple[np.ndarray, int]]:
-    """Split ``x`` into batches of exactly ``size`` (the last one zero-padded), or of up to ``chunk`` when ``size`` is None.
+    """Split ``x`` into batches of exactly ``size`` (the last zero-padded), or of up to ``chunk`` when ``size`` is None.
 
-    Yields ``(batch, n_real)``; callers keep ``outputs[:n_real]``. The one chunk-and-pad
-    loop behind every fixed-batch artifact, stateful Keras model and streaming check.
+    Yields ``(batch, n_real)``; callers keep ``outputs[:n_real]`` (the one chunk-and-pad loop of the project).
 
     Example:
         >>> [(b.shape[0], n) for b, n in fixed_batches(np.zeros((5, 2)), 2)]
@@ -229,15 +247,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
 
 
 def plain_manifest(fmt: str, backend: Any) -> dict[str, Any]:
-    """What lstm-deploy assumes about an artifact that has no manifest: its first input and output, no masking, no state.
-
-    Used by the benchmark for ``.tflite`` / ``.onnx`` files exported by other tools.
-    """
+    """What is assumed of an artifact without a manifest (exported by another tool): first input and output, no masking or state."""
     return {"format": fmt, "input_name": next(iter(backend.inputs)), "output_name": next(iter(backend.outputs)),
             "masking": None, "streaming": None}
-
-
-# --------------------------------------------------------------------------- public API
 
 
 class Model:
@@ -267,10 +279,8 @@ class Model:
         self.input_name: str = self.manifest["input_name"]
         self.output_name: str = self.manifest["output_name"]
         if self.input_name not in self._backend.inputs or self.output_name not in self._backend.outputs:
-            raise RuntimeError_(
-                f"artifact {self.path}: expected input {self.input_name!r} and output {self.output_name!r}, "
-                f"found inputs {list(self._backend.inputs)} and outputs {list(self._backend.outputs)}; re-export the model"
-            )
+            raise RuntimeError_(f"artifact {self.path}: expected input {self.input_name!r} and output {self.output_name!r}, found inputs "
+                                f"{list(self._backend.inputs)} and outputs {list(self._backend.outputs)}; re-export the model")
         self._check_manifest_dtypes()
 
     def _check_manifest_dtypes(self) -> None:
@@ -287,12 +297,14 @@ class Model:
 
         With ``require_manifest=False`` an artifact without a manifest runs with :func:`plain_manifest`.
         """
+        if not Path(path).is_file():
+            raise RuntimeError_(f"artifact {path} does not exist (expected a .tflite or .onnx file)")
         manifest = read_manifest(path) if require_manifest or Path(str(path) + MANIFEST_SUFFIX).exists() else None
         return cls(path, manifest, num_threads=num_threads, **backend_options)
 
     @property
     def backend(self) -> Any:
-        """The backend running the artifact (:class:`TFLiteBackend` or :class:`OnnxBackend`)."""
+        """The :class:`TFLiteBackend` or :class:`OnnxBackend` running the artifact."""
         return self._backend
 
     @property
@@ -308,81 +320,123 @@ class Model:
         """Fixed batch of the artifact, or ``None`` when any batch works (ONNX)."""
         return self._backend.inputs[self.input_name].shape[0]
 
+    @property
+    def concurrency(self) -> int | None:
+        """Calls that run at the same time: TFLite interpreters in the pool, ``None`` for ONNX (no limit)."""
+        return self._backend.concurrency
+
+    def check_input(self, x: Any) -> np.ndarray:
+        """``x`` as an array the artifact takes, or :class:`RuntimeError_` saying what is wrong with it.
+
+        Checks: numbers (not ragged, text or booleans), shape ``(n, *sample)`` (a time step for
+        streaming artifacts), finite values; whole numbers within ``input_range`` for token inputs.
+        (Preprocessing declared in a manifest belongs here, before the checks.)
+        """
+        info = self._backend.inputs[self.input_name]
+        expected = ", ".join(str(e) for e in info.shape[1:])
+        try:
+            arr = np.asarray(x)
+        except (ValueError, TypeError):
+            arr = np.asarray(None)
+        if arr.dtype.kind not in "iuf":
+            what = "ragged (rows of different lengths)" if arr.dtype.kind == "O" else f"of dtype {arr.dtype}"
+            raise RuntimeError_(f"input x is {what}; expected numbers in an array of shape (n, {expected})")
+        if arr.ndim != len(info.shape) or any(e is not None and e != g for e, g in zip(info.shape[1:], arr.shape[1:])):
+            raise RuntimeError_(f"input x has shape {arr.shape}; {self.path.name} expects (n, {expected})")
+        if np.dtype(info.dtype).kind == "f" or info.quantized:  # float inputs (quantized ones too: quantized from float32)
+            with np.errstate(over="ignore"):
+                wanted = arr.astype(np.float32 if info.quantized else info.dtype, copy=False)
+            if not np.isfinite(wanted).all():
+                at = tuple(int(i) for i in np.argwhere(~np.isfinite(wanted))[0])
+                raise RuntimeError_(f"input x{list(at)} is {arr[at]:g}; expected finite {wanted.dtype} numbers")
+            return wanted
+        if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):
+            raise RuntimeError_(f"input x holds fractions or non-finite values; {self.path.name} takes whole numbers ({info.dtype} token ids)")
+        low, high = self.manifest.get("input_range") or (np.iinfo(info.dtype).min, np.iinfo(info.dtype).max)
+        if arr.size and (arr.min() < low or arr.max() > high):
+            bad = arr.min() if arr.min() < low else arr.max()
+            raise RuntimeError_(f"input x holds {bad:g}; {self.path.name} takes values from {low} to {high} (its token ids)")
+        return arr.astype(info.dtype, copy=False)
+
     def predict(self, x: np.ndarray, lengths: np.ndarray | None = None, *, chunk: int = 256) -> np.ndarray:
         """Run independent sequences ``x`` (``(n, time, ...)``) and return the model output.
 
-        State is reset before every invocation. For masked artifacts ``lengths`` is
-        derived from the padding unless given.
+        State is reset before every invocation. Safe to call from many threads at once; the
+        answer is the same as alone. ``lengths`` only for artifacts exported with
+        ``--lengths-input`` (derived from the post-padding when not given).
         """
         if self.streaming:
             raise RuntimeError_(f"{self.path} is a streaming (single-step) artifact; use .stream().step(x_t)")
-        x = np.asarray(x)
+        x = self.check_input(x)
         info = self._backend.inputs[self.input_name]
-        expected = info.shape[1:]
-        if x.ndim != len(info.shape) or any(e is not None and e != g for e, g in zip(expected, x.shape[1:])):
-            raise RuntimeError_(f"input x has shape {x.shape}; {self.path.name} expects (n, {', '.join(str(e) for e in expected)})")
-        if self.masking and lengths is None:
-            lengths = lengths_from_padding(x, self.masking)
+        lengths_input = (self.masking or {}).get("lengths_input")
+        if lengths is not None and not lengths_input:
+            raise RuntimeError_(f"{self.path.name} takes no lengths input (it finds the padding itself); call predict(x)")
+        if lengths_input and lengths is None:
+            lengths = lengths_from_padding(x, self.masking)  # type: ignore[arg-type]
         outs = []
         offset = 0
         for xb, n in fixed_batches(x, self.batch_size, chunk=chunk):
             feeds = {self.input_name: _quantize(xb, info)}
-            if lengths is not None:
-                lb = np.zeros(len(xb), np.int32)
-                lb[:n] = np.asarray(lengths[offset:offset + n], dtype=np.int32)
-                feeds[self.masking["lengths_input"]] = lb  # type: ignore[index]
+            if lengths is not None:  # padded rows of the last chunk get length 0
+                feeds[lengths_input] = np.pad(np.asarray(lengths[offset:offset + n], np.int32), (0, len(xb) - n))
             offset += n
-            self._backend.reset()
-            y = self._backend.run(feeds)[self.output_name]
+            y = self._backend.run(feeds, reset=True)[self.output_name]
             outs.append(_dequantize(y, self._backend.outputs[self.output_name])[:n])
-        return np.concatenate(outs) if outs else np.zeros((0,), np.float32)
+        if not outs:
+            out = self._backend.outputs[self.output_name]
+            return np.zeros((0, *[d or 0 for d in out.shape[1:]]), np.float32 if out.quantized else out.dtype)
+        return np.concatenate(outs)
 
     def stream(self) -> Stream:
-        """A stateful stepper for streaming artifacts (exported with ``--streaming``)."""
+        """A stateful stepper for streaming artifacts (exported with ``--streaming``); one per sequence source."""
         if not self.streaming:
             raise RuntimeError_(f"{self.path} is a full-sequence artifact; re-export with --streaming to step through sequences")
         return Stream(self)
 
+    def stream_predict(self, x: np.ndarray) -> np.ndarray:
+        """Step every whole sequence of ``x`` through a streaming artifact: outputs ``(n, time, ...)``, one per step."""
+        outs = []
+        for xb, n in fixed_batches(np.asarray(x), self.batch_size):
+            stream = self.stream()
+            outs.append(np.stack([stream.step(xb[:, t]) for t in range(xb.shape[1])], axis=1)[:n])
+        return np.concatenate(outs)
+
 
 class Stream:
-    """Feeds one time step at a time, carrying h/c state explicitly.
+    """One sequence in progress on a streaming artifact, h/c state carried explicitly.
 
-    ``step(x_t)`` takes ``(batch, features)`` (or ``(features,)`` for batch 1) and
-    returns the model output after that step; ``reset()`` starts a new sequence.
+    ``step(x_t)`` takes ``(batch, features)`` (or ``(features,)``) and returns the output after
+    that step; ``reset()`` starts a new sequence. Give each thread or session its own Stream
+    (they share the Model safely); calls on one Stream are serialized.
     """
 
     def __init__(self, model: Model) -> None:
         self._model = model
-        spec = model.streaming or {}
-        self._states: list[dict[str, str]] = list(spec.get("states", []))
-        self.reset()
+        self._states: list[dict[str, str]] = list((model.streaming or {}).get("states", []))
+        self._lock = threading.Lock()
+        self.state: dict[str, np.ndarray] | None = None  # zeros of the first step's batch, made at that step
 
     def reset(self) -> None:
         """Zero every h/c state (start of a new sequence)."""
-        inputs = self._model._backend.inputs
-        batch = self._model.batch_size or 1
-        self.state = {s["input"]: np.zeros((batch,) + tuple(inputs[s["input"]].shape[1:]), np.float32) for s in self._states}
-        self._fresh = True
+        with self._lock:
+            self.state = None
 
     def step(self, x_t: np.ndarray) -> np.ndarray:
         """Advance one step and return the output for it."""
-        model = self._model
-        info = model._backend.inputs[model.input_name]
+        model, backend = self._model, self._model._backend
+        info = backend.inputs[model.input_name]
         x_t = np.asarray(x_t)
         single = x_t.ndim == len(info.shape) - 1
-        if single:
-            x_t = x_t[None]
-        batch = model.batch_size
-        if batch is not None and len(x_t) != batch:
-            raise RuntimeError_(f"step input has batch {len(x_t)}; {model.path.name} was exported with batch {batch}")
-        current = len(next(iter(self.state.values()))) if self.state else len(x_t)
-        if current != len(x_t):
-            if not self._fresh:
-                raise RuntimeError_(f"step input has batch {len(x_t)} but this sequence started with batch {current}; call reset() first")
-            self.state = {k: np.zeros((len(x_t),) + v.shape[1:], v.dtype) for k, v in self.state.items()}
-        self._fresh = False
-        feeds = {model.input_name: _quantize(x_t, info), **self.state}
-        out = model._backend.run(feeds)
-        self.state = {s["input"]: out[s["output"]] for s in self._states}
-        y = _dequantize(out[model.output_name], model._backend.outputs[model.output_name])
+        x_t = model.check_input(x_t[None] if single else x_t)
+        if model.batch_size is not None and len(x_t) != model.batch_size:
+            raise RuntimeError_(f"step input has batch {len(x_t)}; {model.path.name} was exported with batch {model.batch_size}")
+        with self._lock:
+            if self.state is None:
+                self.state = {s["input"]: np.zeros((len(x_t), *backend.inputs[s["input"]].shape[1:]), np.float32) for s in self._states}
+            elif self._states and len(self.state[self._states[0]["input"]]) != len(x_t):
+                raise RuntimeError_(f"step input has batch {len(x_t)} but this sequence started with another batch; call reset() first")
+            out = backend.run({model.input_name: _quantize(x_t, info), **self.state}, reset=False)
+            self.state = {s["input"]: out[s["output"]] for s in self._states}
+        y = _dequantize(out[model.output_name], backend.outputs[model.output_name])
         return y[0] if single else y

@@ -9,10 +9,13 @@ Command line (JSON out)::
 
     python examples/app/predict.py out/model.fp32.tflite inputs.npy
 
-HTTP (stdlib only)::
+HTTP (stdlib only; a thread per request, all sharing one thread-safe ``Model``)::
 
     python examples/app/predict.py out/model.fp32.onnx --serve --port 8000
     curl -s localhost:8000/predict -d '{"x": [[[0.1, 0.2, 0.3], ...]]}'
+
+For production use ``lstm-deploy serve`` (validation, micro-batching, graceful shutdown) behind
+a process manager: ``lstm-deploy-serve.service`` here is a systemd unit for it.
 
 The artifact's manifest (``<artifact>.json``) must sit beside it: it tells the runtime
 the input names, quantization, masking (post-padded sequences) and state handling.
@@ -23,7 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +41,7 @@ except ImportError:  # vendored copy of lstm_deploy/runtime.py next to this file
 
 def answer(model: Model, x: Any) -> dict[str, Any]:
     """Predictions for a batch of sequences, with class names when the manifest has them."""
-    dtype = next(i["dtype"] for i in model.manifest["inputs"] if i["name"] == model.input_name)
-    x = np.asarray(x, dtype=np.float32 if dtype in ("float32", "int8") else dtype)
-    y = model.predict(x)
+    y = model.predict(x)  # checks shape, dtype and values, and says what is wrong
     out: dict[str, Any] = {"y": y.tolist()}
     labels = model.manifest.get("labels")
     if labels and y.ndim == 2 and y.shape[1] == len(labels):
@@ -71,7 +72,8 @@ def serve(model: Model, port: int) -> None:
             self.wfile.write(data)
 
     print(f"serving {model.path.name} on http://127.0.0.1:{port}/predict", file=sys.stderr)
-    HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    # One thread per request: safe, because runtime.Model serializes what LiteRT cannot share.
+    ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -159,6 +159,9 @@ def _check_shapes(artifacts: Sequence[Artifact], ds: Dataset) -> None:
         if art.input_shape is None or art.skip_reason:
             continue
         want = art.input_shape[1:]
+        if art.manifest and art.manifest.get("streaming"):  # one time step: checked against x_test's step shape
+            entry = next((i for i in art.manifest.get("inputs") or [] if i.get("name") == art.manifest.get("input_name")), None)
+            want = (sample[0], *entry["shape"][1:]) if entry else (sample[0], *want)
         if len(want) != len(sample) or any(w is not None and w != s for w, s in zip(want, sample)):
             shown = "(" + ", ".join("None" if w is None else str(w) for w in want) + ")"
             raise DataError(f"{ds.source}: x_test has sample shape {sample}; artifact {art.path} expects {shown}")

@@ -43,9 +43,13 @@ class Artifact:
 
     @property
     def skip_reason(self) -> str | None:
-        """Why this artifact cannot be timed as whole sequences (streaming / multi-input), else None."""
+        """Why this artifact cannot be benchmarked (inputs other than one sequence tensor), else None.
+
+        Streaming exports are timed (per step and per stepped-through sequence); masked exports
+        take the model's one input, or x plus the ``lengths`` the runtime derives (``--lengths-input``).
+        """
         if self.manifest is not None and self.manifest.get("streaming"):
-            return "streaming export (one step per call with explicit state); time it with lstm_deploy.runtime.Model.stream()"
+            return None
         masked = self.manifest is not None and bool(self.manifest.get("masking"))
         if self.n_inputs is not None and self.n_inputs != 1 and not (masked and self.n_inputs == 2):
             return f"has {self.n_inputs} inputs; the benchmark feeds x_test to single-input sequence models"

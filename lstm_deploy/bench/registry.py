@@ -103,6 +103,14 @@ class Runtime:
     def close(self) -> None:
         """Release the loaded model."""
 
+    def state_handling(self) -> str:
+        """How LSTM state is handled between independent sequences (a report column)."""
+        return "stateless: every call starts from zero state"
+
+    def step_caller(self, x: np.ndarray) -> Any | None:
+        """A no-argument callable advancing streaming artifacts one time step of ``x``, or ``None`` (not a streaming artifact)."""
+        return None
+
 
 class ArtifactRuntime(Runtime):
     """A ``.tflite`` / ``.onnx`` runtime that runs artifacts through :class:`lstm_deploy.runtime.Model`.
@@ -132,13 +140,41 @@ class ArtifactRuntime(Runtime):
     def batching(self, batch_size: int) -> str:
         if self.fixed_batch is None or self.fixed_batch == batch_size:
             return "native"
+        if self.model.streaming:
+            return "loop"
         if batch_size not in self._models:
             self._models[batch_size] = self.resized(batch_size)
         return "resized" if self._models[batch_size] is not None else "loop"
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        if self.model.streaming:  # whole sequences stepped through, state zeroed per sequence
+            seq = self.model.stream_predict(x)
+            return seq if self.model.streaming.get("model_output") == "every_step" else seq[:, -1]
         model = self._models[len(x)] if self.batching(len(x)) == "resized" else self.model
         return model.predict(x)  # resets state before every invocation, pads the last chunk
+
+    def state_handling(self) -> str:
+        spec = self.model.streaming
+        if spec:
+            return f"explicit h/c state ({len(spec.get('states', []))} tensors in and out), zeroed at each new sequence"
+        if self.model.format == "tflite":
+            return "reset_all_variables() before every call (the fused LSTM keeps h/c across invoke())"
+        return super().state_handling()
+
+    def step_caller(self, x: np.ndarray) -> Any | None:
+        """Steps through ``x`` (one time step per call, a fresh sequence after the last step); batch must fit the artifact."""
+        if not self.model.streaming or (self.model.batch_size is not None and self.model.batch_size != len(x)):
+            return None
+        stream, cursor = self.model.stream(), [0]
+
+        def step() -> None:
+            t = cursor[0]
+            if t == 0:
+                stream.reset()
+            stream.step(x[:, t])
+            cursor[0] = (t + 1) % x.shape[1]
+
+        return step
 
     def close(self) -> None:
         self.model = None

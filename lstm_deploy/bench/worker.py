@@ -10,7 +10,9 @@ load the artifact (timed), first inference (timed), then per batch size ``warmup
 untimed calls and at least ``repeats`` timed calls spread over at least
 ``min_seconds`` (stopping early after ``max_seconds`` once 5 calls are timed; see
 :func:`_time_calls`). One call = state reset + the batch of independent sequences in
-+ outputs out.
++ outputs out. Streaming (``--streaming``) artifacts are timed the same way over whole sequences
+stepped through (state zeroed per sequence), and additionally per step: ``step_p50_ms`` /
+``step_p99_ms`` over single ``step()`` calls.
 
 Example:
     python -m lstm_deploy.bench.worker job.json result.json
@@ -22,6 +24,7 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +55,7 @@ def predict_all(rt: Runtime, x: np.ndarray, batch: int = 256) -> np.ndarray:
     return np.concatenate([rt.run(x[i : i + batch]) for i in range(0, len(x), batch)])
 
 
-def _time_calls(rt: Runtime, x: np.ndarray, warmup: int, repeats: int, min_seconds: float, max_seconds: float) -> list[float]:
+def _time_calls(rt: Runtime | _Steps, x: np.ndarray, warmup: int, repeats: int, min_seconds: float, max_seconds: float) -> list[float]:
     """Per-call wall times after ``warmup`` untimed calls (warm-up also stops after ``max_seconds``).
 
     Timing continues past ``repeats`` until ``min_seconds`` have passed (at most
@@ -81,6 +84,25 @@ def _time_calls(rt: Runtime, x: np.ndarray, warmup: int, repeats: int, min_secon
     return times
 
 
+class _Steps:
+    """Times one time step per "call" of a streaming artifact (see :meth:`Runtime.step_caller`)."""
+
+    def __init__(self, step: Callable[[], Any]) -> None:
+        self.step = step
+
+    def run(self, _x: np.ndarray) -> None:
+        self.step()
+
+
+def _step_fields(rt: Runtime, x: np.ndarray, budget: tuple[int, int, float, float]) -> dict[str, Any]:
+    """Streaming artifacts: per-step latency (one ``step()`` of the batch) next to the whole-sequence numbers."""
+    step = rt.step_caller(x)
+    if step is None:
+        return {}
+    stats = summarize(_time_calls(_Steps(step), x, *budget), len(x))
+    return {"mode": "streaming", "steps": int(x.shape[1]), "step_p50_ms": stats.p50_ms, "step_p99_ms": stats.p99_ms}
+
+
 def measure(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job (see module docstring) and return the result dict."""
     result: dict[str, Any] = {"status": "ok", "reason": "", "rows": [], "baseline_rss_mb": peak_rss_mb()}
@@ -107,12 +129,13 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
             for batch in batch_sizes:
                 x = x_time[:batch]
                 mode = rt.batching(batch)
-                times = _time_calls(rt, x, int(job["warmup"]), int(job["repeats"]), float(job["min_seconds"]),
-                                    float(job["max_seconds"]))
+                budget = (int(job["warmup"]), int(job["repeats"]), float(job["min_seconds"]), float(job["max_seconds"]))
+                times = _time_calls(rt, x, *budget)
                 row = {"batch_size": batch, "threads": threads, "batching": mode, "load_ms": load_ms,
-                       "first_inference_ms": first_ms, "repeats": len(times)}
+                       "first_inference_ms": first_ms, "repeats": len(times), "state": rt.state_handling(), "mode": "sequence"}
                 row.update(summarize(times, batch).as_dict())
                 row.pop("n")
+                row.update(_step_fields(rt, x, budget))
                 result["rows"].append(row)
             rt.close()
     except RuntimeUnavailable as exc:

@@ -40,10 +40,12 @@ def _split_modes(values: tuple[str, ...]) -> tuple[str, ...] | None:
               help="Budget for fp32 artifacts: relative L2 error ||artifact - model|| / ||model|| on the parity inputs.")
 @click.option("--require-fused", is_flag=True, help="Fail instead of warning when an LSTM does not become a fused kernel.")
 @click.option("--streaming", is_flag=True, help="Export single-step models with explicit h/c state inputs/outputs.")
+@click.option("--lengths-input", is_flag=True,
+              help="Masked models: add an int32 'lengths' input (post-padded sequences) instead of taking exactly the model's input.")
 @click.option("--name", default=None, help="Artifact base name (default: the model file's stem).")
 def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: tuple[str, ...], data: str | None, batch_size: int,
             opset: int, calibration_samples: int, max_metric_drop: float | None, fp32_tolerance: float, require_fused: bool, streaming: bool,
-            name: str | None) -> None:
+            lengths_input: bool, name: str | None) -> None:
     """Export MODEL to TFLite and/or ONNX; every artifact is checked against MODEL.
 
     \b
@@ -71,7 +73,8 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
     formats = tuple(f for f, on in (("tflite", tflite), ("onnx", onnx_)) if on) or None
     config = build_config(ExportConfig, formats=formats, quantize=_split_modes(quantize), batch_size=batch_size, opset=opset,
                           calibration_samples=calibration_samples, max_metric_drop=max_metric_drop, fp32_tolerance=fp32_tolerance,
-                          require_fused=require_fused, streaming=streaming)
+                          require_fused=require_fused, streaming=streaming,
+                          lengths_input=lengths_input or None)
     console = Console(stderr=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExportWarning)

@@ -91,7 +91,12 @@ def _resolve_model(model_or_path: Any) -> _Source:
 
 
 def _random_inputs(model: Any, shape: tuple[int, ...], dtype: str, mask: plan_mod.MaskSpec | None, n: int, seed: int) -> np.ndarray:
-    """Seeded inputs of per-sample ``shape``: normal floats, token ids for Embedding, post-padded when masked."""
+    """Seeded inputs of per-sample ``shape``: normal floats, token ids for Embedding; padded when masked.
+
+    Masked: one sequence is all padding, the others keep at least one real step; post-padded
+    only for a ``--lengths-input`` artifact, otherwise post-, pre-padded and gapped in turn (such
+    an artifact finds the padding itself and must match Keras on each).
+    """
     rng = np.random.default_rng(seed)
     full = (n,) + tuple(shape)
     if np.dtype(dtype).kind in "iu" or (mask is not None and mask.kind == "mask_zero"):
@@ -99,11 +104,21 @@ def _random_inputs(model: Any, shape: tuple[int, ...], dtype: str, mask: plan_mo
         x = rng.integers(1, max(vocab, 2), size=full).astype(dtype)
     else:
         x = rng.standard_normal(full).astype(dtype)
-    if mask is not None:  # post-padded, random lengths (at least one real step)
-        lengths = rng.integers(1, full[1] + 1, size=n)
+    if mask is not None:
         pad = mask.mask_value if mask.kind == "masking" else 0
-        for i, length in enumerate(lengths):
-            x[i, length:] = pad
+        steps = full[1]
+        for i, length in enumerate(rng.integers(1, steps + 1, size=n)):
+            layout = "post" if mask.lengths_input else ("post", "pre", "gaps")[i % 3]
+            if layout == "post":
+                x[i, length:] = pad
+            elif layout == "pre":
+                x[i, :steps - length] = pad
+            else:  # random masked steps anywhere, at least one real step left
+                padded = rng.random(steps) < 0.4
+                padded[rng.integers(steps)] = False
+                x[i, padded] = pad
+        if n >= 4:  # and one sequence that is all padding (Keras: the LSTM's initial state)
+            x[-1] = pad
     return x
 
 
@@ -136,7 +151,7 @@ def _parity_inputs(source: _Source, plan: plan_mod.ExportPlan, dataset: Dataset 
         x, y, where, task = dataset.x_test[:n], dataset.y_test[:n], "x_test", dataset.task
     else:
         shape = plan.input_shape if not plan.streaming else (plan.extra["sequence_length"],) + plan.input_shape
-        x = _random_inputs(source.tf_keras, shape, plan.input_dtype, plan_mod.find_mask(source.tf_keras), min(cfg.parity_samples or 16, 16), cfg.seed)
+        x = _random_inputs(source.tf_keras, shape, plan.input_dtype, plan.mask, min(cfg.parity_samples or 16, 16), cfg.seed)
         y, where, task = None, f"random(seed={cfg.seed})", None
     return _Checks(x, y, where, task, predict(source.model, x))
 
@@ -186,7 +201,7 @@ def export_model(
     dataset = data if isinstance(data, Dataset) or data is None else load_data(data, model_input_shape=model_shape, model_output_shape=out_shape)
     labels = labels or _npz_label_names(data)
     shape = tuple(dataset.x_test.shape[1:]) if dataset is not None else model_shape
-    plan = plan_mod.build_plan(source.tf_keras, shape, streaming=cfg.streaming)
+    plan = plan_mod.build_plan(source.tf_keras, shape, streaming=cfg.streaming, lengths_input=cfg.lengths_input)
     checks = _parity_inputs(source, plan, dataset, cfg)
     say(f"ran the source model on {len(checks.x)} {checks.where} samples")
 
@@ -258,10 +273,5 @@ def _write_checked(art: Converted, cfg: ExportConfig, source: _Source, out_dir: 
 
 def _stream_predict(model: runtime.Model, x: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Step every sequence through a streaming artifact; outputs shaped like ``reference``."""
-    outs = []
-    for xb, n in runtime.fixed_batches(x, model.batch_size):
-        stream = model.stream()
-        steps = [stream.step(xb[:, t]) for t in range(xb.shape[1])]
-        outs.append(np.stack(steps, axis=1)[:n])
-    seq = np.concatenate(outs)
+    seq = model.stream_predict(x)
     return seq if reference.ndim == seq.ndim else seq[:, -1]

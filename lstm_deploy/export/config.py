@@ -38,6 +38,9 @@ class ExportConfig(StageConfig):
         fp32_tolerance: budget of fp32 artifacts on the relative L2 error.
         require_fused: fail instead of warning when an LSTM does not become a fused kernel.
         streaming: single-step artifacts with explicit h/c state inputs/outputs.
+        lengths_input: masked models only: artifacts take an extra int32 ``lengths`` input and
+            post-padded sequences, instead of exactly the Keras model's input (the default finds
+            the padding inside the graph).
         parity_samples: x_test samples compared (``None``: all of them).
         seed: seed of the random parity inputs (without data) and of the calibration choice.
     """
@@ -52,6 +55,7 @@ class ExportConfig(StageConfig):
     fp32_tolerance: float = Field(default=FP32_TOLERANCE, gt=0.0)
     require_fused: bool = False
     streaming: bool = False
+    lengths_input: bool = False
     parity_samples: int | None = Field(default=None, ge=1)
     seed: int = 0
 
@@ -65,6 +69,9 @@ class ExportConfig(StageConfig):
         if self.streaming and "int8" in self.quantize:
             raise ValueError("--quantize int8 with --streaming is not supported (the state inputs would need calibration); "
                              "use fp32, float16 or dynamic")
+        if self.streaming and self.lengths_input:
+            raise ValueError("--lengths-input with --streaming: streaming artifacts take one step at a time and have no lengths input; "
+                             "drop one of the two")
         return self
 
     def jobs(self) -> list[tuple[str, str]]:

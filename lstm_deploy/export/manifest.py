@@ -2,7 +2,9 @@
 
 It is what :mod:`lstm_deploy.runtime` needs to run the artifact correctly (input and
 output names, quantization, masking and state semantics) and what a reviewer needs to
-trust it (source model hash, parity numbers, ops).
+trust it (source model hash, parity numbers, ops). It travels with the artifact to
+phones and servers, so it is **portable**: no absolute path of the exporting machine
+(the source model is named by file name and SHA-256; :func:`portable` enforces it).
 
 Example:
     >>> manifest_path("out/model.fp32.tflite").name
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
+import re
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from .. import __version__
@@ -43,7 +46,9 @@ def runtime_fields(plan: Any, fmt: str) -> dict[str, Any]:
     streaming = None
     if plan.streaming:
         streaming = {"states": [{k: s[k] for k in ("input", "output", "units", "layer", "kind")} for s in plan.streaming],
-                     "sequence_length": plan.extra.get("sequence_length")}
+                     "sequence_length": plan.extra.get("sequence_length"),
+                     # what the full-sequence model returns: the output of every step, or of the last one only
+                     "model_output": "every_step" if len(plan.model.outputs[0].shape) == 3 else "last_step"}
         state = {"kind": "explicit", "semantics": (
             "Single-step model: feed one time step plus the h/c state inputs (zeros at the start of a sequence) and "
             "feed the next_* outputs back as the next step's state. lstm_deploy.runtime.Model.stream() does this. "
@@ -51,8 +56,20 @@ def runtime_fields(plan: Any, fmt: str) -> dict[str, Any]:
     else:
         state = {"kind": "stateless", "reset_between_sequences": fmt == "tflite",
                  "semantics": STATELESS_TFLITE if fmt == "tflite" else STATELESS_ONNX}
-    return {"format": fmt, "input_name": INPUT, "output_name": OUTPUT,
+    return {"format": fmt, "input_name": INPUT, "output_name": OUTPUT, "input_range": _token_range(plan),
             "masking": plan.mask.to_manifest() if plan.mask else None, "streaming": streaming, "state": state}
+
+
+def _token_range(plan: Any) -> list[int] | None:
+    """``[0, input_dim - 1]`` when the input is token ids read by an Embedding (ids outside it are an app's bug)."""
+    from .plan import flat_layers
+
+    if not plan.input_dtype.startswith(("int", "uint")):
+        return None
+    first = next((layer for layer in flat_layers(plan.model) if type(layer).__name__ not in ("InputLayer",)), None)
+    if first is None or type(first).__name__ != "Embedding":
+        return None
+    return [0, int(first.input_dim) - 1]
 
 
 def build_manifest(*, artifact: Path, converted: Any, source: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +89,7 @@ def build_manifest(*, artifact: Path, converted: Any, source: dict[str, Any], ex
         "batch_size": converted.batch_size,
         "input_name": fields["input_name"],
         "output_name": fields["output_name"],
+        "input_range": fields["input_range"],
         "inputs": [],
         "outputs": [],
         "masking": fields["masking"],
@@ -79,18 +97,47 @@ def build_manifest(*, artifact: Path, converted: Any, source: dict[str, Any], ex
         "state": fields["state"],
         "fused_lstm": converted.fusion,
         "ops": converted.ops,
-        "source_model": source,
-        **extra,
+        "source_model": portable(source),
+        **portable(extra),
     }
 
 
+_WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
+
+
+def is_absolute_path(text: str) -> bool:
+    """Whether ``text`` is an absolute (or home-relative) path on POSIX or Windows.
+
+    Example:
+        >>> [is_absolute_path(t) for t in ("/home/me/m.keras", "C:\\m.keras", "~/m.keras", "m.keras", "aeon:BasicMotions")]
+        [True, True, True, False, False]
+    """
+    return text.startswith(("/", "~")) or bool(_WINDOWS_ABSOLUTE.match(text))
+
+
+def portable(value: Any) -> Any:
+    """``value`` with every absolute path replaced by its file name (manifests must not carry local paths).
+
+    Example:
+        >>> portable({"file": "/home/me/models/m.keras", "notes": ["keep", "C:\\data\\x.npz"]})
+        {'file': 'm.keras', 'notes': ['keep', 'x.npz']}
+    """
+    if isinstance(value, dict):
+        return {k: portable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [portable(v) for v in value]
+    if isinstance(value, Path):
+        return value.name if value.is_absolute() else str(value)
+    if isinstance(value, str) and is_absolute_path(value):
+        return (PureWindowsPath if _WINDOWS_ABSOLUTE.match(value) else PurePosixPath)(value).name
+    return value
+
+
 def dumps(manifest: dict[str, Any]) -> str:
-    return json.dumps(manifest, indent=2, sort_keys=False, default=_json_default) + "\n"
+    return json.dumps(portable(manifest), indent=2, sort_keys=False, default=_json_default) + "\n"
 
 
 def _json_default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
     raise TypeError(f"cannot write {type(value).__name__} to a manifest")

@@ -4,13 +4,11 @@ Three shapes of graph, all built on a **tf_keras** model (the fused TFLite LSTM 
 and tf2onnx's LSTM rewriter both need tf_keras LSTM layers, called without a mask):
 
 * plain: ``x -> model(x)``;
-* masked (``Masking`` / ``Embedding(mask_zero=True)``): ``(x, lengths) -> y`` for
-  **post-padded** inputs. Each LSTM runs unmasked over the whole sequence (steps after
-  ``length`` cannot influence earlier ones), the last valid step is selected with a
-  one-hot of ``lengths - 1``, masked steps of returned sequences repeat the last valid
-  output (plain LSTM) or are zeroed (inside Bidirectional) exactly as Keras does, and the backward half of a Bidirectional LSTM runs on
-  ``reverse_sequence(x, lengths)`` so it starts at the last *valid* step. This is exact,
-  and keeps the fused kernels (no ``WHILE`` / ``Loop``);
+* masked (``Masking`` / ``Embedding(mask_zero=True)``): ``x -> y``, exactly the Keras
+  model's input -- the padding is found inside the graph and every LSTM runs unmasked
+  over the real steps moved to the front, so the kernels stay fused and the result is
+  Keras' for any mask (:mod:`lstm_deploy.export.masked`); ``(x, lengths) -> y`` for
+  post-padded inputs with ``lengths_input=True``;
 * streaming: ``(x_t, h_i, c_i...) -> (y_t, h_i', c_i'...)``, one LSTM cell step per layer.
 
 Example:
@@ -25,38 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import _tf
-from ..errors import UnsupportedLayerError
+from ..errors import InputError, UnsupportedLayerError
+from .masked import LENGTHS, MASK_NEUTRAL, MaskSpec, masked_fn
+
+__all__ = ["INPUT", "LENGTHS", "MASK_NEUTRAL", "OUTPUT", "ExportPlan", "MaskSpec", "build_plan", "count_lstms", "find_mask", "flat_layers"]
 
 INPUT = "x"
-LENGTHS = "lengths"
 OUTPUT = "output"
 
-# Layers that ignore a Keras mask (they compute every step the same way), so passing a
-# post-padded sequence through them unmasked gives exactly Keras' result.
-_MASK_NEUTRAL = (
-    "Dense", "Dropout", "Activation", "TimeDistributed", "LayerNormalization", "BatchNormalization",
-    "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "ActivityRegularization", "ReLU", "Softmax",
-)
 # Layers that act on one time step at a time (allowed after the LSTMs of a streaming export).
 _STEP_LAYERS = ("Dense", "Dropout", "Activation", "TimeDistributed", "LayerNormalization", "BatchNormalization",
                 "GaussianNoise", "GaussianDropout", "ActivityRegularization", "ReLU", "Softmax", "SpatialDropout1D")
-
-
-@dataclass(frozen=True)
-class MaskSpec:
-    """How a masked model's padding is recognised (recorded in the manifest)."""
-
-    kind: str  # "masking" | "mask_zero"
-    mask_value: float = 0.0
-
-    def to_manifest(self) -> dict[str, Any]:
-        what = (f"a time step whose features all equal {self.mask_value}" if self.kind == "masking" else "token id 0")
-        return {
-            "kind": self.kind, "mask_value": self.mask_value, "padding": "post", "lengths_input": LENGTHS,
-            "semantics": (f"padding = {what}; inputs must be post-padded (real steps first). The artifact takes an "
-                          f"extra int32 input '{LENGTHS}' (valid steps per sequence); lstm_deploy.runtime derives it "
-                          "from the padding. Results equal Keras' masked outputs exactly."),
-        }
 
 
 @dataclass
@@ -75,7 +52,7 @@ class ExportPlan:
     def signature(self, batch: int | None) -> list[Any]:
         tf = _tf.tf()
         specs = [tf.TensorSpec((batch,) + self.input_shape, tf.as_dtype(self.input_dtype), name=INPUT)]
-        if self.mask is not None:
+        if self.mask is not None and self.mask.lengths_input:
             specs.append(tf.TensorSpec((batch,), tf.int32, name=LENGTHS))
         for state in self.streaming or []:
             specs.append(tf.TensorSpec((batch, state["units"]), tf.float32, name=state["input"]))
@@ -106,13 +83,13 @@ def flat_layers(model: Any) -> list[Any]:
     return out
 
 
-def find_mask(model: Any) -> MaskSpec | None:
+def find_mask(model: Any, *, lengths_input: bool = False) -> MaskSpec | None:
     """The model's masking scheme, or ``None`` when it does not mask."""
     for layer in flat_layers(model):
         if _name(layer) == "Masking":
-            return MaskSpec("masking", float(layer.mask_value))
+            return MaskSpec("masking", float(layer.mask_value), lengths_input)
         if _name(layer) == "Embedding" and getattr(layer, "mask_zero", False):
-            return MaskSpec("mask_zero", 0.0)
+            return MaskSpec("mask_zero", 0.0, lengths_input)
     return None
 
 
@@ -129,83 +106,6 @@ def _chain(model: Any, why: str) -> list[Any]:
             raise UnsupportedLayerError(f"{why}: layer {layer.name!r} is not part of a single straight chain of layers (branches or shared layers)")
         prev = layer.output
     return layers
-
-
-def _lstm_seq_clone(layer: Any, input_shape: Any) -> Any:
-    """A forward, return_sequences=True copy of ``layer`` with its weight values (built eagerly)."""
-    cfg = layer.get_config()
-    cfg.update(return_sequences=True, return_state=False, go_backwards=False, stateful=False, name=cfg["name"] + "_export")
-    clone = type(layer).from_config(cfg)
-    clone.build(input_shape)
-    clone.set_weights(layer.get_weights())
-    return clone
-
-
-def _masked_fn(model: Any, mask: MaskSpec) -> Callable[..., dict[str, Any]]:
-    tf = _tf.tf()
-    why = f"masked model ({mask.kind})"
-    layers = _chain(model, why)
-    clones: dict[int, Any] = {}
-    for layer in layers:  # weight copies must be made outside the traced function
-        if _name(layer) == "LSTM":
-            clones[id(layer)] = _lstm_seq_clone(layer, layer.input_shape)
-        elif _name(layer) == "Bidirectional" and _name(layer.forward_layer) == "LSTM":
-            for sub in (layer.forward_layer, layer.backward_layer):
-                clones[id(sub)] = _lstm_seq_clone(sub, layer.input_shape)
-
-    def last_valid(seq: Any, lengths: Any) -> Any:
-        pick = tf.one_hot(lengths - 1, tf.shape(seq)[1], dtype=seq.dtype)[..., None]
-        return tf.reduce_sum(seq * pick, axis=1)
-
-    def fn(x: Any, lengths: Any) -> dict[str, Any]:
-        time = x.shape[1]
-        step_mask = tf.sequence_mask(lengths, time, dtype=tf.float32)[..., None]
-        masked = False
-        h = x
-        for layer in layers:
-            kind = _name(layer)
-            if kind == "Masking":
-                h, masked = h * tf.cast(step_mask, h.dtype), True
-            elif kind == "Embedding":  # identity drops the Keras mask, so later LSTMs run unmasked (fused)
-                h, masked = tf.identity(layer(h)), masked or bool(layer.mask_zero)
-            elif not masked:
-                h = layer(h, training=False)
-            elif kind == "LSTM":
-                if layer.go_backwards or layer.return_state or layer.stateful:
-                    raise UnsupportedLayerError(f"{why}: LSTM {layer.name!r} uses go_backwards/return_state/stateful, which the masked export does not support")
-                seq = clones[id(layer)](h)
-                if not layer.return_sequences:
-                    h = last_valid(seq, lengths)
-                elif getattr(layer, "zero_output_for_mask", False):
-                    h = seq * step_mask
-                else:  # Keras repeats the last valid output over masked steps
-                    h = seq * step_mask + last_valid(seq, lengths)[:, None, :] * (1.0 - step_mask)
-                masked = layer.return_sequences
-            elif kind == "Bidirectional" and _name(layer.forward_layer) == "LSTM":
-                if layer.merge_mode not in ("concat", "sum", "mul", "ave") or layer.return_state:
-                    raise UnsupportedLayerError(f"{why}: Bidirectional {layer.name!r} with merge_mode={layer.merge_mode!r}/return_state is not supported")
-                fwd = clones[id(layer.forward_layer)](h)
-                rev = tf.reverse_sequence(h, lengths, seq_axis=1, batch_axis=0)
-                bwd = clones[id(layer.backward_layer)](rev)
-                if layer.return_sequences:  # Bidirectional zeroes masked steps in both directions
-                    fwd = fwd * step_mask
-                    bwd = tf.reverse_sequence(bwd, lengths, seq_axis=1, batch_axis=0) * step_mask
-                else:
-                    fwd, bwd = last_valid(fwd, lengths), last_valid(bwd, lengths)
-                merge = {"concat": lambda a, b: tf.concat([a, b], -1), "sum": lambda a, b: a + b,
-                         "mul": lambda a, b: a * b, "ave": lambda a, b: (a + b) / 2}[layer.merge_mode]
-                h = merge(fwd, bwd)
-                masked = layer.return_sequences
-            elif kind in _MASK_NEUTRAL:
-                h = layer(h, training=False)
-            else:
-                raise UnsupportedLayerError(
-                    f"{why}: layer {layer.name!r} ({kind}) consumes the mask; supported under a mask: LSTM, "
-                    f"Bidirectional(LSTM), {', '.join(_MASK_NEUTRAL)}"
-                )
-        return {OUTPUT: h}
-
-    return fn
 
 
 def _lstm_step(layer: Any, x: Any, h: Any, c: Any) -> tuple[Any, Any]:
@@ -270,13 +170,15 @@ def _streaming_fn(model: Any) -> tuple[Callable[..., dict[str, Any]], list[dict[
     return fn, states
 
 
-def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, streaming: bool = False) -> ExportPlan:
+def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, streaming: bool = False, lengths_input: bool = False) -> ExportPlan:
     """Describe how to convert the tf_keras ``model`` (never modified).
 
     Args:
         model: a tf_keras model (bridge Keras 3 models first).
         input_shape: per-sample input shape; defaults to the model's, which must then be static.
         streaming: build the single-step graph with explicit h/c state.
+        lengths_input: masked models only: take an explicit int32 ``lengths`` input (post-padded
+            inputs) instead of finding the padding inside the graph.
     """
     tf = _tf.tf()
     if len(model.inputs) != 1:
@@ -289,7 +191,10 @@ def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, stream
         )
     dtype = model.inputs[0].dtype
     dtype = getattr(dtype, "name", str(dtype))
-    mask = find_mask(model)
+    mask = find_mask(model, lengths_input=lengths_input)
+    if lengths_input and mask is None:
+        raise InputError("--lengths-input: the model has no Masking layer or Embedding(mask_zero=True), so its artifacts have no "
+                         "lengths input; drop the flag")
     stateful = [layer.name for layer in flat_layers(model) if getattr(layer, "stateful", False)]
     if stateful and not streaming:
         raise UnsupportedLayerError(
@@ -301,7 +206,7 @@ def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, stream
         return ExportPlan(model, shape[1:], dtype, None, fn, count_lstms(model), streaming=states,
                           extra={"sequence_length": shape[0], "mask": mask})
     if mask is not None:
-        fn = _masked_fn(model, mask)
+        fn = masked_fn(_chain(model, f"masked model ({mask.kind})"), mask)
     else:
         def fn(x: Any) -> dict[str, Any]:
             y = model(x, training=False)

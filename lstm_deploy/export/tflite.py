@@ -83,8 +83,8 @@ def convert_tflite(
             raise ExportError("int8 quantization needs calibration samples; pass --data with x_train")
         samples = [np.asarray(s) for s in calibration]
         if plan.mask is not None:
-            raise ExportError("int8 quantization of masked models is not supported (the lengths input stays int32 and calibration "
-                              "would need it too); use --quantize dynamic or float16")
+            raise ExportError("int8 quantization of masked models is not supported (finding the padded steps needs the exact input "
+                              "values, which int8 inputs do not keep); use --quantize dynamic or float16")
         dtype = np.dtype(plan.input_dtype)
         converter.representative_dataset = lambda: ([np.repeat(s[None], batch_size, 0).astype(dtype)] for s in samples)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]

@@ -30,8 +30,8 @@ SCHEMA_VERSION = 1
 
 #: Column order of report.csv and of each result row in report.json.
 ROW_FIELDS = (
-    "artifact", "format", "quantization", "runtime", "status", "reason", "batch_size", "threads", "batching",
-    "repeats", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_seq_s",
+    "artifact", "format", "quantization", "runtime", "status", "reason", "batch_size", "threads", "batching", "mode", "state",
+    "repeats", "p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms", "throughput_seq_s", "steps", "step_p50_ms", "step_p99_ms",
     "import_ms", "load_ms", "first_inference_ms", "baseline_rss_mb", "runtime_rss_mb", "peak_rss_mb", "size_bytes", "gzip_bytes",
     "eval_samples", "accuracy", "macro_f1", "mae", "rmse", "reference", "agreement", "max_abs_diff",
     "rel_error", "pareto",
@@ -187,6 +187,7 @@ def render_markdown(report: BenchReport, plots: list[str]) -> str:
                 f"{_f(r.get('throughput_seq_s'), '.0f')} | {_f(r.get('load_ms'), '.0f')} | {_f(r.get('peak_rss_mb'), '.0f')} | "
                 f"{size} | {_metric_cells(r)} | {_f(r.get('agreement'), '.4f')} |")
         lines.append("")
+    lines += _streaming_section(report)
     skipped = [r for r in report.results if r.get("status") != "ok"]
     if skipped:
         groups: dict[tuple[str, str, str], list[str]] = {}
@@ -207,6 +208,19 @@ def render_markdown(report: BenchReport, plots: list[str]) -> str:
     lines += ["", "## Runtimes", "", "| runtime | formats | available (pre-check) | notes |", "|---|---|---|---|"]
     lines += [f"| {rt['name']} | {', '.join(rt['formats'])} | {'yes' if rt['available'] else 'no'} | {rt.get('reason') or rt.get('description', '')} |" for rt in report.runtimes]
     return "\n".join(lines) + "\n"
+
+
+def _streaming_section(report: BenchReport) -> list[str]:
+    """Per-step latency of streaming artifacts, next to the stepped whole sequence and how state is kept."""
+    rows = [r for r in report.ok_rows() if r.get("mode") == "streaming"]
+    if not rows:
+        return []
+    lines = ["## Streaming (one time step per call)", "",
+             "| artifact | runtime | batch | threads | steps | step p50 ms | step p99 ms | sequence p50 ms (stepped) | state |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines += [f"| {r['artifact']} | {r['runtime']} | {r['batch_size']} | {r['threads']} | {r.get('steps')} | {_f(r.get('step_p50_ms'))} | "
+              f"{_f(r.get('step_p99_ms'))} | {_f(r['p50_ms'])} | {r.get('state') or '-'} |" for r in rows]
+    return lines + [""]
 
 
 def check_out_dir(out_dir: str | Path) -> Path:

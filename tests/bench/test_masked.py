@@ -1,4 +1,4 @@
-"""Masked exports (post-padded x plus a lengths input) are benchmarked, not skipped, with exact accuracy."""
+"""Masked exports (exactly the model's input, padding found in the graph) are benchmarked, not skipped, with exact accuracy."""
 
 from __future__ import annotations
 

@@ -36,17 +36,18 @@ def test_onnx_artifact_is_valid_fused_and_batch_dynamic():
     assert manifest["opset"] == 17 and manifest["batch_size"] is None and manifest["state"]["kind"] == "stateless"
 
 
-def test_masked_onnx_takes_lengths_and_stays_fused():
+def test_masked_onnx_takes_only_x_and_stays_fused():
     import onnx
 
     _, results, _ = exported("masked")
     r = _onnx(results)
     proto = onnx.load(str(r.artifact))
     ops = {n.op_type for n in proto.graph.node}
-    assert {"LSTM", "ReverseSequence"} <= ops and "Loop" not in ops
-    assert sorted(i.name for i in proto.graph.input) == ["lengths", "x"]
+    assert "LSTM" in ops and "Loop" not in ops and "Scan" not in ops
+    assert [i.name for i in proto.graph.input] == ["x"]
     manifest = json.loads(r.manifest.read_text())
-    assert manifest["masking"]["padding"] == "post" and manifest["masking"]["lengths_input"] == "lengths"
+    assert manifest["masking"]["padding"] == "any" and manifest["masking"]["lengths"] == "derived"
+    assert manifest["masking"]["lengths_input"] is None
 
 
 def test_onnx_dynamic_quantization_uses_dynamic_quantize_lstm():

@@ -1,0 +1,115 @@
+#!/usr/bin/env node
+// Run an lstm-deploy ONNX export from Node.js: padded sequences in, predictions with class names out.
+//
+//   npm install --ignore-scripts            # once, in this folder (onnxruntime-node ships its CPU binaries)
+//   node predict.js model.fp32.onnx inputs.json
+//
+// inputs.json holds {"x": [...]}: one sequence or a list of sequences, padded exactly as for the Keras
+// model (masked models find their padding themselves). The manifest model.fp32.onnx.json must sit beside
+// the model: it names the input/output tensors, the input dtype and shape, the class names and, for
+// artifacts exported with --lengths-input, the extra `lengths` input. Prints {"y": [...], "labels": [...]}.
+"use strict";
+
+const fs = require("fs");
+const ort = require("onnxruntime-node");
+
+class InputError extends Error {}
+
+function readManifest(modelPath) {
+  const path = `${modelPath}.json`;
+  if (!fs.existsSync(path)) throw new InputError(`manifest ${path} not found; keep the .json written by lstm-deploy export beside the model`);
+  const manifest = JSON.parse(fs.readFileSync(path, "utf8"));
+  if (manifest.format !== "onnx") throw new InputError(`${modelPath} is a ${manifest.format} artifact; this client runs .onnx exports`);
+  if (manifest.streaming) throw new InputError(`${modelPath} is a streaming (single-step) artifact; export without --streaming`);
+  return manifest;
+}
+
+function shapeOf(value) {
+  const shape = [];
+  for (let v = value; Array.isArray(v); v = v[0]) shape.push(v.length);
+  return shape;
+}
+
+// Flatten nested arrays row by row; false when a row has the wrong length. Values must be finite numbers.
+function flatten(value, shape, out) {
+  if (shape.length === 0) {
+    if (typeof value !== "number" || !Number.isFinite(value)) throw new InputError(`x holds ${JSON.stringify(value)}; expected finite numbers`);
+    out.push(value);
+    return true;
+  }
+  if (!Array.isArray(value) || value.length !== shape[0]) return false;
+  return value.every((v) => flatten(v, shape.slice(1), out));
+}
+
+// Valid steps per post-padded sequence (only artifacts exported with --lengths-input need them).
+function lengthsFromPadding(flat, n, steps, stepSize, masking) {
+  const lengths = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let length = 0;
+    for (let t = 0; t < steps; t++) {
+      const step = flat.slice((i * steps + t) * stepSize, (i * steps + t + 1) * stepSize);
+      const real = masking.kind === "mask_zero" ? step[0] !== 0 : step.some((v) => v !== masking.mask_value);
+      if (real && length !== t) throw new InputError(`sequence ${i} has padding before real steps; this artifact expects post-padded sequences`);
+      if (real) length = t + 1;
+    }
+    lengths[i] = length;
+  }
+  return lengths;
+}
+
+function tensorFor(flat, dtype, dims) {
+  if (dtype === "float32") return new ort.Tensor("float32", Float32Array.from(flat), dims);
+  if (dtype === "int32") return new ort.Tensor("int32", Int32Array.from(flat), dims);
+  if (dtype === "int64") return new ort.Tensor("int64", BigInt64Array.from(flat.map((v) => BigInt(v))), dims);
+  throw new InputError(`input dtype ${dtype} is not handled by this client`);
+}
+
+async function predict(modelPath, x) {
+  const manifest = readManifest(modelPath);
+  const input = manifest.inputs.find((i) => i.name === manifest.input_name);
+  const sample = input.shape.slice(1);
+  const single = shapeOf(x).length === sample.length;
+  const batch = single ? [x] : x;
+  const flat = [];
+  if (!Array.isArray(x) || !flatten(batch, [batch.length, ...sample], flat)) {
+    throw new InputError(`x has shape [${shapeOf(x)}] (or ragged rows); expected one sequence [${sample}] or a list of them`);
+  }
+  if (input.dtype !== "float32" && flat.some((v) => !Number.isInteger(v))) throw new InputError("x holds fractions; this model takes token ids");
+  const feeds = { [manifest.input_name]: tensorFor(flat, input.dtype, [batch.length, ...sample]) };
+  const masking = manifest.masking;
+  if (masking && masking.lengths_input) {
+    const stepSize = sample.slice(1).reduce((a, b) => a * b, 1);
+    feeds[masking.lengths_input] = new ort.Tensor("int32", lengthsFromPadding(flat, batch.length, sample[0], stepSize, masking), [batch.length]);
+  }
+  const session = await ort.InferenceSession.create(modelPath);
+  const result = await session.run(feeds);
+  const out = result[manifest.output_name];
+  const width = out.dims.slice(1).reduce((a, b) => a * b, 1);
+  const rows = [];
+  for (let i = 0; i < batch.length; i++) rows.push(Array.from(out.data.slice(i * width, (i + 1) * width)));
+  const answer = { y: single ? rows[0] : rows };
+  if (manifest.labels && out.dims.length === 2 && width === manifest.labels.length) {
+    const names = rows.map((r) => manifest.labels[r.indexOf(Math.max(...r))]);
+    answer[single ? "label" : "labels"] = single ? names[0] : names;
+  }
+  return answer;
+}
+
+async function main(argv) {
+  if (argv.length !== 2) {
+    console.error("usage: node predict.js MODEL.onnx INPUTS.json   (INPUTS.json: {\"x\": [...]})");
+    return 2;
+  }
+  try {
+    const body = JSON.parse(fs.readFileSync(argv[1], "utf8"));
+    console.log(JSON.stringify(await predict(argv[0], Array.isArray(body) ? body : body.x)));
+    return 0;
+  } catch (err) {
+    console.error(`Error: ${err.message.split("\n")[0]}`);
+    return err instanceof InputError || err instanceof SyntaxError ? 2 : 1;
+  }
+}
+
+if (require.main === module) main(process.argv.slice(2)).then((code) => process.exit(code));
+
+module.exports = { predict };

@@ -1,0 +1,93 @@
+"""The Node.js client (examples/node, onnxruntime-node) on freshly exported masked models equals Python onnxruntime.
+
+Runs when ``node`` and the client's ``node_modules`` are present (``make test`` installs them with
+``npm install --ignore-scripts`` when npm exists) and is skipped, saying why, when they are not.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lstm_deploy.export import ExportConfig, export_model
+from tests.zoo import T, seeded
+
+CLIENT = Path(__file__).resolve().parents[2] / "examples" / "node"
+NODE = shutil.which("node")
+
+pytestmark = [
+    pytest.mark.skipif(NODE is None, reason="node is not installed: the Node.js client cannot run here"),
+    pytest.mark.skipif(not (CLIENT / "node_modules" / "onnxruntime-node").is_dir(),
+                       reason="onnxruntime-node is not installed: run `npm install --ignore-scripts` in examples/node (make test does)"),
+]
+
+
+def _node(model: Path, payload, tmp_path: Path) -> tuple[int, dict | None, str]:
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps(payload))
+    proc = subprocess.run([NODE, str(CLIENT / "predict.js"), str(model), str(inputs)], capture_output=True, text=True, timeout=120, check=False)
+    return proc.returncode, json.loads(proc.stdout) if proc.returncode == 0 else None, proc.stderr
+
+
+def _python_onnxruntime(model: Path, feeds: dict) -> np.ndarray:
+    import onnxruntime as ort
+
+    return ort.InferenceSession(str(model), providers=["CPUExecutionProvider"]).run(["output"], feeds)[0]
+
+
+def _padded(x: np.ndarray, pad, rng) -> np.ndarray:
+    for i in range(len(x)):  # post-, pre-padded and gapped in turn
+        length = int(rng.integers(1, T + 1))
+        if i % 3 == 0:
+            x[i, length:] = pad
+        elif i % 3 == 1:
+            x[i, :T - length] = pad
+        else:
+            x[i, rng.random(T) < 0.4] = pad
+    return x
+
+
+@pytest.mark.parametrize("kind", ["masking", "tokens"])
+def test_node_client_matches_python_onnxruntime(kind, tmp_path):
+    k = seeded("keras3", seed=5)
+    L = k.layers
+    rng = np.random.default_rng(8)
+    if kind == "masking":
+        model = k.Sequential([k.Input((T, 3)), L.Masking(0.0), L.LSTM(6, return_sequences=True), L.Bidirectional(L.LSTM(4)),
+                              L.Dense(3, activation="softmax")])
+        x = _padded(rng.standard_normal((12, T, 3)).astype(np.float32), 0.0, rng)
+    else:
+        model = k.Sequential([k.Input((T,), dtype="int32"), L.Embedding(20, 5, mask_zero=True), L.Bidirectional(L.LSTM(4, return_sequences=True)),
+                              L.LSTM(4), L.Dense(3, activation="softmax")])
+        x = _padded(rng.integers(1, 20, size=(12, T)).astype(np.int32), 0, rng)
+    (r,) = export_model(model, tmp_path, ExportConfig(formats=("onnx",)), name=kind, labels=["a", "b", "c"])
+    code, got, err = _node(r.artifact, {"x": x.tolist()}, tmp_path)
+    assert code == 0, err
+    expected = _python_onnxruntime(r.artifact, {"x": x})
+    assert np.abs(np.array(got["y"]) - expected).max() <= 1e-5
+    assert got["labels"] == [["a", "b", "c"][i] for i in expected.argmax(1)]
+    assert np.abs(expected - np.asarray(model(x, training=False))).max() <= 1e-5  # and both are Keras' answer
+    code, one, err = _node(r.artifact, {"x": x[0].tolist()}, tmp_path)  # one sequence, no batch axis
+    assert code == 0 and np.abs(np.array(one["y"]) - expected[0]).max() <= 1e-5 and one["label"] == got["labels"][0]
+
+
+def test_node_client_feeds_lengths_and_reports_bad_input(tmp_path):
+    k = seeded("tf_keras", seed=6)
+    model = k.Sequential([k.Input((T, 3)), k.layers.Masking(0.0), k.layers.LSTM(4), k.layers.Dense(2)])
+    (r,) = export_model(model, tmp_path, ExportConfig(formats=("onnx",), lengths_input=True), name="explicit")
+    x = np.random.default_rng(9).standard_normal((4, T, 3)).astype(np.float32)
+    x[1, 2:] = 0.0
+    code, got, err = _node(r.artifact, {"x": x.tolist()}, tmp_path)
+    assert code == 0, err
+    lengths = np.array([T, 2, T, T], np.int32)
+    assert np.abs(np.array(got["y"]) - _python_onnxruntime(r.artifact, {"x": x, "lengths": lengths})).max() <= 1e-5
+    x[2, :2] = 0.0
+    code, _, err = _node(r.artifact, {"x": x.tolist()}, tmp_path)
+    assert code == 2 and "sequence 2 has padding before real steps" in err
+    code, _, err = _node(r.artifact, {"x": x[0, :3].tolist()}, tmp_path)
+    assert code == 2 and "x has shape [3,3] (or ragged rows); expected one sequence [6,3] or a list of them" in err

@@ -1,0 +1,104 @@
+"""The micro-batcher on its own: batches form, respect max_batch, never split a request, answer each request its rows."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from lstm_deploy.serve.batching import MicroBatcher, Overloaded, describe
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+class Recorder:
+    """A fake model: output row = input row sum; records batch sizes and how many calls overlap."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.sizes: list[int] = []
+        self.delay, self.active, self.peak = delay, 0, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self.sizes.append(len(x))
+        time.sleep(self.delay)
+        with self.lock:
+            self.active -= 1
+        return x.reshape(len(x), -1).sum(axis=1)
+
+
+async def _submit_all(batcher: MicroBatcher, xs: list[np.ndarray]) -> list[np.ndarray]:
+    await batcher.start()
+    try:
+        return await asyncio.gather(*(batcher.submit(x) for x in xs))
+    finally:
+        await batcher.stop()
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_rows():
+    model = Recorder(delay=0.01)
+    batcher = MicroBatcher(model, max_batch=8, max_wait_ms=50)
+    xs = [np.full((1, 2), i, np.float32) for i in range(20)]
+    ys = _run(_submit_all(batcher, xs))
+    assert [float(y[0]) for y in ys] == [2.0 * i for i in range(20)]
+    assert sum(model.sizes) == 20 and max(model.sizes) == 8 and len(model.sizes) < 20
+    assert describe(batcher)["mean_batch"] == round(20 / len(model.sizes), 2)
+
+
+def test_requests_are_never_split_and_batches_never_exceed_max_batch():
+    model = Recorder()
+    batcher = MicroBatcher(model, max_batch=5, max_wait_ms=30)
+    xs = [np.full((n, 1), n, np.float32) for n in (3, 3, 2, 4, 1, 5)]
+    ys = _run(_submit_all(batcher, xs))
+    assert [y.tolist() for y in ys] == [[float(len(x))] * len(x) for x in xs]
+    assert max(model.sizes) <= 5 and sum(model.sizes) == 18
+
+
+def test_max_batch_one_is_one_call_per_request_and_workers_overlap():
+    model = Recorder(delay=0.05)
+    batcher = MicroBatcher(model, max_batch=1, max_wait_ms=10, workers=3)
+    _run(_submit_all(batcher, [np.ones((1, 1), np.float32)] * 6))
+    assert model.sizes == [1] * 6 and model.peak == 3
+
+
+def test_a_failing_model_fails_only_its_batch_and_the_batcher_goes_on():
+    calls = []
+
+    def flaky(x):
+        calls.append(len(x))
+        if len(calls) == 1:
+            raise ValueError("boom")
+        return x[:, 0]
+
+    async def scenario():
+        batcher = MicroBatcher(flaky, max_batch=4, max_wait_ms=1)
+        await batcher.start()
+        with pytest.raises(ValueError, match="boom"):
+            await batcher.submit(np.ones((1, 1), np.float32))
+        y = await batcher.submit(np.full((1, 1), 7, np.float32))
+        await batcher.stop()
+        return y
+
+    assert _run(scenario()).tolist() == [7.0]
+
+
+def test_overload_is_refused_not_queued_forever():
+    async def scenario():
+        batcher = MicroBatcher(Recorder(delay=0.2), max_batch=1, max_wait_ms=0, max_queue=2)
+        await batcher.start()
+        first = asyncio.ensure_future(batcher.submit(np.ones((2, 1), np.float32)))
+        await asyncio.sleep(0)  # queued, not yet taken
+        with pytest.raises(Overloaded, match="2 sequences are waiting \\(limit 2\\)"):
+            await batcher.submit(np.ones((1, 1), np.float32))
+        await first
+        await batcher.stop()
+
+    _run(scenario())
