@@ -1,4 +1,5 @@
 # Two commands matter: `make demo` and `make test`. Both install what they need first.
+# (`make test-fast` skips the four slow recipe runs; CI always runs `make test`.)
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 NODE_CLIENT := examples/node/node_modules/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 2; }
@@ -30,8 +31,14 @@ $(NODE_CLIENT): examples/node/package.json examples/node/package-lock.json
 			|| echo "npm ci failed: the Node.js client test will be skipped"; \
 	else echo "npm not found: the Node.js client test will be skipped"; fi
 
+# Two passes: everything but the `slow` recipes (files kept whole per worker, so module fixtures
+# are built once), then the slow recipes spread one test per worker. CI runs both (.ci/run).
 test: lint $(NODE_CLIENT)
-	$(PY) -m pytest -n 2 --dist loadfile -q
+	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow" --durations=20
+	$(PY) -m pytest -n 2 --dist load -q -m slow --durations=10
+
+test-fast: lint
+	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow"
 
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -1,4 +1,4 @@
-"""Helpers shared by the test modules: the one ``run_cli`` and small data files."""
+"""Helpers shared by the test modules: the one ``run_cli``, small data files, the bare-LiteRT reference."""
 
 from __future__ import annotations
 
@@ -38,3 +38,28 @@ def write_toy_sequences(path, n=48, n_train=32, seed=0):
     y = (x[:, :, 0].mean(1) > 0).astype("int64")
     np.savez(path, x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:])
     return path
+
+
+def bare_tflite_predict(model, x):
+    """Independent reference for a .tflite file or flatbuffer: the bare LiteRT API, one sequence per
+    invoke, state reset by hand, int8 input/output (de)quantized by hand. No lstm_deploy code."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=model) if isinstance(model, (bytes, bytearray)) else Interpreter(model_path=str(model))
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    ys = []
+    for seq in x:
+        it.reset_all_variables()
+        feed = seq[None]
+        if inp["dtype"] == np.int8:
+            scale, zp = inp["quantization"]
+            feed = np.clip(np.round(feed / scale + zp), -128, 127).astype(np.int8)
+        it.set_tensor(inp["index"], feed.astype(inp["dtype"]))
+        it.invoke()
+        y = it.get_tensor(out["index"])[0].astype(np.float32)
+        if out["dtype"] == np.int8:
+            scale, zp = out["quantization"]
+            y = (y - zp) * scale
+        ys.append(y)
+    return np.stack(ys)

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from lstm_deploy.cli import main
+from lstm_deploy.errors import ModelLoadError
 from tests.helpers import run_cli
 
 from tests.zoo import ZOO
-
 
 
 def test_help_does_not_import_tensorflow():
@@ -67,5 +67,5 @@ def test_unsupported_layer_cli_message(capsys, tmp_path, keras3):
 def test_unknown_command_and_debug_flag(capsys, tmp_path):
     code, _, err = run_cli(["frobnicate"], capsys)
     assert code == 2 and "No such command" in err
-    with pytest.raises(Exception):
+    with pytest.raises(ModelLoadError, match=r"missing\.keras does not exist"):  # --debug: the library error itself, traceback and all
         main(["--debug", "inspect", str(tmp_path / "missing.keras")])

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import bare_tflite_predict
 from tests.zoo import T, exported, trained_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,30 +41,6 @@ def test_runtime_never_imports_tensorflow(fmt, tmp_path):
     assert np.abs(y - np.asarray(model(x, training=False))).max() <= 1e-5
 
 
-def _bare_tflite(path, x):
-    """Independent reference: the bare LiteRT API, one sequence per invoke, state reset by hand, (de)quantized by hand."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_path=str(path))
-    it.allocate_tensors()
-    inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    ys = []
-    for seq in x:
-        it.reset_all_variables()
-        feed = seq[None]
-        if inp["dtype"] == np.int8:
-            scale, zp = inp["quantization"]
-            feed = np.clip(np.round(feed / scale + zp), -128, 127).astype(np.int8)
-        it.set_tensor(inp["index"], feed)
-        it.invoke()
-        y = it.get_tensor(out["index"])[0].astype(np.float32)
-        if out["dtype"] == np.int8:
-            scale, zp = out["quantization"]
-            y = (y - zp) * scale
-        ys.append(y)
-    return np.stack(ys)
-
-
 def test_runtime_matches_the_bare_runtime_apis_and_keras():
     """runtime.Model against independent references: the bare LiteRT / ONNX Runtime APIs and the Keras model."""
     import onnxruntime as ort
@@ -78,7 +55,7 @@ def test_runtime_matches_the_bare_runtime_apis_and_keras():
     for r in results:
         got = Model.load(r.artifact).predict(x)
         if r.format == "tflite":
-            bare = _bare_tflite(r.artifact, x)
+            bare = bare_tflite_predict(r.artifact, x)
         else:
             session = ort.InferenceSession(str(r.artifact), providers=["CPUExecutionProvider"])
             bare = session.run(None, {session.get_inputs()[0].name: x})[0]
@@ -89,17 +66,32 @@ def test_runtime_matches_the_bare_runtime_apis_and_keras():
 
 
 def test_int8_artifact_quantizes_inputs_and_dequantizes_outputs():
+    """runtime.Model reads each int8 tensor's scale/zero point from the artifact and applies them both ways.
+
+    References: the interpreter's own tensor details, and the Keras model (test accuracy 1.0).
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    from lstm_deploy.load.dataset import load_data
     from lstm_deploy.runtime import Model
 
-    _, results, _ = exported("quant")
-    m = Model.load(next(r.artifact for r in results if r.quantization == "int8"))
-    assert m.inputs["x"].quantized and m.outputs["output"].quantized
-    from lstm_deploy.load.dataset import load_data
-
+    model, results, _ = exported("quant")
+    path = next(r.artifact for r in results if r.format == "tflite" and r.quantization == "int8")
+    m = Model.load(path)
+    raw = Interpreter(model_path=str(path))
+    (inp,), (out,) = raw.get_input_details(), raw.get_output_details()
+    assert inp["dtype"] == out["dtype"] == np.int8
+    assert (m.inputs["x"].scale, m.inputs["x"].zero_point) == pytest.approx(inp["quantization"])
+    assert (m.outputs["output"].scale, m.outputs["output"].zero_point) == pytest.approx(out["quantization"])
     ds = load_data(trained_classifier()[1])
-    y = m.predict(ds.x_test[:5])
-    assert y.dtype == np.float32 and np.all(y >= 0) and np.all(y <= 1.0001)
-    assert np.allclose(y.sum(axis=1), 1.0, atol=0.05)
+    y = m.predict(ds.x_test)
+    scale, zp = out["quantization"]
+    steps = y / scale + zp  # dequantized outputs sit exactly on the output tensor's int8 grid
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-3)
+    assert y.dtype == np.float32 and steps.min() >= -128.001 and steps.max() <= 127.001
+    keras = np.asarray(model(ds.x_test, training=False))
+    assert np.abs(y - keras).max() <= 2 * scale + 0.05  # a few int8 steps from the float model, never raw int8 codes
+    assert np.array_equal(y.argmax(1), keras.argmax(1)) and np.mean(y.argmax(1) == ds.y_test) == 1.0
 
 
 def test_lengths_from_padding_and_pre_padding_error():

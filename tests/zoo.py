@@ -5,18 +5,25 @@ seeded model. :data:`ZOO` covers every supported layer (``test_zoo_covers_regist
 fails if a layer in ``lstm_deploy.load.layers.SUPPORTED`` has no model here);
 :data:`EXPORT_ZOO` covers every architecture the export route handles (stacked,
 Bidirectional, Masking, Embedding(mask_zero), Conv1D+LSTM, RNN(StackedRNNCells),
-return_sequences + TimeDistributed, a regression head). :func:`exported` converts a few
-reference configurations once per test process.
+return_sequences + TimeDistributed, a regression head); :data:`EDGE_ZOO` holds the
+configurations a stage refuses or cannot fuse. :func:`trained_classifier` and
+:func:`exported` are built once per test run: :func:`shared_dir` lets the first xdist
+worker that needs one build it while the others wait, then every worker loads the files.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import fcntl
 import functools
+import os
+import pickle
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -111,6 +118,63 @@ def layer_classes(model: Any) -> set[str]:
     return names
 
 
+# ---------------------------------------------------------------- what the stages refuse or cannot fuse
+
+
+def tflite_unfused(k: Any) -> Any:
+    """Fused in ONNX, WHILE loops in TFLite (activations other than tanh/sigmoid)."""
+    L = k.layers
+    return k.Sequential([k.Input((T, F)), L.LSTM(4, activation="relu", return_sequences=True),
+                         L.Bidirectional(L.LSTM(3, recurrent_activation="relu")), L.Dense(2)])
+
+
+def quantizable_unfused(k: Any) -> Any:
+    """QAT accepts it, yet no format fuses all of it (no bias: TFLite loop; recurrent dropout: loops everywhere)."""
+    L = k.layers
+    return k.Sequential([k.Input((T, F)), L.LSTM(4, use_bias=False, return_sequences=True), L.LSTM(3, recurrent_dropout=0.1), L.Dense(2)])
+
+
+def linear_and_grus(k: Any) -> Any:
+    """A linear-activation LSTM (Loop in ONNX too), a default GRU (ONNX GRU op) and a reset_after=False GRU (Loop)."""
+    L = k.layers
+    return k.Sequential([k.Input((T, F)), L.LSTM(4, activation="linear", return_sequences=True), L.GRU(4, return_sequences=True),
+                         L.GRU(3, reset_after=False), L.Dense(2)])
+
+
+def state_and_unroll(k: Any) -> Any:
+    """return_state used inside the model (TFLite loop) and an unrolled LSTM (no sequence op anywhere)."""
+    L = k.layers
+    i = k.Input((T, F))
+    out, h, c = L.LSTM(4, return_state=True)(i)
+    rolled = L.LSTM(3, unroll=True)(i)
+    return k.Model(i, L.Dense(2)(L.Concatenate()([out, h, c, rolled])))
+
+
+def hard_sigmoid(k: Any) -> Any:
+    """hard_sigmoid is a different function in Keras 3 and tf_keras: the bridge every stage uses refuses it."""
+    L = k.layers
+    return k.Sequential([k.Input((T, F)), L.LSTM(4, recurrent_activation="hard_sigmoid"), L.Dense(2)])
+
+
+def masked_backwards(k: Any) -> Any:
+    """The masked export cannot run go_backwards under a mask."""
+    L = k.layers
+    return k.Sequential([k.Input((T, F)), L.Masking(0.0), L.LSTM(4, go_backwards=True), L.Dense(2)])
+
+
+def masked_gru(k: Any) -> Any:
+    """A GRU consumes the mask, which the masked export graph cannot express."""
+    L = k.layers
+    return k.Sequential([k.Input((T, F)), L.Masking(0.0), L.LSTM(4, return_sequences=True), L.GRU(3), L.Dense(2)])
+
+
+#: Configurations export or QAT refuse, or cannot fuse, beyond those in :data:`ZOO`
+#: (``inspect`` must say so: tests/load/test_inspect_truth.py).
+EDGE_ZOO: dict[str, Callable[[Any], Any]] = {
+    f.__name__: f for f in (tflite_unfused, quantizable_unfused, linear_and_grus, state_and_unroll, hard_sigmoid, masked_backwards, masked_gru)
+}
+
+
 # ---------------------------------------------------------------- export zoo
 
 
@@ -150,8 +214,42 @@ def stacked_cells_clf(k: Any) -> Any:
 #: Models every export test converts (each TFLite conversion costs seconds: keep them few).
 EXPORT_ZOO: dict[str, Callable[[Any], Any]] = {f.__name__: f for f in (conv_stacked_td, bidir_regression, masked, masked_seq, embedding, stacked_cells_clf)}
 
-_ROOT = Path(tempfile.mkdtemp(prefix="lstm-deploy-export-tests-"))
+# ---------------------------------------------------------------- shared, cached builds
+
+_ROOT = Path(tempfile.mkdtemp(prefix="lstm-deploy-tests-"))  # replaced by tests/conftest.py with the run's shared folder
 atexit.register(shutil.rmtree, _ROOT, True)
+
+
+def use_cache_root(root: Path) -> None:
+    """Build shared fixtures under ``root`` (one folder per pytest run, seen by every xdist worker)."""
+    global _ROOT
+    root.mkdir(parents=True, exist_ok=True)
+    _ROOT = root
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def shared_dir(key: str, build: Callable[[Path], None]) -> Path:
+    """A folder that ``build(folder)`` fills once per test run, whichever xdist worker asks first.
+
+    The others wait on a file lock and reuse the finished folder (``build`` writes into a
+    temporary folder that is renamed into place only when complete). The folder lives
+    under the run's own temporary root, so a new run never sees an old build.
+    """
+    target = _ROOT / key
+    with _locked(_ROOT / f"{key}.lock"):
+        if not target.is_dir():
+            tmp = _ROOT / f"{key}.partial-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            build(tmp)
+            tmp.rename(target)
+    return target
 
 
 def keras_module(flavour: str) -> Any:
@@ -183,45 +281,64 @@ def separable_data(n: int = 240, seed: int = 0, features: int = F) -> dict[str, 
 
 @functools.cache
 def trained_classifier() -> tuple[Any, Path]:
-    """A small trained tf_keras LSTM classifier (test accuracy 1.0) and its data file.
+    """A small trained tf_keras LSTM classifier (test accuracy 1.0) and its data file, trained once per run.
 
     32 features and LSTM(40): TFLite's dynamic-range quantization leaves a fused LSTM in
     float unless every per-gate weight matrix has >= 1024 elements (40 x 32, 40 x 40).
     """
-    k = seeded("tf_keras")
-    L = k.layers
-    model = k.Sequential([k.Input((T, CLF_F)), L.LSTM(40), L.Dense(3, activation="softmax")])
-    data = separable_data(features=CLF_F)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(data["x_train"], data["y_train"], epochs=15, batch_size=32, verbose=0)
-    path = _ROOT / "trained.npz"
-    np.savez(path, **data)
-    return model, path
+
+    def build(out: Path) -> None:
+        k = seeded("tf_keras")
+        L = k.layers
+        model = k.Sequential([k.Input((T, CLF_F)), L.LSTM(40), L.Dense(3, activation="softmax")])
+        data = separable_data(features=CLF_F)
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(data["x_train"], data["y_train"], epochs=15, batch_size=32, verbose=0)
+        model.save(out / "model.keras")
+        np.savez(out / "trained.npz", **data)
+
+    folder = shared_dir("trained_classifier", build)
+    return keras_module("tf_keras").models.load_model(folder / "model.keras", compile=False), folder / "trained.npz"
+
+
+def _export_reference(kind: str, out: Path) -> None:
+    """Write the model (``model.keras``), the artifacts and the pickled ``ExportResult`` list of ``kind``."""
+    from lstm_deploy.export import ExportConfig, export_model
+
+    if kind in ("stacked", "masked"):  # plain fp32 both formats, batch 1
+        k = seeded("tf_keras")
+        L = k.layers
+        if kind == "stacked":
+            model = k.Sequential([k.Input((T, F)), L.LSTM(5, return_sequences=True), L.LSTM(4), L.Dense(3, activation="softmax")])
+        else:
+            model = masked(k)
+        results = export_model(model, out, name=kind)
+    elif kind == "stacked_b4":  # same model, fixed batch 4
+        model = exported("stacked")[0]
+        results = export_model(model, out, ExportConfig(formats=("tflite",), batch_size=4), name="stacked")
+    elif kind == "stacked_stream":  # same model, single-step artifacts
+        model = exported("stacked")[0]
+        results = export_model(model, out, ExportConfig(formats=("tflite",), streaming=True), name="stacked")
+    elif kind == "quant":  # every mode on the trained classifier, judged on its test accuracy
+        model, data = trained_classifier()
+        tfl = export_model(model, out, ExportConfig(formats=("tflite",), quantize=("fp32", "float16", "dynamic", "int8")), data=data, name="clf")
+        onx = export_model(model, out, ExportConfig(formats=("onnx",), quantize=("fp32", "dynamic")), data=data, name="clf")
+        results = tfl + onx
+    else:
+        raise KeyError(kind)
+    model.save(out / "model.keras")
+    (out / "results.pkl").write_bytes(pickle.dumps([replace(r, artifact=r.artifact.name, manifest=r.manifest.name) for r in results]))
 
 
 @functools.cache
 def exported(kind: str) -> tuple[Any, list[Any], Path]:
-    """Export a few reference configurations once per process: ``(model, results, out_dir)``."""
-    from lstm_deploy.export import ExportConfig, export_model
+    """Export a few reference configurations once per run: ``(model, results, out_dir)``.
 
-    out = _ROOT / kind
-    if kind == "stacked":  # plain fp32 both formats, batch 1
-        k = seeded("tf_keras")
-        L = k.layers
-        model = k.Sequential([k.Input((T, F)), L.LSTM(5, return_sequences=True), L.LSTM(4), L.Dense(3, activation="softmax")])
-        return model, export_model(model, out, name="stacked"), out
-    if kind == "stacked_b4":  # same model, fixed batch 4
-        model = exported("stacked")[0]
-        return model, export_model(model, out, ExportConfig(formats=("tflite",), batch_size=4), name="stacked"), out
-    if kind == "stacked_stream":  # same model, single-step artifacts
-        model = exported("stacked")[0]
-        return model, export_model(model, out, ExportConfig(formats=("tflite",), streaming=True), name="stacked"), out
-    if kind == "masked":
-        model = masked(seeded("tf_keras"))
-        return model, export_model(model, out, name="masked"), out
-    if kind == "quant":  # every mode on the trained classifier, judged on its test accuracy
-        model, data = trained_classifier()
-        tfl = export_model(model, out, ExportConfig(formats=("tflite",), quantize=("fp32", "float16", "dynamic", "int8")), data=data, name="clf")
-        onx = export_model(model, out, ExportConfig(formats=("onnx",), quantize=("fp32", "dynamic")), data=data, name="clf")
-        return model, tfl + onx, out
-    raise KeyError(kind)
+    Kinds: ``stacked`` and ``masked`` (fp32, both formats), ``stacked_b4`` (TFLite, batch 4),
+    ``stacked_stream`` (streaming TFLite) and ``quant`` (every mode of the trained classifier).
+    Treat the files as read-only: other test processes use them too.
+    """
+    out = shared_dir(f"exported-{kind}", functools.partial(_export_reference, kind))
+    model = keras_module("tf_keras").models.load_model(out / "model.keras", compile=False)
+    results = [replace(r, artifact=out / r.artifact, manifest=out / r.manifest) for r in pickle.loads((out / "results.pkl").read_bytes())]
+    return model, results, out

@@ -5,6 +5,10 @@ sequence (batch 1); element-wise work (gate activations, normalization) is not
 counted, following the usual convention. For an LSTM with ``u`` units over ``T``
 steps of ``d`` features that is ``T * 4 * u * (d + u)``.
 
+Stage verdicts are ``"yes"`` or ``"no: <why>"``, per layer (``LayerInfo.stages``) and for
+the whole model (``ModelReport.stages``). QAT's come from QAT's own registry; fused-export
+verdicts from :func:`lstm_deploy.load.layers.fusion_problems`, per format.
+
 Example:
     >>> report = inspect_model(model)            # doctest: +SKIP
     >>> report.params == model.count_params()    # doctest: +SKIP
@@ -14,11 +18,12 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import InputError
-from .layers import LAYERS, check_supported, wrapped_layer
+from .layers import LAYERS, check_supported, fusion_problems, recurrent_directions, wrapped_layer
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class ModelReport:
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     layers: list[LayerInfo]
+    stages: dict[str, str] = field(default_factory=dict)  # model level: "export" / "qat" -> "yes" or "no: <why>"
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,16 +134,15 @@ def _conv_out_len(layer: Any, length: int) -> int:
     return math.ceil(length / s)
 
 
-def _stages(layer: Any, masked: bool) -> dict[str, str]:
+def _verdict(reason: str | None) -> str:
+    return "yes" if reason is None else f"no: {reason}"
+
+
+def _prune_verdicts(layer: Any) -> dict[str, str]:
     cls = layer.__class__.__name__
     support = LAYERS[cls]
     inner = wrapped_layer(layer)
     inner_cls = inner.__class__.__name__ if inner is not None else None
-
-    def verdict(reason: str | None) -> str:
-        return "yes" if reason is None else f"no: {reason}"
-
-    has_weights = bool(layer.weights)
     prune = support.magnitude_prune
     if cls == "TimeDistributed" and inner_cls != "Dense":
         prune = "only TimeDistributed(Dense) is pruned"
@@ -146,27 +151,119 @@ def _stages(layer: Any, masked: bool) -> dict[str, str]:
         unit = "unit pruning is implemented for LSTM only"
     if cls == "LSTM" and getattr(layer, "return_state", False):
         unit = "return_state outputs would change size"
-    qat = support.qat if has_weights else "no weights to quantize"
-    if cls == "Bidirectional" and inner_cls == "GRU":
-        qat = "QAT configs exist for LSTM, not GRU"
-    if cls == "Embedding" and getattr(layer, "mask_zero", False):
-        qat = "QAT refuses Embedding(mask_zero) (masked recurrence)"
-    if cls in ("LSTM", "Bidirectional") and qat is None:
-        lstm = inner if cls == "Bidirectional" else layer
-        if getattr(lstm, "stateful", False) or getattr(lstm, "return_state", False):
-            qat = "QAT refuses stateful / return_state LSTMs"
-    recurrent = cls in ("LSTM", "GRU", "RNN", "Bidirectional")
-    if not recurrent:
-        fused = "n/a (not recurrent)"
-    elif cls == "GRU" or inner_cls == "GRU":
-        fused = "no: TFLite has no fused GRU op (ONNX GRU op is used)"
-    elif cls == "RNN" and len(getattr(layer.cell, "cells", [layer.cell])) > 1 and layer.return_state:
-        fused = "no: stacked cells with return_state are not canonicalized"
-    elif masked:
-        fused = "yes (masked: explicit length input)"
-    else:
-        fused = "yes" if cls != "RNN" else "yes (canonicalized to LSTM)"
-    return {"magnitude_prune": verdict(prune), "unit_prune": verdict(unit), "qat": verdict(qat), "fused_export": fused}
+    return {"magnitude_prune": _verdict(prune), "unit_prune": _verdict(unit)}
+
+
+_FORMAT_NAMES = {"tflite": "TFLite", "onnx": "ONNX"}
+
+
+def _fused_verdicts(layer: Any, masked: bool) -> dict[str, str]:
+    """``fused_export`` (every format) plus ``fused_tflite`` / ``fused_onnx`` for one layer."""
+    problems = fusion_problems(layer)
+    if not problems:
+        return {"fused_export": "n/a (not recurrent)", "fused_tflite": "n/a", "fused_onnx": "n/a"}
+    cells = getattr(getattr(layer, "cell", None), "cells", None) or []
+    if layer.__class__.__name__ == "RNN" and len(cells) > 1 and layer.return_state:
+        problems = {fmt: "stacked cells with return_state are not canonicalized (generic RNN loop)" for fmt in problems}
+    if any(getattr(sub, "stateful", False) for sub in (layer, wrapped_layer(layer)) if sub is not None):
+        problems = {fmt: "stateful=True: exported only as a --streaming artifact (one cell step per call, no sequence op)" for fmt in problems}
+    out = {f"fused_{fmt}": _verdict(why) for fmt, why in problems.items()}
+    if all(why is None for why in problems.values()):
+        suffix = " (masked: explicit length input)" if masked else " (canonicalized to LSTM)" if layer.__class__.__name__ == "RNN" else ""
+        return {"fused_export": "yes" + suffix, **out}
+    if len(set(problems.values())) == 1:
+        return {"fused_export": f"no: {next(iter(problems.values()))}", **out}
+    parts = [f"{_FORMAT_NAMES[fmt]}: {why or 'fuses it'}" for fmt, why in problems.items()]
+    return {"fused_export": "no: " + "; ".join(parts), **out}
+
+
+def _bridge_problem(model: Any) -> str | None:
+    """Why the Keras bridge refuses ``model``: every stage works on a rebuilt (canonicalized) copy, so then none runs."""
+    from ..errors import BridgeError
+    from .graph import read_graph
+
+    try:
+        read_graph(model)
+    except BridgeError as exc:
+        return str(exc)
+    return None
+
+
+def _qat_verdicts(model: Any, bridged: bool = True) -> tuple[dict[str, str], str]:
+    """Per-layer and model-level QAT verdicts, read from QAT's own registry on the model QAT would train.
+
+    QAT canonicalizes ``RNN(LSTMCell)`` layers into ``LSTM`` first, so the registry is asked
+    about the canonical layers (an RNN's cells are named ``<rnn>_cell<i>`` and ``<rnn>``).
+    """
+    from ..compress.qat import registry
+    from ..errors import UnsupportedLayerError
+    from .flavours import canonicalize
+
+    has_rnn = any("RNN" in (layer.__class__.__name__, wrapped_layer(layer).__class__.__name__) for layer in model.layers)
+    canonical = canonicalize(model, verify=False)[0] if has_rnn and bridged else model
+    by_name: dict[str, list[Any]] = {}
+    for layer in canonical.layers:
+        by_name.setdefault(re.sub(r"_cell\d+$", "", layer.name), []).append(layer)
+    per_layer = {}
+    for layer in model.layers:
+        derived = by_name.get(layer.name) or [layer]
+        why = next((p for p in map(registry.problem, derived) if p), None)
+        if why is None and registry.KIND.get(derived[0].__class__.__name__) == "passthrough":
+            per_layer[layer.name] = "yes (passed through unquantized)" if layer.weights else "yes (no weights to quantize)"
+        else:
+            per_layer[layer.name] = _verdict(why)
+    try:
+        registry.check_model(canonical)
+    except UnsupportedLayerError as exc:
+        return per_layer, f"no: {exc}"
+    return per_layer, "yes"
+
+
+def _export_refusal(model: Any, masked: bool) -> str | None:
+    """Why ``lstm-deploy export`` (full-sequence artifacts) refuses ``model``, or ``None``.
+
+    Mirrors :func:`lstm_deploy.export.plan.build_plan`; ``tests/load/test_inspect_truth.py``
+    checks the two agree on every zoo model.
+    """
+    if len(model.inputs) != 1:
+        return f"model has {len(model.inputs)} inputs; export supports single-input models"
+    if len(model.outputs) != 1:
+        return f"model has {len(model.outputs)} outputs; export supports single-output models"
+    stateful = [layer.name for layer in model.layers if any(getattr(s, "stateful", False) for s in (layer, wrapped_layer(layer)) if s is not None)]
+    if stateful:
+        return f"stateful layer(s) {', '.join(stateful)}: export them with --streaming (explicit h/c state inputs and outputs)"
+    return _masked_refusal(model) if masked else None
+
+
+def _masked_refusal(model: Any) -> str | None:
+    """What the masked export graph (post-padded inputs + lengths) cannot express."""
+    from ..export.plan import _MASK_NEUTRAL  # the layers the masked export passes a padded sequence through
+
+    from .graph import read_graph
+
+    graph = read_graph(model)  # flavour-neutral wiring
+    prev = graph.inputs[0][0]
+    for spec in graph.layers:
+        if [ref[0] for ref in spec.inbound] != [prev]:
+            return f"masked model: layer '{spec.name}' is not part of a single straight chain of layers (branches or shared layers)"
+        prev = spec.name
+    masking = False
+    for layer in model.layers:
+        kind, inner = layer.__class__.__name__, wrapped_layer(layer)
+        rnn = layer if kind in ("LSTM", "RNN") else inner if kind == "Bidirectional" else None
+        if kind in ("InputLayer", "Masking", "Embedding"):
+            masking = masking or kind == "Masking" or bool(getattr(layer, "mask_zero", False))
+        elif not masking or kind in _MASK_NEUTRAL:
+            continue
+        elif rnn is not None and all(k == "LSTM" for k, _ in recurrent_directions(layer)):
+            if getattr(rnn, "go_backwards", False) and kind != "Bidirectional" or getattr(rnn, "return_state", False):
+                return f"masked model: layer '{layer.name}' uses go_backwards/return_state under a mask, which the masked export does not support"
+            if kind == "Bidirectional" and layer.merge_mode not in ("concat", "sum", "mul", "ave"):
+                return f"masked model: layer '{layer.name}' has merge_mode={layer.merge_mode!r}; expected concat, sum, mul or ave"
+            masking = bool(rnn.return_sequences)
+        else:
+            return f"masked model: layer '{layer.name}' ({kind}) consumes the mask; supported after a mask: LSTM, Bidirectional(LSTM), {', '.join(_MASK_NEUTRAL)}"
+    return None
 
 
 def _dtype(t: Any) -> str:
@@ -192,6 +289,10 @@ def inspect_model(model: Any, seq_len: int | None = None, flavour: str | None = 
         raise InputError(f"--seq-len: expected a positive integer, got {seq_len}")
     check_supported(model.layers)
     masked = any(layer.__class__.__name__ == "Masking" or getattr(layer, "mask_zero", False) for layer in model.layers)
+    bridge = _bridge_problem(model)
+    qat_layers, qat_model = _qat_verdicts(model, bridged=bridge is None)
+    refusal = bridge or _export_refusal(model, masked)
+    qat_model = f"no: {bridge}" if bridge else qat_model
     layers: list[LayerInfo] = []
     for index, layer in enumerate(model.layers):
         if layer.__class__.__name__ == "InputLayer":
@@ -205,14 +306,15 @@ def inspect_model(model: Any, seq_len: int | None = None, flavour: str | None = 
                 output_shape=_shape_list(out.shape),
                 params=int(layer.count_params()),
                 macs=int(_layer_macs(layer, seq_len)),
-                stages=_stages(layer, masked),
+                stages={**_prune_verdicts(layer), "qat": qat_layers[layer.name], **_fused_verdicts(layer, masked)},
             )
         )
     params = int(model.count_params())
     trainable = int(sum(math.prod(w.shape) for w in model.trainable_weights))
-    notes = []
+    stages = {"export": _verdict(refusal), "qat": qat_model}
+    notes = [f"{stage}: {verdict}" for stage, verdict in (("export", stages["export"]), ("QAT", qat_model)) if verdict != "yes"]
     if masked:
-        notes.append("masked model: exports take post-padded sequences plus a length input")
+        notes.append("masked model: exports take post-padded sequences plus a length input (int8 TFLite is not available for masked models)")
     return ModelReport(
         name=model.name,
         flavour=flavour or flavour_of(model),
@@ -224,6 +326,7 @@ def inspect_model(model: Any, seq_len: int | None = None, flavour: str | None = 
         inputs=[TensorInfo(t.name.split(":")[0], _shape_list(t.shape), _dtype(t)) for t in model.inputs],
         outputs=[TensorInfo(name, _shape_list(t.shape), _dtype(t)) for name, t in zip(_output_names(model), model.outputs)],
         layers=layers,
+        stages=stages,
         notes=notes,
     )
 

@@ -9,13 +9,14 @@ import sys
 import numpy as np
 import pytest
 
+from lstm_deploy.bench import get_runtime
 from tests.helpers import run_cli
-from tests.bench.test_runtimes import build_tiny_artifacts
+from tests.bench.test_runtimes import tiny_artifacts
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_artifacts(tmp_path_factory.mktemp("bench_cli"))
+def tiny():
+    return tiny_artifacts()
 
 
 def test_benchmark_json_end_to_end(tiny, tmp_path, capsys):
@@ -27,9 +28,10 @@ def test_benchmark_json_end_to_end(tiny, tmp_path, capsys):
     report = json.loads(out)
     assert report["schema_version"] == 1
     ok = [r for r in report["results"] if r["status"] == "ok"]
+    openvino_here = get_runtime("openvino").available()[0]
     measured = {(r["artifact"], r["runtime"], r["batch_size"]) for r in ok}
-    assert measured == {(a, rt, b) for a, rt in [("model.keras", "keras-function"), ("model_fp32.tflite", "tflite"),
-                                                 ("model_fp32.onnx", "onnxruntime")] for b in (1, 4)}
+    pairs = [("model.keras", "keras-function"), ("model_fp32.tflite", "tflite"), ("model_fp32.onnx", "onnxruntime")]
+    assert measured == {(a, rt, b) for a, rt in pairs + [("model_fp32.onnx", "openvino")] * openvino_here for b in (1, 4)}
     for r in ok:
         assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
         assert r["accuracy"] == 1.0 and r["peak_rss_mb"] > r["baseline_rss_mb"] > 0
@@ -40,7 +42,9 @@ def test_benchmark_json_end_to_end(tiny, tmp_path, capsys):
     assert "assumed" in onnx["reference"] and onnx["max_abs_diff"] < 1e-4  # no manifest: the only Keras input
     assert any(r["pareto"] for r in ok)
     skipped = {r["runtime"]: r for r in report["results"] if r["status"] != "ok"}
-    assert set(skipped) == {"litert-gpu", "openvino"} or "openvino" not in skipped
+    assert set(skipped) == {"litert-gpu"} | (set() if openvino_here else {"openvino"})  # installed: timed above, like the others
+    if not openvino_here:
+        assert skipped["openvino"]["reason"] == get_runtime("openvino").available()[1]
     assert skipped["litert-gpu"]["reason"] and skipped["litert-gpu"]["artifact"] == "model_fp32.tflite"
     assert report["machine"]["versions"]["ai-edge-litert"]
     for name in ("report.json", "report.csv", "report.md", "report.html", "latency_vs_metric.png",

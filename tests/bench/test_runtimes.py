@@ -32,7 +32,7 @@ RUNTIME_EXPECTATIONS = {
 }
 
 
-def build_tiny_artifacts(out: Path) -> dict:
+def _build_tiny_artifacts(out: Path) -> None:
     """A tiny tf_keras LSTM classifier, its fixed-batch fp32 .tflite (with manifest), a
     dynamic-batch .onnx (no manifest) and a data file whose labels are the model's argmax."""
     from lstm_deploy import _tf
@@ -43,7 +43,6 @@ def build_tiny_artifacts(out: Path) -> dict:
     lstm = model.layers[0]
     kernel, recurrent, bias = lstm.get_weights()
     lstm.set_weights([kernel * 3, recurrent * 3, bias])  # strong weights: carried-over state changes answers
-    out.mkdir(parents=True, exist_ok=True)
     keras_path = out / "model.keras"
     model.save(keras_path)
     fn = tf.function(lambda x: model(x, training=False))
@@ -52,38 +51,69 @@ def build_tiny_artifacts(out: Path) -> dict:
     art_dir.mkdir()
     tflite_path = art_dir / "model_fp32.tflite"
     tflite_path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([concrete], model).convert())
+    # relative source path: the folder is renamed once complete (tests/zoo.py: shared_dir)
     manifest = {"format": "tflite", "quantization": "fp32",
-                "source": {"path": str(keras_path), "sha256": hashlib.sha256(keras_path.read_bytes()).hexdigest()}}
+                "source": {"path": "../model.keras", "sha256": hashlib.sha256(keras_path.read_bytes()).hexdigest()}}
     (art_dir / "model_fp32.tflite.json").write_text(json.dumps(manifest))
     import tf2onnx
 
-    onnx_path = art_dir / "model_fp32.onnx"
     tf2onnx.convert.from_function(tf.function(lambda x: model(x, training=False)),
                                   input_signature=[tf.TensorSpec([None, T, F], tf.float32, name="x")],
-                                  opset=17, output_path=str(onnx_path))
+                                  opset=17, output_path=str(art_dir / "model_fp32.onnx"))
     rng = np.random.default_rng(0)
     x = rng.normal(size=(48, T, F)).astype(np.float32)
     ref = model(x, training=False).numpy()
-    data = out / "data.npz"
-    np.savez(data, x_train=x[:8], y_train=ref[:8].argmax(1), x_test=x, y_test=ref.argmax(1))
-    return {"model": model, "keras": keras_path, "tflite": tflite_path, "onnx": onnx_path, "dir": art_dir, "data": data, "x": x, "ref": ref}
+    np.savez(out / "data.npz", x_train=x[:8], y_train=ref[:8].argmax(1), x_test=x, y_test=ref.argmax(1))
+    np.save(out / "reference.npy", ref)
+
+
+def tiny_artifacts() -> dict:
+    """The tiny model and its artifacts, built once per test run (tests/zoo.py: shared_dir); treat as read-only."""
+    from lstm_deploy import _tf
+    from tests.zoo import shared_dir
+
+    out = shared_dir("bench-tiny", _build_tiny_artifacts)
+    art_dir = out / "artifacts"
+    model = _tf.tf_keras().models.load_model(out / "model.keras", compile=False)
+    return {"model": model, "keras": out / "model.keras", "tflite": art_dir / "model_fp32.tflite", "onnx": art_dir / "model_fp32.onnx",
+            "dir": art_dir, "data": out / "data.npz", "x": np.load(out / "data.npz")["x_test"], "ref": np.load(out / "reference.npy")}
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_artifacts(tmp_path_factory.mktemp("bench_rt"))
+def tiny():
+    return tiny_artifacts()
 
 
 def test_every_runtime_has_a_test():
     assert set(runtime_names()) == set(RUNTIME_EXPECTATIONS), "add new runtimes to RUNTIME_EXPECTATIONS"
 
 
+def _can_run_here(name: str) -> bool | None:
+    """Whether this machine can run an optional runtime, found without lstm_deploy (``None``: no independent check)."""
+    import importlib.util
+
+    if name == "openvino":
+        return importlib.util.find_spec("openvino") is not None
+    if name in ("onnxruntime-cuda", "onnxruntime-tensorrt"):
+        import onnxruntime as ort
+
+        return get_runtime(name).provider in ort.get_available_providers()
+    if name == "tf-gpu":
+        from lstm_deploy import _tf
+
+        return bool(_tf.tf().config.list_physical_devices("GPU"))
+    return None  # litert-gpu: whether LiteRT's GPU delegate takes the model is only known by trying
+
+
 @pytest.mark.parametrize("name", sorted(RUNTIME_EXPECTATIONS))
 def test_runtime_runs_or_explains(name, tiny):
+    """CPU runtimes run and match Keras; an optional one runs (and matches) exactly where an independent check says it can."""
     cls = get_runtime(name)
     ok, reason = cls.available()
+    possible = _can_run_here(name) if RUNTIME_EXPECTATIONS[name] == "optional" else True
     if not ok:
         assert RUNTIME_EXPECTATIONS[name] == "optional", f"{name} must run on this machine: {reason}"
+        assert possible is not True, f"{name} says it is unavailable ({reason}), but this machine can run it"
         assert len(reason) > 15 and ("install" in reason or "GPU" in reason), reason
         return
     rt = cls()
@@ -91,8 +121,10 @@ def test_runtime_runs_or_explains(name, tiny):
         rt.load(str(tiny[cls.formats[0]]), threads=1)
     except RuntimeUnavailable as exc:
         assert RUNTIME_EXPECTATIONS[name] == "optional", f"{name} must run on this machine: {exc}"
+        assert possible is not True, f"{name} refused to load ({exc}), but this machine can run it"
         assert str(exc)
         return
+    assert possible is not False, f"{name} ran although this machine cannot run it: it must not fall back silently"
     x, ref = tiny["x"], tiny["ref"]
     np.testing.assert_allclose(rt.run(x[:1]), ref[:1], atol=1e-4)
     np.testing.assert_allclose(rt.run(x[:5]), ref[:5], atol=1e-4)  # batch > fixed batch: resize or loop
@@ -155,15 +187,16 @@ def test_expand_runtimes_groups_and_unknown():
         expand_runtimes("tensorflowjs")
 
 
-def test_openvino_unavailable_names_the_extra():
+def test_openvino_availability_is_the_package_and_names_the_extra():
     ok, reason = get_runtime("openvino").available()
-    if not ok:
-        assert "lstm-deploy[openvino]" in reason
+    assert ok == _can_run_here("openvino")
+    assert ok or "lstm-deploy[openvino]" in reason
 
 
 def test_onnxruntime_gpu_entries_never_time_the_cpu(tiny):
     for name in ("onnxruntime-cuda", "onnxruntime-tensorrt"):
         ok, reason = get_runtime(name).available()
+        assert ok == _can_run_here(name), (name, reason)  # available exactly when ONNX Runtime has the provider
         if not ok:
             assert "onnxruntime-gpu" in reason
             continue

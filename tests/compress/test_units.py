@@ -44,7 +44,11 @@ def _model(kind: str):
         cons = {"l1": [("conv2", 0)], "l2": [("td", 0)]}
     else:
         raise ValueError(kind)
-    return k.Model(inp, out), cons
+    model = k.Model(inp, out)
+    if kind == "stacked":  # distinct per-feature statistics: slicing the wrong features out of "bn" must show
+        rng = np.random.default_rng(4)
+        model.get_layer("bn").set_weights([rng.uniform(0.5, 1.5, 6), rng.normal(0, 0.5, 6), rng.normal(0, 0.5, 6), rng.uniform(0.5, 2.0, 6)])
+    return model, cons
 
 
 def _zeroed_original(model, result, cons):

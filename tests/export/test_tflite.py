@@ -131,7 +131,7 @@ def test_fixed_batch_artifact_matches_batch_one():
 @pytest.mark.parametrize("return_sequences", [False, True])
 def test_streaming_steps_equal_full_sequence(return_sequences, tmp_path):
     from lstm_deploy.export import ExportConfig
-    from lstm_deploy.runtime import Model
+    from lstm_deploy.runtime import Model, RuntimeError_
 
     k = seeded("tf_keras")
     L = k.layers
@@ -151,7 +151,7 @@ def test_streaming_steps_equal_full_sequence(return_sequences, tmp_path):
             want = expected[i] if return_sequences else expected[i][None].repeat(1, 0)
             got = steps if return_sequences else steps[-1:]
             assert np.abs(got - want).max() <= 1e-5
-        with pytest.raises(Exception, match="streaming"):
+        with pytest.raises(RuntimeError_, match=r"streaming \(single-step\) artifact; use \.stream\(\)\.step\(x_t\)"):
             Model.load(r.artifact).predict(x)
 
 

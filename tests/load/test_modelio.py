@@ -62,13 +62,28 @@ def test_input_file_untouched(saved):
     assert file_sha256(d / "keras3.keras") == before
 
 
-def test_lambda_refused_in_safe_mode(tmp_path, keras3):
-    L = keras3.layers
-    model = keras3.Sequential([keras3.Input((6, 3)), L.Lambda(lambda x: x * 2), L.LSTM(2)])
-    model.save(tmp_path / "lambda.keras")
-    with pytest.raises(ModelLoadError, match="Lambda layer.*--unsafe"):
-        load_model(tmp_path / "lambda.keras")
-    assert load_model(tmp_path / "lambda.keras", unsafe=True).model.layers[0].__class__.__name__ == "Lambda"
+@pytest.fixture(scope="module")
+def lambda_files(tmp_path_factory, keras3, tf_keras):
+    """The same Lambda model in every format load_model accepts."""
+    d = tmp_path_factory.mktemp("lambda")
+    for flavour, k in (("keras3", keras3), ("tf_keras", tf_keras)):
+        model = k.Sequential([k.Input((6, 3)), k.layers.Lambda(lambda x: x * 2), k.layers.LSTM(2)])
+        for suffix in (".keras", ".h5"):
+            model.save(d / f"{flavour}{suffix}")
+        if flavour == "tf_keras":
+            model.save(d / "savedmodel")
+    return d
+
+
+@pytest.mark.parametrize("name", ["keras3.keras", "keras3.h5", "tf_keras.keras", "tf_keras.h5", "savedmodel"])
+def test_lambda_refused_in_safe_mode_in_every_format(lambda_files, name):
+    path = lambda_files / name
+    before = file_sha256(path)
+    with pytest.raises(ModelLoadError, match=rf"{name}: contains a Lambda layer.*--unsafe"):
+        load_model(path)
+    loaded = load_model(path, unsafe=True)
+    assert [layer.__class__.__name__ for layer in loaded.model.layers] == ["Lambda", "LSTM"]
+    assert file_sha256(path) == before
 
 
 @pytest.mark.parametrize(

@@ -55,11 +55,32 @@ def test_dynamic_length_needs_seq_len(keras3):
 
 
 def test_stage_applicability_explains_no(keras3):
+    """LSTM(activation="relu", recurrent_activation="tanh", no bias, recurrent dropout): QAT refuses it, no format fuses it.
+
+    (tests/load/test_inspect_truth.py checks every such verdict against real conversions and QAT runs.)
+    """
     report = inspect_model(ZOO["lstm_options"](keras3))
     by_name = {layer.type: layer.stages for layer in report.layers}
-    assert by_name["LSTM(4)"] == {"magnitude_prune": "yes", "unit_prune": "yes", "qat": "yes", "fused_export": "yes"}
-    assert by_name["GRU(3)"]["fused_export"].startswith("no: TFLite has no fused GRU")
-    assert by_name["Dense(1)"]["unit_prune"] == "no: not an LSTM layer"
+    lstm = by_name["LSTM(4)"]
+    assert lstm["magnitude_prune"] == "yes" and lstm["unit_prune"] == "yes"
+    assert lstm["qat"] == "no: activation='relu', recurrent_activation='tanh'; the fused kernels need tanh/sigmoid"
+    assert lstm["fused_export"] == lstm["fused_tflite"] == lstm["fused_onnx"] == (
+        "no: recurrent_dropout > 0 keeps the generic RNN loop (TFLite WHILE / ONNX Loop) even at inference")
+    gru = by_name["GRU(3)"]
+    assert gru["fused_export"] == "no: TFLite: no fused GRU op (runs as a WHILE loop); ONNX: fuses it"
+    assert gru["fused_onnx"] == "yes" and gru["qat"].startswith("no: GRU is not supported")
+    assert by_name["Dense(1)"]["unit_prune"] == "no: not an LSTM layer" and by_name["Dense(1)"]["fused_export"] == "n/a (not recurrent)"
+    assert report.stages["export"] == "yes"
+    assert report.stages["qat"].startswith(f"no: layer '{report.layers[0].name}' (LSTM): activation='relu'")
+    assert any(note.startswith("QAT: no: layer") for note in report.notes)  # the CLI prints notes under the table
+
+
+def test_relu_lstm_alone_fuses_in_onnx_only(keras3):
+    L = keras3.layers
+    report = inspect_model(keras3.Sequential([keras3.Input((6, 3)), L.LSTM(4, activation="relu"), L.Dense(2)]))
+    stages = report.layers[0].stages
+    assert stages["fused_tflite"].startswith("no: runs as a WHILE loop: activation='relu'") and stages["fused_onnx"] == "yes"
+    assert stages["fused_export"].startswith("no: TFLite: runs as a WHILE loop") and stages["fused_export"].endswith("ONNX: fuses it")
 
 
 def test_json_has_required_keys(keras3):
