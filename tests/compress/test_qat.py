@@ -92,7 +92,9 @@ def test_qat_trains_keeps_input_and_saves_reloads(arch, trained, tmp_path):
     ds, model, before, res = trained[arch]
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights())), "input model was modified"
     assert [l.__class__.__name__ for l in res.model.layers] == [l.__class__.__name__ for l in model.layers]
-    assert len(res.report.history) == 2 and np.isfinite(res.report.history[1]["loss"])
+    curve = res.report.finetune["curve"]
+    assert [p["step"] for p in curve][:1] == [0] and curve[-1]["step"] == res.report.finetune["steps_run"] >= 1
+    assert all(np.isfinite(p["val_loss"]) and "quant_error" in p for p in curve)
     # LSTM kernels sit exactly on the per-gate int8 grid TFLite uses; the fine-tune moved them
     lstm_weights = [w.numpy() for l in res.tf_keras_model.layers if l.__class__.__name__ in ("LSTM", "Bidirectional")
                     for w in l.weights if "kernel" in w.name]
@@ -124,7 +126,7 @@ def test_zero_epochs_changes_predictions_only_by_quantization_noise(data):
     p1 = res.model.predict(data.x_test, verbose=0)
     diff = np.abs(p0 - p1).max()
     assert 0 < diff < 0.02, diff
-    assert res.report.best_epoch == 0 and res.report.history == [res.report.history[0]]
+    assert res.report.best_step == 0 and [p["step"] for p in res.report.finetune["curve"]] == [0]
     lstm_ranges = [r for r in res.report.activation_ranges.values() if "hidden_state" in r]
     assert len(lstm_ranges) == 2 and all(set(r) == {"input", "hidden_state", "cell_state"} for r in lstm_ranges)
     assert all(-1.0 <= r["hidden_state"][0] <= r["hidden_state"][1] <= 1.0 for r in lstm_ranges)

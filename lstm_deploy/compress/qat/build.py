@@ -140,10 +140,20 @@ def logit_twin(model: Any) -> Any | None:
 
 
 def calibrate(annotated: Annotated, x: np.ndarray, batch_size: int = 256) -> None:
-    """Set every activation range to the float model's min/max over ``x`` (PTQ calibration)."""
+    """Set every activation range to the min/max over ``x`` of the float model with on-grid weights.
+
+    That is the stripped model the converter calibrates on the same samples, so the simulated
+    ranges are the artifact's. Earlier ranges are forgotten (the weights have moved since).
+    """
     QatLSTM, _ = lstm_classes()
-    switches = [l for l in _all_layers(annotated.model) if isinstance(l, QatLSTM)]
-    switches += [q for l in annotated.model.layers for q in getattr(l, "_output_quantizers", None) or []]
+    lstms = [l for l in _all_layers(annotated.model) if isinstance(l, QatLSTM)]
+    wrappers = [l for l in annotated.model.layers if getattr(l, "_output_quantizers", None)]
+    for layer in lstms:
+        for tracker in (layer.x_range, layer.h_range, layer.c_range):
+            tracker.seen.assign(0.0)
+    for layer in wrappers:
+        layer._output_quantizer_vars["seen"].assign(0.0)
+    switches = lstms + [q for l in wrappers for q in l._output_quantizers]
     for s in switches:
         s.calibrating = True
     try:

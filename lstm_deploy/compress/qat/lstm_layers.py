@@ -53,18 +53,21 @@ def _step_fn(rk: Any, sim: bool, h_range: Any, c_range: Any) -> Any:
     return step
 
 
-def _recurrence(layer: Any, inputs: Any, training: bool) -> Any:
+def _recurrence(layer: Any, inputs: Any) -> Any:
     """The forward pass of a :class:`QatLSTM` (``layer``): fake-quantized input, weights and, for full int8, states.
 
-    While ``layer.calibrating`` the float recurrence runs and only the ranges are recorded.
+    While ``layer.calibrating`` the float recurrence runs (with the on-grid weights, as the
+    stripped model the converter calibrates) and only the ranges are recorded. Ranges are not
+    updated by training: they are what the converter will measure, refreshed by
+    :func:`lstm_deploy.compress.qat.build.calibrate` at every validation check.
     """
     tf, tfk = _tf.tf(), _tf.tf_keras()
     calibrating = layer.calibrating
     scheme = layer.scheme
-    k, rk = (layer.kernel, layer.recurrent_kernel) if calibrating else layer.quantized_weights()
+    k, rk = layer.quantized_weights()
     x = inputs
     updates: list[Any] = []
-    track = training or calibrating
+    track = calibrating
     if scheme.quantize_activations and track:
         updates += layer.x_range.update(x)
     if scheme.quantize_activations and not calibrating:
@@ -125,7 +128,7 @@ def classes() -> tuple[Any, Any]:
             return k, rk
 
         def call(self, inputs: Any, training: Any = None) -> Any:
-            return _recurrence(self, inputs, bool(training))
+            return _recurrence(self, inputs)
 
         def compute_output_shape(self, input_shape: Any) -> Any:
             if self.return_sequences:
