@@ -229,3 +229,34 @@ def test_qat_table_scores_the_artifacts_export_writes(data, tmp_path):
     for mode, key in (("tflite-int8", ("tflite", "int8")), ("onnx-dynamic", ("onnx", "dynamic"))):
         scored = metrics.score(data.y_test, Model.load(written[key]).predict(data.x_test), "classification")
         assert scored == rows[mode].qat_metric, mode
+
+
+def test_simulated_int8_head_breaks_ties_like_the_runtime():
+    from lstm_deploy.compress.qat.api import simulate_head
+
+    logits = np.array([[2.0, 2.001, -3.0], [0.0, 1.0, 0.0]], np.float32)  # first row: probabilities 1/256 apart at most
+    probs = simulate_head(logits, "softmax")
+    assert probs[0, 0] == probs[0, 1] and probs.argmax(-1).tolist() == [0, 1]
+    assert np.all(probs * 256 == np.round(probs * 256)) and simulate_head(logits, None) is logits
+
+
+def test_verdict_says_plainly_when_qat_cannot_reach_float():
+    from lstm_deploy.compress.qat.report import ModeRow, QatReport
+
+    def report(ptq, qat):
+        r = QatReport("tflite-int8", False, "classification", "accuracy", 0.9, qat, qat, 0, {}, 0.0, 0.0, True, {})
+        r.modes = [ModeRow("tflite-int8", 0.9, ptq, qat, 1, 1, "", "", 1.0)]
+        r.judge()
+        return r
+
+    bad = report(0.85, 0.88)
+    assert "could NOT" in bad.verdict and "--quantize dynamic" in bad.verdict and bad.warnings == [bad.verdict]
+    good = report(0.85, 0.897)
+    assert "within 0.5 points" in good.verdict and not good.warnings
+    assert "already that close" in report(0.899, 0.9).verdict
+
+
+def test_simulation_agrees_with_the_int8_artifact(data):
+    res = quantize_aware_train(_model("stacked"), data, QatConfig(steps=20, batch_size=16, compare=("tflite-int8",)))
+    assert res.report.simulation_agreement is not None and res.report.simulation_agreement >= 0.9
+    assert res.report.verdict and res.report.finetune["budget"]["steps"] == 20
