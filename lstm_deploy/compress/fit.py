@@ -9,7 +9,9 @@ metric of :mod:`lstm_deploy.metrics` (accuracy as a fraction, or RMSE).
 checks the validation split every ``eval_every`` steps (the curve: step, val metric, val
 loss, plus what the caller adds, e.g. sparsity), keeps the best checked weights once the
 model is final (``start_step``: e.g. the pruning schedule has ended), stops early after
-``patience`` checks without a new best, and says when the metric did not recover.
+``patience`` checks without a new best (never in the first half of the budget: a model
+whose units were just removed often gets worse before it recovers), and says when the
+metric did not recover.
 With ``distill`` the training targets mix the labels with the original model's outputs.
 
 Example:
@@ -260,7 +262,8 @@ def finetune(
 
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             check(run.steps_run)
-            if state["wait"] >= patience:
+            # a compressed model often gets worse before it recovers: never stop in the first half of the budget
+            if state["wait"] >= patience and 2 * run.steps_run >= budget.steps:
                 run.stopped_early = self.model.stop_training = True
 
     progress.start(label, budget.steps)
