@@ -195,18 +195,42 @@ def _fmt(metric: str | None, v: float | None) -> str:
     return f"{v * 100:.2f}" if metric == "accuracy" else f"{v:.4f}"
 
 
+def _delta(metric: str, before: float | None, after: float | None) -> str:
+    if before is None or after is None:
+        return ""
+    if metric == "accuracy":
+        return f" ({(after - before) * 100:+.2f})"
+    return f" ({(after / before - 1) * 100:+.1f} %)"
+
+
+def _secs(r: dict, *keys: str) -> str:
+    wall = [r.get(f"{k}_seconds") for k in keys]
+    if any(w is None for w in wall):
+        return "-"
+    return f"{sum(wall):.0f}"
+
+
 def table(rows: list[dict]) -> str:
-    lines = ["| model (data, test n) | metric | float | magnitude 80 % | units 50 % | PTQ int8 | QAT int8 | seconds m80 / u50 / PTQ / QAT+export |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+    """The README table: metric after each default command (change vs float), sizes and wall seconds per command."""
+    lines = ["| model (data, test n, params) | float | magnitude 80 % | units 50 % (ORT speed-up) | PTQ int8 | QAT int8 (simulated, agreement) "
+             "| gzip KB: float / m80 / u50; int8 KB | wall s: m80 / u50 / PTQ / QAT + export |",
+             "|---|---:|---:|---:|---:|---:|---|---|"]
     for r in rows:
         m = r.get("metric", "accuracy")
         f = (r.get("magnitude80") or r.get("units50") or {}).get("before")
-        q = r.get("qat_int8") or {}
-        secs = f"{r.get('magnitude80_seconds')} / {r.get('units50_seconds')} / {r.get('ptq_int8_seconds')} / " \
-               f"{round((r.get('qat_seconds') or 0) + (r.get('qat_int8_seconds') or 0), 1)}"
-        lines.append(f"| {r['model']} ({r['data']}, {r.get('n_test')}) | {m} | {_fmt(m, f)} | {_fmt(m, (r.get('magnitude80') or {}).get('after'))} | "
-                     f"{_fmt(m, (r.get('units50') or {}).get('after'))} | {_fmt(m, (r.get('ptq_int8') or {}).get('int8'))} | "
-                     f"{_fmt(m, q.get('int8'))} | {secs} |")
+        m80, u50, ptq, qat, qat8 = (r.get(k) or {} for k in ("magnitude80", "units50", "ptq_int8", "qat", "qat_int8"))
+        speed = f", {u50['speedup']:.2f}x" if u50.get("speedup") else ""
+        if qat8:
+            agree = qat.get("agreement")
+            q = f"{_fmt(m, qat8.get('int8'))}{_delta(m, f, qat8.get('int8'))} ({_fmt(m, qat.get('simulated'))}, {agree:.3f})" if agree is not None else _fmt(m, qat8.get("int8"))
+        else:
+            q = "n/a: " + (r.get("qat_error") or r.get("qat_int8_error") or "?").removeprefix("Error: ")[:60]
+        p = f"{_fmt(m, ptq.get('int8'))}{_delta(m, f, ptq.get('int8'))}" if ptq else "n/a (masked: int8 export unsupported)"
+        sizes = f"{m80.get('gzip_kb_before', '-')} / {m80.get('gzip_kb', '-')} / {u50.get('gzip_kb', '-')}; {ptq.get('kb', '-')}"
+        secs = " / ".join([_secs(r, "magnitude80"), _secs(r, "units50"), _secs(r, "ptq_int8"), _secs(r, "qat", "qat_int8")])
+        lines.append(f"| {r['model']} ({r['data']}, {r.get('n_test')}, {r.get('params')}) | {_fmt(m, f)} | "
+                     f"{_fmt(m, m80.get('after'))}{_delta(m, f, m80.get('after'))} | {_fmt(m, u50.get('after'))}{_delta(m, f, u50.get('after'))}{speed} | "
+                     f"{p} | {q} | {sizes} | {secs} |")
     return "\n".join(lines)
 
 
