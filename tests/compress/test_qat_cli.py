@@ -36,7 +36,7 @@ def test_quantize_cli_writes_keras3_model_and_side_by_side_report(files, capsys)
 
     sha = _sha(files / "m.keras")
     code, out, err = _run(
-        ["quantize", str(files / "m.keras"), "--data", str(files / "d.npz"), "--epochs", "1", "--batch-size", "16",
+        ["quantize", str(files / "m.keras"), "--data", str(files / "d.npz"), "--epochs", "1", "--batch-size", "16", "--compare", "all",
          "--report", str(files / "r.json"), "-o", str(files / "q.keras")],
         capsys,
     )

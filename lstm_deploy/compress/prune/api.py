@@ -22,6 +22,7 @@ from ...errors import InputError
 from ...load.dataset import Dataset
 from .. import fit
 from ..distribute import training_strategy
+from ..progress import Progress
 from .config import PruneConfig
 from .magnitude import MagnitudeResult, magnitude_prune, prunable_weights
 from .report import PruneReport, layer_rows, onnx_latency, weight_sizes
@@ -42,7 +43,7 @@ class _Attempt:
     details: dict[str, Any]
     units_before: dict[str, int] | None = None
     units_after: dict[str, int] | None = None
-    epochs_run: int = 0
+    run: fit.FitRun | None = None
     achieved: float = 0.0
 
 
@@ -53,7 +54,7 @@ def _check_data(model: Any, dataset: Dataset) -> None:
         raise InputError(f"{dataset.source}: x_train has sample shape {got}; the model expects {shape}")
 
 
-def _attempt(base: Any, dataset: Dataset, config: PruneConfig, val: fit.Split) -> _Attempt:
+def _attempt(base: Any, dataset: Dataset, config: PruneConfig, val: fit.Split, progress: Progress | None) -> _Attempt:
     def score(model: Any) -> float:
         return fit.evaluate(model, dataset, val.x_val, val.y_val)
 
@@ -63,26 +64,28 @@ def _attempt(base: Any, dataset: Dataset, config: PruneConfig, val: fit.Split) -
         copy = to_tf_keras(base, canonical=True, verify=False)
         return _Attempt(copy, score(copy), {"note": "sparsity 0: model returned unchanged"})
     if config.method == "magnitude":
-        mag: MagnitudeResult = magnitude_prune(base, dataset, config)
+        mag: MagnitudeResult = magnitude_prune(base, dataset, config, progress)
         weights = [np.asarray(v) for name in mag.layers for _, v in prunable_weights(mag.model.get_layer(name))]
         achieved = float(sum(int((w == 0).sum()) for w in weights) / sum(w.size for w in weights))
         details = {"schedule": asdict(mag.schedule) | {"final_epoch": mag.schedule.final_epoch}, "weights": mag.sparsity}
-        epochs = len(mag.history.get("loss", []))
-        return _Attempt(mag.model, score(mag.model), details, epochs_run=epochs, achieved=achieved)
+        return _Attempt(mag.model, score(mag.model), details, run=mag.run, achieved=achieved)
     with training_strategy().scope():  # the pruned model's variables are created here
         res: UnitPruneResult = unit_prune(base, config.sparsity, layers=config.layers, per_layer=config.per_layer)
-        if config.epochs > 0:
-            fit.compile_for(res.model, dataset, config.learning_rate)
-    epochs = 0
-    if config.epochs > 0:
-        history = fit.finetune(res.model, dataset, val, epochs=config.epochs, batch_size=config.batch_size,
-                               patience=config.patience, seed=config.seed)
-        epochs = len(history.get("loss", []))
+    run = None
+    if config.finetunes:
+        probe = fit.predict(res.model, val.x_train[:16])
+        train_targets, loss = fit.fit_targets(dataset, val.y_train, probe, fit.predict(base, val.x_train), config.distill)
+        with training_strategy().scope():
+            fit.compile_for(res.model, dataset, config.learning_rate, loss=loss)
+        run = fit.finetune(res.model, val, train_targets, config.budget(len(val.x_train)), score=fit.val_scorer(dataset, val, probe),
+                           task=dataset.task, batch_size=config.batch_size, patience=config.patience, seed=config.seed,
+                           reference=score(base), progress=progress, label=f"prune units {config.sparsity:.0%}")
     details = {"units_after": res.units_after, "skipped": res.skipped}
-    return _Attempt(res.model, score(res.model), details, res.units_before, res.units_after, epochs, res.fraction_removed)
+    return _Attempt(res.model, score(res.model), details, res.units_before, res.units_after, run, res.fraction_removed)
 
 
-def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_latency: bool | None = None) -> PruneResult:
+def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_latency: bool | None = None,
+                progress: Progress | None = None) -> PruneResult:
     """Prune ``model`` (Keras 3 or tf_keras) on ``dataset`` as ``config`` says; fine-tune; report.
 
     Args:
@@ -91,13 +94,16 @@ def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_la
             (``x_val`` or held out of train) selects, ``x_test`` scores the report.
         config: what to prune; with ``max_metric_drop`` the highest sparsity within budget is searched.
         measure_latency: time batch-1 ONNX Runtime before/after (default: for unit pruning only).
+        progress: receives the fine-tune's steps and validation checks (default: silent).
 
     Raises:
         InputError / UnsupportedLayerError: bad config, data or an unprunable model.
         StageError: a target could not be reached (e.g. no sparsity within ``max_metric_drop``).
 
     Example:
-        >>> res = prune_model(model, ds, PruneConfig(sparsity=0.5, method="units", epochs=5))  # doctest: +SKIP
+        >>> res = prune_model(model, ds, PruneConfig(sparsity=0.5, method="units"))           # doctest: +SKIP
+        >>> res.report.finetune["curve"][-1]                                                  # doctest: +SKIP
+        {'step': 600, 'val_metric': 0.963, 'val_loss': 0.118}
         >>> res.model.save("small.keras")                                                     # doctest: +SKIP
     """
     from ...load.flavours import flavour_of, to_flavour, to_tf_keras
@@ -111,7 +117,7 @@ def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_la
     notes = []
 
     def attempt(s: float) -> tuple[_Attempt, float, dict[str, Any]]:
-        a = _attempt(base, dataset, config.with_sparsity(s), val)
+        a = _attempt(base, dataset, config.with_sparsity(s), val, progress)
         drop = metrics.metric_drop(val_before, a.val_metric, dataset.task)
         return a, drop, {"val_metric": a.val_metric, "achieved_sparsity": a.achieved}
 
@@ -144,11 +150,12 @@ def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_la
         flavour=flavour,
         schedule=best.details.get("schedule"),
         weight_sparsity=best.details.get("weights", {}),
-        epochs_run=best.epochs_run,
+        finetune=best.run.to_dict() if best.run else None,
         latency_before=lat_before,
         latency_after=lat_after,
         search=curve,
         notes=notes + ([best.details["note"]] if "note" in best.details else []),
+        warnings=[best.run.warning] if best.run and best.run.warning else [],
     )
     out = to_flavour(best.model, flavour) if flavour != "tf_keras" else best.model
     return PruneResult(out, report)

@@ -10,11 +10,12 @@ original architecture -- a model with no trace of tfmot.
 
 The schedule is derived from the real number of training steps (tfmot's default
 mask frequency of 100 steps silently leaves short fine-tunes at 0 % sparsity):
-masks update from step 1 up to ~60 % of the run, at a frequency that lands an
-update exactly on the last pruning step, so the target is always reached.
+masks update from step 1 up to ~40 % of the run, at a frequency that lands an
+update exactly on the last pruning step, so the target is always reached and the
+remaining ~60 % of the budget is a recovery phase at the final sparsity.
 
 Example:
-    >>> result = magnitude_prune(tfk_model, dataset, PruneConfig(sparsity=0.8, epochs=4))  # doctest: +SKIP
+    >>> result = magnitude_prune(tfk_model, dataset, PruneConfig(sparsity=0.8))          # doctest: +SKIP
     >>> result.sparsity["lstm/kernel"]                                                   # doctest: +SKIP
     0.8
 """
@@ -29,14 +30,15 @@ from typing import Any
 import numpy as np
 
 from ... import _tf
-from ...load.dataset import Dataset
-from ..distribute import training_strategy
 from ...errors import InputError, StageError, UnsupportedLayerError
+from ...load.dataset import Dataset
 from ...load.layers import LAYERS
 from .. import fit
+from ..distribute import training_strategy
+from ..progress import Progress
 from .config import PruneConfig
 
-PRUNE_WINDOW = 0.6  # share of the fine-tuning steps over which masks may still change
+PRUNE_WINDOW = 0.4  # share of the fine-tuning steps over which masks may still change; the rest is recovery
 MAX_MASK_UPDATES = 16
 
 
@@ -74,12 +76,12 @@ def derive_schedule(kind: str, target: float, total_steps: int, steps_per_epoch:
     """Pick begin/end/frequency from the real step count so the last mask update hits the target.
 
     Example:
-        >>> s = derive_schedule("polynomial", 0.8, total_steps=32, steps_per_epoch=16)
+        >>> s = derive_schedule("polynomial", 0.8, total_steps=600, steps_per_epoch=9)
         >>> (s.begin_step, s.end_step, s.frequency, s.final_epoch)
-        (1, 19, 2, 2)
+        (1, 226, 15, 26)
     """
     if total_steps < 1:
-        raise InputError(f"--epochs: fine-tuning needs at least one training step, got {total_steps}")
+        raise InputError(f"--steps: fine-tuning needs at least one training step, got {total_steps}")
     begin = 1
     window_end = max(begin, int(total_steps * PRUNE_WINDOW))
     span = window_end - begin
@@ -196,19 +198,31 @@ class MagnitudeResult:
     model: Any
     layers: list[str]
     schedule: ScheduleSpec
-    history: dict[str, list[float]] = field(default_factory=dict)
+    run: fit.FitRun | None = None
     sparsity: dict[str, float] = field(default_factory=dict)  # "layer/weight" -> achieved
 
 
-def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig) -> MagnitudeResult:
+def _mask_sparsity(wrappers: list[Any]) -> float:
+    masks = [np.asarray(mask) for w in wrappers for _, mask, _ in w.pruning_vars]
+    total = sum(m.size for m in masks)
+    return float(1.0 - sum(float(m.sum()) for m in masks) / total) if total else 0.0
+
+
+def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig, progress: Progress | None = None) -> MagnitudeResult:
     """Prune a tf_keras ``model`` to ``config.sparsity`` with tfmot while fine-tuning; never modifies ``model``.
+
+    The budget is :func:`~lstm_deploy.compress.budget.plan_budget` of the config; the masks
+    are final after the first ``PRUNE_WINDOW`` of it, and the rest is recovery, checked on the
+    validation split (best weights kept, early stopping, distillation from ``model``).
 
     Raises:
         UnsupportedLayerError: no prunable layer, or ``--layers`` names one that is not prunable.
         StageError: a pruned weight ended below its target sparsity (should not happen).
 
     Example:
-        >>> res = magnitude_prune(model, ds, PruneConfig(sparsity=0.5, epochs=2))  # doctest: +SKIP
+        >>> res = magnitude_prune(model, ds, PruneConfig(sparsity=0.5, steps=200))  # doctest: +SKIP
+        >>> res.run.best_step >= res.schedule.end_step                               # doctest: +SKIP
+        True
     """
     import tensorflow_model_optimization as tfmot
     from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
@@ -216,8 +230,8 @@ def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig) -> Magnit
     tfk = _tf.tf_keras()
     selected = select_layers(model, config.layers, prunable_layer_names(model), "magnitude pruning")
     data = fit.split(dataset, config.val_fraction, config.seed)
-    per_epoch = fit.steps_per_epoch(len(data.x_train), config.batch_size)
-    schedule = derive_schedule(config.schedule, config.sparsity, config.epochs * per_epoch, per_epoch)
+    budget = config.budget(len(data.x_train))
+    schedule = derive_schedule(config.schedule, config.sparsity, budget.steps, budget.steps_per_epoch)
     tf_schedule = schedule.to_tfmot()
 
     mask_keeping = _mask_keeping_wrapper()
@@ -231,12 +245,17 @@ def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig) -> Magnit
         wrapped = tfk.models.clone_model(model, clone_function=wrap)
         for layer in model.layers:
             _inner(wrapped, layer.name).set_weights(layer.get_weights())
-        fit.compile_for(wrapped, dataset, config.learning_rate)
-    history = fit.finetune(
-        wrapped, dataset, data, epochs=config.epochs, batch_size=config.batch_size, patience=config.patience, seed=config.seed,
-        start_epoch=schedule.final_epoch, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
-    )
+        probe = fit.predict(wrapped, data.x_train[:16])
+        train_targets, loss = fit.fit_targets(dataset, data.y_train, probe, fit.predict(model, data.x_train), config.distill)
+        fit.compile_for(wrapped, dataset, config.learning_rate, loss=loss)
     wrappers = [layer for layer in wrapped.layers if isinstance(layer, pruning_wrapper.PruneLowMagnitude)]
+    run = fit.finetune(
+        wrapped, data, train_targets, budget, score=fit.val_scorer(dataset, data, probe), task=dataset.task,
+        batch_size=config.batch_size, patience=config.patience, seed=config.seed, start_step=schedule.end_step,
+        reference=fit.evaluate(model, dataset, data.x_val, data.y_val), callbacks=[tfmot.sparsity.keras.UpdatePruningStep()],
+        extras=lambda _m: {"sparsity": round(_mask_sparsity(wrappers), 4)}, progress=progress,
+        label=f"prune magnitude {config.sparsity:.0%}",
+    )
     for w in wrappers:
         w.pruning_obj.weight_mask_op()  # the last optimizer step moved masked weights off zero
     steps = {int(np.asarray(w.pruning_step)) for w in wrappers}
@@ -249,7 +268,7 @@ def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig) -> Magnit
     if diff > 1e-5:
         raise StageError(f"stripping the pruning wrappers changed predictions by {diff:.2e} (> 1e-5)")
     achieved = _check_sparsity(clean, selected, config.sparsity, steps)
-    return MagnitudeResult(clean, selected, schedule, history, achieved)
+    return MagnitudeResult(clean, selected, schedule, run, achieved)
 
 
 def _inner(wrapped: Any, name: str) -> Any:

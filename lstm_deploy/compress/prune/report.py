@@ -135,11 +135,17 @@ class PruneReport:
     flavour: str
     schedule: dict[str, Any] | None = None
     weight_sparsity: dict[str, float] = field(default_factory=dict)  # magnitude: "layer/weight" -> achieved
-    epochs_run: int = 0
+    finetune: dict[str, Any] | None = None  # budget, validation curve, best step, recovered, warning
     latency_before: dict[str, Any] | None = None
     latency_after: dict[str, Any] | None = None
     search: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def steps_run(self) -> int:
+        """Optimizer steps the fine-tune ran (0 without fine-tuning)."""
+        return int(self.finetune["steps_run"]) if self.finetune else 0
 
     @property
     def speedup(self) -> float | None:
@@ -160,5 +166,7 @@ class PruneReport:
             "metric": self.metric, "metric_before": self.metric_before, "metric_after": self.metric_after, "metric_drop": self.metric_drop,
             "gzip_bytes_before": self.size_before["gzip_bytes"], "gzip_bytes_after": self.size_after["gzip_bytes"],
             "p50_ms_before": (self.latency_before or {}).get("p50_ms"), "p50_ms_after": (self.latency_after or {}).get("p50_ms"),
-            "speedup": self.speedup, "epochs_run": self.epochs_run,
+            "speedup": self.speedup, "steps_run": self.steps_run,
+            "best_step": self.finetune["best_step"] if self.finetune else None,
+            "recovered": self.finetune["recovered"] if self.finetune else None, "warnings": self.warnings,
         }

@@ -2,9 +2,10 @@
 
 Example:
     >>> from lstm_deploy.compress.qat import QatConfig, quantize_aware_train
-    >>> res = quantize_aware_train(model, load_data("d.npz"), QatConfig(epochs=3))   # doctest: +SKIP
+    >>> res = quantize_aware_train(model, load_data("d.npz"), QatConfig())           # doctest: +SKIP
     >>> res.model          # same flavour as ``model``, plain LSTM layers, on-grid weights  # doctest: +SKIP
     >>> res.report.modes[0].ptq_metric, res.report.modes[0].qat_metric                        # doctest: +SKIP
+    >>> res.report.simulation_agreement      # share of x_test where the simulation predicts what the artifact does  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ...load.dataset import Dataset
 from ...load.flavours import canonicalize, flavour_of, to_flavour, to_tf_keras
 from .. import fit
 from ..distribute import training_strategy
+from ..progress import Progress
 from .build import activation_ranges, annotate, calibrate, logit_twin, strip
 from .config import QatConfig, scheme_for
 from .report import QatReport, compare_modes, sparsity, zeros_kept
@@ -56,63 +58,98 @@ def _selection_split(dataset: Dataset, config: QatConfig) -> fit.Split:
     return fit.Split(dataset.x_train, dataset.y_train, x_val, y_val)  # type: ignore[arg-type]
 
 
-def _finetune(annotated: Any, teacher: Any, base: Any, dataset: Dataset, data: fit.Split, config: QatConfig, logits: bool,
-              strategy: Any) -> tuple[int, list[dict[str, float]]]:
-    """Fine-tune the annotated model epoch by epoch; keep the epoch with the best validation metric under simulated quantization."""
-    tf, tfk = _tf.tf(), _tf.tf_keras()
+def simulate_head(out: np.ndarray, head: str | None) -> np.ndarray:
+    """What the integer runtime's output layer makes of the simulated logits ``out``.
+
+    Full-int8 TFLite ends a softmax/sigmoid head with an int8 output of scale 1/256: close
+    probabilities become equal there, and the argmax of equal values is the first class. The
+    simulation applies the same rounding so that its predictions are the artifact's.
+    ``head`` is ``"softmax"``, ``"sigmoid"`` or ``None`` (outputs used as they are).
+    """
+    if head is None:
+        return out
+    if head == "sigmoid":
+        probs = 1.0 / (1.0 + np.exp(-out.astype(np.float64)))
+    else:
+        e = np.exp(out - out.max(axis=-1, keepdims=True))
+        probs = e / e.sum(axis=-1, keepdims=True)
+    return (np.clip(np.round(probs * 256.0), 0, 255) / 256.0).astype(np.float32)
+
+
+def _finetune(annotated: Any, teacher: Any, base: Any, dataset: Dataset, data: fit.Split, config: QatConfig, head: str | None,
+              x_cal: np.ndarray, strategy: Any, progress: Progress | None) -> fit.FitRun:
+    """Fine-tune the annotated model for the step budget; keep the check with the best validation metric under simulated quantization.
+
+    Before every check the activation ranges are recalibrated as the converter will (so the
+    simulated metric is the artifact's); ties on the metric go to the check closest to the float model.
+    """
+    tfk = _tf.tf_keras()
     task = dataset.task
     teacher_val = fit.predict(teacher, data.x_val)
+    last_gap: dict[str, float] = {}
 
-    def evaluate() -> tuple[float, float]:
-        out = fit.predict(annotated.model, data.x_val)
-        return metrics.score(data.y_val, out, task, logits=logits), float(np.abs(out - teacher_val).mean())
+    def score(model: Any) -> tuple[float, float]:
+        if annotated.scheme.quantize_activations:
+            calibrate(annotated, x_cal)
+        out = fit.predict(model, data.x_val)
+        gap = float(np.abs(out - teacher_val).mean())
+        last_gap["quant_error"] = round(gap, 6)
+        return metrics.score(data.y_val, simulate_head(out, head), task), gap
 
-    def improves(m: float, gap: float, best_m: float, best_gap: float) -> bool:
-        # the labelled metric first; on a tie, closer to the float model
-        return metrics.better(m, best_m, task) or (m == best_m and gap < best_gap)
-
-    m0, gap0 = evaluate()
-    history = [{"epoch": 0, "val_metric": round(m0, 6), "val_gap_to_float": round(gap0, 6)}]
-    best, best_gap, best_epoch, best_weights = m0, gap0, 0, annotated.model.get_weights()
-    if config.epochs == 0:
-        return 0, history
-    tf.random.set_seed(config.seed)
+    budget = config.budget(len(data.x_train))
     if config.distill:  # match the float model's outputs (logits when the head is softmax/sigmoid)
-        targets, loss = fit.predict(teacher, data.x_train), tfk.losses.MeanSquaredError()
+        train_targets, loss = fit.predict(teacher, data.x_train), tfk.losses.MeanSquaredError()
     else:
-        targets, loss = data.y_train, fit.loss_for(fit.predict(base, data.x_train[:64]), data.y_train, task)
+        probe = fit.predict(base, data.x_train[:64])
+        train_targets, loss = fit.fit_targets(dataset, data.y_train, probe)[0], fit.loss_for(probe, data.y_train, task)
     with strategy.scope():
         annotated.model.compile(optimizer=tfk.optimizers.Adam(config.learning_rate), loss=loss)
-    for epoch in range(1, config.epochs + 1):
-        trained = annotated.model.fit(data.x_train, targets, batch_size=config.batch_size, epochs=1, verbose=0, shuffle=True)
-        m, gap = evaluate()
-        history.append({"epoch": epoch, "loss": round(float(trained.history["loss"][-1]), 6), "val_metric": round(m, 6),
-                        "val_gap_to_float": round(gap, 6)})
-        if improves(m, gap, best, best_gap):
-            best, best_gap, best_epoch, best_weights = m, gap, epoch, annotated.model.get_weights()
-    annotated.model.set_weights(best_weights)
-    return best_epoch, history
+    reference = metrics.score(data.y_val, fit.predict(base, data.x_val), task)
+    if not config.finetunes:  # snap only: one check of the untouched model
+        run = fit.FitRun(budget=budget, reference=reference)
+        m, _ = score(annotated.model)
+        run.curve, run.best_metric = [{"step": 0, "val_metric": round(m, 6), **last_gap}], m
+        return run
+    return fit.finetune(annotated.model, data, train_targets, budget, score=score, task=task, batch_size=config.batch_size,
+                        patience=config.patience, seed=config.seed, reference=reference, extras=lambda _m: dict(last_gap),
+                        progress=progress, label=f"QAT {config.target}")
 
 
-def quantize_aware_train(model: Any, dataset: Dataset, config: QatConfig | None = None) -> QatResult:
+def _head(base: Any, twin: Any) -> str | None:
+    """The activation the deployed model applies after the logits QAT trains on (``None`` without a logit twin)."""
+    return base.layers[-1].get_config().get("activation") if twin is not None else None
+
+
+def quantize_aware_train(model: Any, dataset: Dataset, config: QatConfig | None = None, progress: Progress | None = None) -> QatResult:
     """Quantization-aware fine-tune of an LSTM model for ``config.target``.
 
     The model is cloned (never modified), LSTMs are trained through fake-quantized
     stand-ins, and the result is stripped back to the original architecture with weights
-    on the target's int8 grid, so it exports to fused kernels. The epoch with the best
-    validation metric *under simulated quantization* is kept (epoch 0 = no fine-tune).
+    on the target's int8 grid, so it exports to fused kernels. The fine-tune runs a step
+    budget (:mod:`lstm_deploy.compress.budget`); at each of its checks the activation ranges
+    are recalibrated as the converter will and the validation metric *under simulated
+    quantization* is measured; the best check is kept (step 0 = no fine-tune). The report
+    scores the simulation and the real artifact on x_test and says how often they agree,
+    and its ``verdict`` says plainly whether QAT reached float within 0.5 points and, if not,
+    what to use instead.
 
     Args:
         model: a Keras 3 or tf_keras model with LSTM / Bidirectional(LSTM) / Dense /
             Conv1D / Embedding layers.
         dataset: training data (validated with :func:`lstm_deploy.load.dataset.load_data`).
-        config: the :class:`QatConfig` (default: full-int8 TFLite, 5 epochs); its ``compare``
-            lists the modes converted and scored side by side (post-training vs QAT).
+        config: the :class:`QatConfig` (default: full-int8 TFLite, the default step budget); its
+            ``compare`` lists the modes converted and scored side by side (post-training vs QAT).
+        progress: receives the fine-tune's steps and checks (default: silent).
 
     Raises:
         UnsupportedLayerError: a layer QAT cannot handle (named in the message).
         DataError: data that does not fit the model.
         StageError: the fine-tune produced non-finite weights.
+
+    Example:
+        >>> res = quantize_aware_train(model, ds, QatConfig(compare=("tflite-int8",)))   # doctest: +SKIP
+        >>> res.report.verdict                                                              # doctest: +SKIP
+        'QAT tflite-int8 is within 0.5 points of float (97.57 % vs 97.57 %) ...'
     """
     config = config or QatConfig()
     flavour = flavour_of(model)
@@ -129,23 +166,28 @@ def quantize_aware_train(model: Any, dataset: Dataset, config: QatConfig | None 
     calibrate(annotated, x_cal)
 
     data = _selection_split(dataset, config)
-    logits = twin is not None
-    best_epoch, history = _finetune(annotated, teacher_model, base, dataset, data, config, logits, strategy)
+    head = _head(base, twin)
+    run = _finetune(annotated, teacher_model, base, dataset, data, config, head, x_cal, strategy, progress)
+    if scheme.quantize_activations:
+        calibrate(annotated, x_cal)  # the kept weights' ranges, as export will measure them
 
     plain = strip(annotated)
     if not all(np.isfinite(w).all() for w in plain.get_weights()):
         raise StageError("QAT fine-tune produced NaN/inf weights; lower --learning-rate or check the data")
     x_test, y_test, task = dataset.x_test, dataset.y_test, dataset.task
+    simulated = simulate_head(fit.predict(annotated.model, x_test), head)
     report = QatReport(
         target=config.target, per_channel=config.per_channel, task=task, metric=metrics.primary_metric(task),
         float_metric=round(metrics.score(y_test, fit.predict(base, x_test), task), 6),
-        fake_quant_metric=round(metrics.score(y_test, fit.predict(annotated.model, x_test), task, logits=logits), 6),
+        simulated_metric=round(metrics.score(y_test, simulated, task), 6),
         qat_metric=round(metrics.score(y_test, fit.predict(plain, x_test), task), 6),
-        epochs_run=config.epochs, best_epoch=best_epoch, history=history,
+        best_step=run.best_step, finetune=run.to_dict(),
         sparsity_before=round(sparsity(base), 6), sparsity_after=round(sparsity(plain), 6),
         pruned_zeros_kept=zeros_kept(base, plain),
         activation_ranges=activation_ranges(annotated),
+        warnings=[run.warning] if run.warning else [],
     )
-    report.modes = compare_modes(base, plain, dataset, config.compared_modes(), x_cal)
+    report.modes = compare_modes(base, plain, dataset, config.compared_modes(), x_cal, simulated=(config.target, simulated))
+    report.judge()
     out = to_flavour(plain, flavour) if flavour != "tf_keras" else plain
     return QatResult(model=out, tf_keras_model=plain, report=report)

@@ -140,10 +140,20 @@ def logit_twin(model: Any) -> Any | None:
 
 
 def calibrate(annotated: Annotated, x: np.ndarray, batch_size: int = 256) -> None:
-    """Set every activation range to the float model's min/max over ``x`` (PTQ calibration)."""
+    """Set every activation range to the min/max over ``x`` of the float model with on-grid weights.
+
+    That is the stripped model the converter calibrates on the same samples, so the simulated
+    ranges are the artifact's. Earlier ranges are forgotten (the weights have moved since).
+    """
     QatLSTM, _ = lstm_classes()
-    switches = [l for l in _all_layers(annotated.model) if isinstance(l, QatLSTM)]
-    switches += [q for l in annotated.model.layers for q in getattr(l, "_output_quantizers", None) or []]
+    lstms = [l for l in _all_layers(annotated.model) if isinstance(l, QatLSTM)]
+    wrappers = [l for l in annotated.model.layers if getattr(l, "_output_quantizers", None)]
+    for layer in lstms:
+        for tracker in (layer.x_range, layer.h_range, layer.c_range, layer.s_range):
+            tracker.seen.assign(0.0)
+    for layer in wrappers:
+        layer._output_quantizer_vars["seen"].assign(0.0)
+    switches = lstms + [q for l in wrappers for q in l._output_quantizers]
     for s in switches:
         s.calibrating = True
     try:
@@ -152,6 +162,21 @@ def calibrate(annotated: Annotated, x: np.ndarray, batch_size: int = 256) -> Non
     finally:
         for s in switches:
             s.calibrating = False
+    _output_ranges(annotated.model, lstms)
+
+
+def _output_ranges(model: Any, lstms: list[Any]) -> None:
+    """Each LSTM's output range: its hidden range, or for a concatenating Bidirectional the union of both (one tensor, one scale)."""
+    _, QatBidirectional = lstm_classes()
+    for layer in lstms:
+        layer.o_range.lo.assign(layer.h_range.lo)
+        layer.o_range.hi.assign(layer.h_range.hi)
+    for bi in (l for l in model.layers if isinstance(l, QatBidirectional) and l.merge_mode == "concat"):
+        f, b = bi.forward_layer.h_range, bi.backward_layer.h_range
+        lo, hi = min(f.values()[0], b.values()[0]), max(f.values()[1], b.values()[1])
+        for half in (bi.forward_layer, bi.backward_layer):
+            half.o_range.lo.assign(lo)
+            half.o_range.hi.assign(hi)
 
 
 def _all_layers(model: Any) -> list[Any]:

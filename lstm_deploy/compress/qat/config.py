@@ -6,9 +6,9 @@ target into the concrete list of things to fake-quantize, so the training layers
 never branch on target names.
 
 Example:
-    >>> cfg = QatConfig(target="tflite-int8", epochs=3)
-    >>> scheme_for(cfg).quantize_states
-    True
+    >>> cfg = QatConfig(target="tflite-int8")
+    >>> scheme_for(cfg).quantize_states, cfg.budget(270).steps
+    (True, 600)
     >>> TARGETS["onnx-dynamic"]
     ('onnx', 'dynamic')
 """
@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ...config import StageConfig
 from ...export.convert import CALIBRATION_SAMPLES
+from ..budget import MAX_STEPS, MIN_STEPS, Budget, plan_budget
 
 Target = Literal["tflite-int8", "tflite-dynamic", "onnx-dynamic"]
 #: QAT target -> the (export format, quantization) whose artifact it prepares.
@@ -56,16 +57,20 @@ class QatConfig(StageConfig):
             or ``onnx-dynamic`` (int8 weights, float activations).
         per_channel: one weight scale per output channel instead of per tensor (per gate
             for TFLite LSTM kernels, which is what the fused kernel uses).
-        epochs: fine-tune epochs; 0 only snaps weights onto the int8 grid.
+        steps: the fine-tune budget in optimizer steps, exactly; 0 only snaps weights onto the int8 grid.
+        epochs: the budget in epochs, exactly (used when ``steps`` is not set).
+        min_steps, max_steps: bounds of the default budget (10 epochs, at least ``min_steps``,
+            at most ``max_steps``; see :mod:`lstm_deploy.compress.budget`).
+        patience: early stopping: validation checks (20 per run) without a new best.
         batch_size: fine-tune batch size.
         learning_rate: Adam learning rate for the fine-tune.
-        val_fraction: share of the training set held out to pick the best epoch when
+        val_fraction: share of the training set held out to pick the best check when
             the data has no validation split (0: select on the training set itself).
         preserve_sparsity: keep weights that are exactly zero at zero (pruned models).
         distill: train the quantized model to reproduce the float model's outputs
             (its logits, when the head is a softmax/sigmoid Dense; MSE) instead of the
             labels: it still gets a gradient where the float model fits the training set
-            perfectly. Epochs are still selected on the labelled validation metric.
+            perfectly. Checks are still selected on the labelled validation metric.
         calibration_samples: training samples that calibrate activation ranges and, in the
             report, the post-training-quantization baseline (export uses the same ones).
         compare: modes converted and scored side by side (float / post-training / QAT);
@@ -76,7 +81,11 @@ class QatConfig(StageConfig):
     stage: Literal["quantize"] = "quantize"
     target: Target = "tflite-int8"
     per_channel: bool = False
-    epochs: int = Field(default=5, ge=0)
+    steps: int | None = Field(default=None, ge=0)
+    epochs: int | None = Field(default=None, ge=0)
+    min_steps: int = Field(default=MIN_STEPS, ge=1)
+    max_steps: int = Field(default=MAX_STEPS, ge=1)
+    patience: int = Field(default=5, ge=1)
     batch_size: int = Field(default=32, ge=1)
     learning_rate: float = Field(default=1e-4, gt=0.0, lt=1.0)
     val_fraction: float = Field(default=0.15, ge=0.0, lt=1.0)
@@ -85,6 +94,21 @@ class QatConfig(StageConfig):
     calibration_samples: int = Field(default=CALIBRATION_SAMPLES, ge=1)
     compare: tuple[Target, ...] | None = None
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "QatConfig":
+        if self.min_steps > self.max_steps:
+            raise ValueError(f"--min-steps: expected at most --max-steps ({self.max_steps}), got {self.min_steps}")
+        return self
+
+    @property
+    def finetunes(self) -> bool:
+        """Whether this config fine-tunes at all (a budget of 0 steps or epochs only snaps weights)."""
+        return self.steps > 0 if self.steps is not None else self.epochs != 0
+
+    def budget(self, n_train: int) -> Budget:
+        """The fine-tune budget for ``n_train`` training samples."""
+        return plan_budget(n_train, self.batch_size, steps=self.steps, epochs=self.epochs, min_steps=self.min_steps, max_steps=self.max_steps)
 
     def compared_modes(self) -> tuple[str, ...]:
         """The modes the report puts side by side (the target when ``compare`` is not set)."""

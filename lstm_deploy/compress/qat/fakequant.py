@@ -77,6 +77,30 @@ def fake_quant_range(x: Any, lo: Any, hi: Any, num_bits: int = 8) -> Any:
     return tf.quantization.fake_quant_with_min_max_vars(x, lo, hi, num_bits=num_bits)
 
 
+def _nudged(lo: Any, hi: Any) -> tuple[Any, Any]:
+    """Scale and (unsigned) zero point of an asymmetric 8-bit range, zero exactly representable (TF's nudging)."""
+    tf = _tf.tf()
+    lo = tf.minimum(lo, 0.0)
+    hi = tf.maximum(hi, lo + 1e-6)
+    scale = (hi - lo) / 255.0
+    return scale, tf.clip_by_value(tf.round(-lo / scale), 0.0, 255.0)
+
+
+def requantize(x: Any, encode: tuple[Any, Any], decode: tuple[Any, Any]) -> Any:
+    """Write ``x`` as int8 with range ``encode`` and read it back with range ``decode`` (straight-through gradient).
+
+    TFLite's integer LSTM does exactly this with its hidden state: it writes ``h`` with the
+    scale of its hidden intermediate and the recurrence reads it with the state tensor's
+    scale, the next layer with the output tensor's; the converter does not always make
+    these equal (e.g. the outputs of a concatenated Bidirectional share one range).
+    """
+    tf = _tf.tf()
+    s1, z1 = _nudged(*encode)
+    s2, z2 = _nudged(*decode)
+    q = tf.clip_by_value(tf.round(x / s1) + z1, 0.0, 255.0)
+    return x + tf.stop_gradient((q - z2) * s2 - x)
+
+
 def fake_quant_pow2(x: Any, absmax: Any) -> Any:
     """int16 symmetric fake quantization with a power-of-two range (TFLite's LSTM cell state)."""
     tf = _tf.tf()

@@ -9,7 +9,12 @@ runs the recurrence with fake quantization:
   per channel, see :class:`~lstm_deploy.compress.qat.config.QatScheme`), zeros kept zero;
 * for full-integer TFLite also the runtime's internal tensors: input and hidden state
   int8 (calibrated ranges), gate pre-activations clipped to int16 Q3.12 ([-8, 8)), cell
-  state int16 with a power-of-two range.
+  state int16 with a power-of-two range. The int8 hidden state is written with the range
+  of all hidden values and read back with two other ranges, as the converted kernel does:
+  the recurrence with the state tensor's (the hidden state after the last step), the next
+  layer with the output tensor's (shared by both halves of a concatenating Bidirectional).
+  Measured on a Bidirectional(LSTM(48)): mean |simulated - artifact| probability 0.0004,
+  against 0.0010 when one range serves all three.
 
 After training, :func:`lstm_deploy.compress.qat.build.strip` copies the snapped weights back into a
 plain ``LSTM``, which exports to the fused kernels.
@@ -29,12 +34,17 @@ from typing import Any
 
 from ... import _tf
 from .config import QatScheme
-from .fakequant import GATE_CLIP, RangeTracker, fake_quant_pow2, fake_quant_range, quantize_weight_tf
+from .fakequant import GATE_CLIP, RangeTracker, fake_quant_pow2, fake_quant_range, quantize_weight_tf, requantize
 
 
-def _step_fn(rk: Any, sim: bool, h_range: Any, c_range: Any) -> Any:
-    """One LSTM step (gate order i, f, c, o); with ``sim``, the integer kernel's clipping and int16/int8 states."""
+def _step_fn(rk: Any, sim: bool, layer: Any) -> Any:
+    """One LSTM step (gate order i, f, c, o); with ``sim``, the integer kernel's clipping and int16/int8 states.
+
+    Under ``sim`` the int8 hidden state is written with the layer's hidden range and read back
+    with the state range (recurrence) and the output range (next layer), as the kernel does.
+    """
     tf = _tf.tf()
+    h_range, c_range, s_range, o_range = layer.h_range, layer.c_range, layer.s_range, layer.o_range
 
     def step(z_t: Any, states: list[Any]) -> tuple[Any, list[Any]]:
         h, c = states
@@ -46,25 +56,30 @@ def _step_fn(rk: Any, sim: bool, h_range: Any, c_range: Any) -> Any:
         if sim:
             c = fake_quant_pow2(c, tf.maximum(-c_range.lo, c_range.hi))
         h = tf.sigmoid(zo) * tf.tanh(c)
-        if sim:
-            h = fake_quant_range(h, h_range.lo, h_range.hi)
-        return tf.concat([h, c], axis=-1), [h, c]
+        if not sim:
+            return tf.concat([h, c], axis=-1), [h, c]
+        written = (h_range.lo, h_range.hi)
+        h_state = requantize(h, written, (s_range.lo, s_range.hi))
+        return tf.concat([requantize(h, written, (o_range.lo, o_range.hi)), c], axis=-1), [h_state, c]
 
     return step
 
 
-def _recurrence(layer: Any, inputs: Any, training: bool) -> Any:
+def _recurrence(layer: Any, inputs: Any) -> Any:
     """The forward pass of a :class:`QatLSTM` (``layer``): fake-quantized input, weights and, for full int8, states.
 
-    While ``layer.calibrating`` the float recurrence runs and only the ranges are recorded.
+    While ``layer.calibrating`` the float recurrence runs (with the on-grid weights, as the
+    stripped model the converter calibrates) and only the ranges are recorded. Ranges are not
+    updated by training: they are what the converter will measure, refreshed by
+    :func:`lstm_deploy.compress.qat.build.calibrate` at every validation check.
     """
     tf, tfk = _tf.tf(), _tf.tf_keras()
     calibrating = layer.calibrating
     scheme = layer.scheme
-    k, rk = (layer.kernel, layer.recurrent_kernel) if calibrating else layer.quantized_weights()
+    k, rk = layer.quantized_weights()
     x = inputs
     updates: list[Any] = []
-    track = training or calibrating
+    track = calibrating
     if scheme.quantize_activations and track:
         updates += layer.x_range.update(x)
     if scheme.quantize_activations and not calibrating:
@@ -73,12 +88,13 @@ def _recurrence(layer: Any, inputs: Any, training: bool) -> Any:
     if layer.bias is not None:
         z_in = z_in + layer.bias
     u = layer.units
-    step = _step_fn(rk, scheme.quantize_states and not calibrating, layer.h_range, layer.c_range)
+    step = _step_fn(rk, scheme.quantize_states and not calibrating, layer)
     zeros = tf.zeros([tf.shape(inputs)[0], u], dtype=inputs.dtype)
     last, outputs, _ = tfk.backend.rnn(step, z_in, [zeros, zeros], go_backwards=layer.go_backwards)
     if scheme.quantize_states and track:
         updates += layer.h_range.update(outputs[..., :u])
         updates += layer.c_range.update(outputs[..., u:])
+        updates += layer.s_range.update(last[..., :u])  # the state tensor's range: the hidden state after the last step
     result = outputs[..., :u] if layer.return_sequences else last[..., :u]
     if updates:
         with tf.control_dependencies(updates):
@@ -116,6 +132,8 @@ def classes() -> tuple[Any, Any]:
             self.x_range = RangeTracker(self, "input")
             self.h_range = RangeTracker(self, "hidden")
             self.c_range = RangeTracker(self, "cell")
+            self.s_range = RangeTracker(self, "state")  # set by calibration
+            self.o_range = RangeTracker(self, "output")  # set by build.calibrate (the hidden range, or a merged one)
             super().build(input_shape)
 
         def quantized_weights(self) -> tuple[Any, Any]:
@@ -125,7 +143,7 @@ def classes() -> tuple[Any, Any]:
             return k, rk
 
         def call(self, inputs: Any, training: Any = None) -> Any:
-            return _recurrence(self, inputs, bool(training))
+            return _recurrence(self, inputs)
 
         def compute_output_shape(self, input_shape: Any) -> Any:
             if self.return_sequences:

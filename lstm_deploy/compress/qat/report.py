@@ -23,9 +23,17 @@ from ...load.dataset import Dataset
 from .config import TARGETS
 
 
+#: QAT's promise: the quantized artifact within half an accuracy point of float (or 5 % of its RMSE).
+CLOSE_ACCURACY, CLOSE_RMSE = 0.005, 0.05
+
+
 @dataclass(frozen=True)
 class ModeRow:
-    """One quantization mode: primary metric of the float model, the PTQ artifact and the QAT artifact."""
+    """One quantization mode: primary metric of the float model, the PTQ artifact and the QAT artifact.
+
+    ``simulation_agreement``: for the QAT target, the share of x_test samples where the QAT
+    artifact predicts the class the simulation predicted (regression: 1 - relative L2 error).
+    """
 
     mode: str
     float_metric: float
@@ -35,38 +43,86 @@ class ModeRow:
     qat_bytes: int
     ptq_sha256: str
     qat_sha256: str
+    simulation_agreement: float | None = None
+
+
+def close_enough(task: str, float_metric: float, metric: float) -> bool:
+    """Whether ``metric`` is within QAT's promise of ``float_metric`` (see ``CLOSE_*``)."""
+    from ... import metrics
+
+    limit = CLOSE_ACCURACY if task == "classification" else CLOSE_RMSE * abs(float_metric)
+    return metrics.metric_drop(float_metric, metric, task) <= limit + 1e-12
 
 
 @dataclass
 class QatReport:
-    """Everything a QAT run measured; :meth:`to_dict` is the ``--report`` JSON. Metrics are fractions / RMSE on x_test."""
+    """Everything a QAT run measured; :meth:`to_dict` is the ``--report`` JSON. Metrics are fractions / RMSE on x_test.
+
+    ``simulated_metric`` is the training model under simulated quantization (ranges calibrated
+    as the converter does, the int8 output head applied); ``modes`` score the real artifacts.
+    """
 
     target: str
     per_channel: bool
     task: str
     metric: str
     float_metric: float
-    fake_quant_metric: float
+    simulated_metric: float
     qat_metric: float
-    epochs_run: int
-    best_epoch: int
-    history: list[dict[str, float]]
+    best_step: int
+    finetune: dict[str, Any]
     sparsity_before: float
     sparsity_after: float
     pruned_zeros_kept: bool
     activation_ranges: dict[str, dict[str, list[float]]]
     modes: list[ModeRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    verdict: str = ""
+
+    @property
+    def target_row(self) -> ModeRow | None:
+        return next((r for r in self.modes if r.mode == self.target), None)
+
+    @property
+    def simulation_agreement(self) -> float | None:
+        """How often the simulation predicted what the target artifact does (see :class:`ModeRow`)."""
+        row = self.target_row
+        return row.simulation_agreement if row else None
+
+    def judge(self) -> None:
+        """Write ``verdict``: did QAT bring the target artifact within 0.5 points (5 % RMSE) of float, and if not, what instead."""
+        from ...metrics import format_metric
+
+        row = self.target_row
+        if row is None:
+            self.verdict = f"{self.target} artifact not converted (compare={[r.mode for r in self.modes]}); export it to check the metric"
+            return
+        m = lambda v: format_metric(self.metric, v)  # noqa: E731
+        promise = "0.5 points" if self.task == "classification" else "5 % of its RMSE"
+        numbers = f"float {m(row.float_metric)}, post-training {m(row.ptq_metric)}, QAT {m(row.qat_metric)}"
+        if close_enough(self.task, row.float_metric, row.qat_metric):
+            needed = "" if not close_enough(self.task, row.float_metric, row.ptq_metric) else "; post-training quantization was already that close"
+            self.verdict = f"QAT {self.target} is within {promise} of float ({numbers}){needed}"
+            return
+        fallback = "`lstm-deploy export --quantize dynamic` (int8 weights, float activations; ONNX Runtime's is the fastest CPU route) or float16"
+        if not self.target.endswith("int8"):
+            fallback = "float16 or fp32"
+        self.verdict = (f"QAT could NOT bring {self.target} within {promise} of float ({numbers}); "
+                        f"use {fallback} instead, or a larger model")
+        self.warnings.append(self.verdict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["modes"] = [asdict(r) for r in self.modes]
+        d["simulation_agreement"] = self.simulation_agreement
         return d
 
     def summary(self) -> dict[str, Any]:
         """The headline numbers (for the run report)."""
         out: dict[str, Any] = {"target": self.target, "metric": self.metric, "float": self.float_metric,
-                               "simulated_quantized": self.fake_quant_metric, "best_epoch": self.best_epoch,
-                               "epochs_run": self.epochs_run, "sparsity_after": self.sparsity_after}
+                               "simulated_quantized": self.simulated_metric, "best_step": self.best_step,
+                               "steps_run": self.finetune.get("steps_run"), "sparsity_after": self.sparsity_after,
+                               "simulation_agreement": self.simulation_agreement, "verdict": self.verdict}
         for row in self.modes:
             out[f"{row.mode} post-training"] = row.ptq_metric
             out[f"{row.mode} QAT"] = row.qat_metric
@@ -97,9 +153,14 @@ def zeros_kept(before: Any, after: Any) -> bool:
 
 
 def compare_modes(
-    float_model: Any, qat_model: Any, dataset: Dataset, modes: Sequence[str], calibration: np.ndarray
+    float_model: Any, qat_model: Any, dataset: Dataset, modes: Sequence[str], calibration: np.ndarray,
+    simulated: tuple[str, np.ndarray] | None = None,
 ) -> list[ModeRow]:
-    """Convert the float model (post-training quantization) and the QAT model for each mode and score both on x_test."""
+    """Convert the float model (post-training quantization) and the QAT model for each mode and score both on x_test.
+
+    ``simulated``: ``(mode, outputs)`` of the QAT simulation on x_test; that mode's row says
+    how often its artifact agrees with them.
+    """
     from ...export import convert, load_artifact
     from ...load.flavours import predict
 
@@ -110,11 +171,17 @@ def compare_modes(
     for mode in modes:
         fmt, quant = TARGETS[mode]
         ptq, qat = (convert(m, fmt, quant, calibration=calibration, input_shape=shape) for m in (float_model, qat_model))
+        qat_out = load_artifact(qat).predict(x)
+        agree = None
+        if simulated is not None and simulated[0] == mode:
+            sim = simulated[1]
+            agree = metrics.argmax_agreement(qat_out, sim) if task == "classification" else 1.0 - metrics.rel_error(qat_out, sim)
         rows.append(ModeRow(
             mode=mode, float_metric=round(float_metric, 6),
             ptq_metric=round(metrics.score(y, load_artifact(ptq).predict(x), task), 6),
-            qat_metric=round(metrics.score(y, load_artifact(qat).predict(x), task), 6),
+            qat_metric=round(metrics.score(y, qat_out, task), 6),
             ptq_bytes=ptq.size_bytes, qat_bytes=qat.size_bytes,
             ptq_sha256=hashlib.sha256(ptq.data).hexdigest(), qat_sha256=hashlib.sha256(qat.data).hexdigest(),
+            simulation_agreement=None if agree is None else round(float(agree), 6),
         ))
     return rows

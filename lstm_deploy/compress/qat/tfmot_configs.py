@@ -6,8 +6,8 @@ short fine-tune:
 
 * :class:`WeightQuantizer`: symmetric int8 over ``max|w|`` (per tensor or per output
   channel) with a sparsity mask, identical to :func:`~lstm_deploy.compress.qat.fakequant.quantize_weight_np`;
-* :class:`RangeQuantizer`: asymmetric int8 over the running min/max (= post-training
-  calibration), instead of tfmot's moving average that starts at [-6, 6].
+* :class:`RangeQuantizer`: asymmetric int8 over the calibrated min/max (= post-training
+  calibration of the stripped model), instead of tfmot's moving average that starts at [-6, 6].
 
 Example:
     >>> cfg = make_quantize_config("Dense", scheme_for(QatConfig()))   # doctest: +SKIP
@@ -83,7 +83,7 @@ def _range_quantizer() -> Any:
     plain = _plain()
 
     class RangeQuantizer(base.quantizers.Quantizer):
-        """Asymmetric int8 activations over the running min/max seen in training."""
+        """Asymmetric int8 activations over the calibrated min/max (what the converter measures)."""
 
         def __init__(self) -> None:
             self.calibrating = False  # set by build.calibrate: record ranges, do not quantize
@@ -96,7 +96,7 @@ def _range_quantizer() -> Any:
         @plain
         def __call__(self, inputs: Any, training: Any, weights: dict[str, Any], **kwargs: Any) -> Any:
             lo, hi, seen = weights["min"], weights["max"], weights["seen"]
-            if training or self.calibrating:
+            if self.calibrating:  # ranges are the converter's calibration, refreshed at every check
                 first = seen < 0.5
                 b_lo, b_hi = tf.reduce_min(inputs), tf.reduce_max(inputs)
                 ops = [lo.assign(tf.where(first, b_lo, tf.minimum(lo, b_lo))),
