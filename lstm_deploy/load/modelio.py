@@ -218,7 +218,6 @@ def _check_saved_model_dir(path: Path) -> None:
 def _load_saved_model(path: Path, unsafe: bool) -> tuple[Any, Flavour]:
     _check_saved_model_dir(path)
     tfk = _tf.tf_keras()
-    _refuse_code(path, _saved_model_configs(path), unsafe)  # tf_keras' SavedModel loader has no safe mode
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -227,19 +226,6 @@ def _load_saved_model(path: Path, unsafe: bool) -> tuple[Any, Flavour]:
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise ModelLoadError(f"{path}: could not load the SavedModel with tf_keras: {msg[:300]}") from None
     return model, "tf_keras"
-
-
-def _saved_model_configs(path: Path) -> list[Any]:
-    """The per-object Keras metadata (class names, configs) a tf_keras SavedModel records in keras_metadata.pb."""
-    from google.protobuf.message import DecodeError
-    from tf_keras.protobuf import saved_metadata_pb2
-
-    meta = saved_metadata_pb2.SavedMetadata()
-    try:
-        meta.ParseFromString((path / "keras_metadata.pb").read_bytes())
-        return [json.loads(node.metadata) for node in meta.nodes if node.metadata]
-    except (DecodeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"{path}: keras_metadata.pb is unreadable ({exc.__class__.__name__}); is the SavedModel corrupt?") from None
 
 
 def save_model(model: Any, path: str | Path, flavour: Flavour | None = None) -> Path:
