@@ -18,7 +18,7 @@ from . import __version__
 from .errors import LstmDeployError
 
 # Order is the pipeline order shown in --help: load -> compress -> export -> run -> report.
-COMMAND_MODULES = ("inspect", "prune", "quantize", "export", "benchmark", "run")
+COMMAND_MODULES = ("inspect", "prune", "quantize", "optimize", "export", "benchmark", "run")
 
 
 class _LazyGroup(click.Group):

@@ -1,0 +1,166 @@
+"""`lstm-deploy optimize` on real data: the winner vs the original model, default search, 2 cores.
+
+Data: three UCR/UEA sets bundled in the ``aeon`` wheel (no download): JapaneseVowels (speech
+features, 9 classes), BasicMotions (accelerometer/gyroscope, 4 classes), ItalyPowerDemand
+(electricity demand, 2 classes); z-scored with training statistics, variable-length series
+pre-padded with zeros (a plain LSTM reads the real frames last).
+
+Model: 2x LSTM(256) -> Dense softmax (Keras 3, about 0.8 M parameters), trained here with early
+stopping. Each model is searched twice with the DEFAULT settings of `OptimizeConfig`
+(budget 1 accuracy point), once per objective:
+
+* latency: target >= 6x faster at batch 1, one thread, than the original's ONNX fp32 export,
+  measured in the same benchmark run (the search's final run);
+* size: target >= 20x smaller (gzip bytes) than the original's fp32 TFLite;
+* every search finishes within 20 minutes and within its own --time-budget;
+* the report's numbers for the winner match `lstm-deploy benchmark` run afterwards on the
+  same artifact (size and x_test metric exactly; p50 latency within 35 % -- two runs on a
+  shared machine).
+
+Run:  .venv/bin/python benchmarks/optimize.py      (about 35 min on 2 cores)
+Writes benchmarks/results/optimize.json, prints a table and PASS/FAIL lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from lstm_deploy import _tf  # noqa: E402
+from lstm_deploy.atomic import atomic_write_text  # noqa: E402
+
+DATASETS = ("JapaneseVowels", "BasicMotions", "ItalyPowerDemand")
+UNITS = 256
+TARGETS = {"latency": 6.0, "size": 20.0}
+MAX_MINUTES = 20.0
+LATENCY_MATCH = 0.35
+
+
+def pre_padded(x: np.ndarray) -> np.ndarray:
+    """Move each series' trailing zero padding to the front."""
+    out = np.zeros_like(x)
+    for i, seq in enumerate(x):
+        real = np.flatnonzero(np.any(seq != 0, axis=-1))
+        n = int(real[-1]) + 1 if len(real) else 0
+        out[i, x.shape[1] - n :] = seq[:n]
+    return out
+
+
+def load(name: str, folder: Path) -> Path:
+    from lstm_deploy.load.sources import aeon_classification
+
+    arrays = dict(aeon_classification(name).arrays)
+    for key in ("x_train", "x_test"):
+        arrays[key] = pre_padded(arrays[key])
+    order = np.random.default_rng(0).permutation(len(arrays["x_train"]))  # some files are sorted by class
+    arrays["x_train"], arrays["y_train"] = arrays["x_train"][order], arrays["y_train"][order]
+    path = folder / f"{name}.npz"
+    np.savez(path, **arrays)
+    return path
+
+
+def train(data: Path, folder: Path, seed: int) -> tuple[Path, float, int]:
+    keras = _tf.keras3()
+    keras.utils.set_random_seed(seed)
+    with np.load(data) as d:
+        x, y, xt, yt = d["x_train"], d["y_train"], d["x_test"], d["y_test"]
+    n_classes = int(max(y.max(), yt.max()) + 1)
+    model = keras.Sequential([keras.Input(x.shape[1:]), keras.layers.LSTM(UNITS, return_sequences=True), keras.layers.LSTM(UNITS),
+                              keras.layers.Dense(n_classes, activation="softmax")])
+    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=8, restore_best_weights=True)
+    model.fit(x, y, validation_split=0.15, epochs=80, batch_size=16, callbacks=[stop], verbose=0)
+    acc = float(model.evaluate(xt, yt, verbose=0)[1])
+    path = folder / f"{data.stem}.keras"
+    model.save(path)
+    return path, acc, int(model.count_params())
+
+
+def cli_benchmark(artifact: Path, data: Path, runtime: str, threads: int) -> dict:
+    """`lstm-deploy benchmark` on the winner, as a user would run it."""
+    out = Path(tempfile.mkdtemp(prefix="opt-bench-"))
+    cmd = [sys.executable, "-m", "lstm_deploy.cli", "benchmark", str(artifact), "--data", str(data), "--runtimes", runtime,
+           "--threads", str(threads), "-o", str(out / "b"), "--json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    rows = [r for r in json.loads(proc.stdout)["results"] if r["status"] == "ok"]
+    return rows[0]
+
+
+def search(model: Path, data: Path, objective: str, out: Path) -> dict:
+    from lstm_deploy.optimize import OptimizeConfig, optimize_model
+    from lstm_deploy.optimize.trial import RUNTIMES
+
+    cfg = OptimizeConfig(objective=objective)  # the default search: budget, trials, time budget
+    t0 = time.perf_counter()
+    res = optimize_model(model, data, out, cfg, progress=lambda m: print(f"    {m}", flush=True))
+    minutes = (time.perf_counter() - t0) / 60
+    best, base = res.report["best"], res.report["baseline"]
+    check = cli_benchmark(out / best["artifact"], data, RUNTIMES[best["format"]], best["threads"])
+    ratio = best["speedup"] if objective == "latency" else best["gzip_ratio"]
+    metric = res.report["metric"]
+    match = {"size_bytes": check["size_bytes"] == best["size_bytes"], "gzip_bytes": check["gzip_bytes"] == best["gzip_bytes"],
+             metric: abs(check[metric] - best["metric"]) < 1e-9,
+             "latency": abs(check["p50_ms"] - best["latency_ms"]) <= LATENCY_MATCH * best["latency_ms"]}
+    return {"objective": objective, "minutes": minutes, "time_budget_minutes": cfg.time_budget, "trials": res.report["search"]["trials_finished"],
+            "baseline": base, "best": best, "ratio": ratio, "target": TARGETS[objective], "cli_benchmark_p50_ms": check["p50_ms"],
+            "cli_benchmark": {k: check.get(k) for k in ("p50_ms", "size_bytes", "gzip_bytes", metric)}, "match": match,
+            "pass": bool(ratio and ratio >= TARGETS[objective] and minutes <= min(MAX_MINUTES, cfg.time_budget or MAX_MINUTES) and all(match.values())
+                         and best["metric_drop"] <= cfg.max_metric_drop + 1e-9)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "optimize.json"))
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--objectives", default="latency,size")
+    parser.add_argument("--work", default=None, help="folder for models, data and search outputs (default: a temporary one)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    _tf.quiet()
+    work = Path(args.work or tempfile.mkdtemp(prefix="opt-benchmark-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in args.datasets.split(","):
+        t0 = time.perf_counter()
+        data = load(name, work)
+        model, acc, params = train(data, work, args.seed)
+        print(f"{name}: 2x LSTM({UNITS}), {params:,} params, test accuracy {100 * acc:.2f} % (trained in {time.perf_counter() - t0:.0f} s)", flush=True)
+        for objective in args.objectives.split(","):
+            r = search(model, data, objective, work / f"{name}-{objective}")
+            r.update(dataset=name, params=params, test_accuracy=acc)
+            results.append(r)
+            print(f"  {objective}: {r['ratio']}x (target {r['target']}x) in {r['minutes']:.1f} min, {r['trials']} trials, "
+                  f"best {r['best']['artifact']} -> {'PASS' if r['pass'] else 'FAIL'}", flush=True)
+    lines = ["| data | objective | baseline | winner | accuracy % (drop) | p50 ms base -> best | gzip KB base -> best | ratio | min | trials | CLI p50 |",
+             "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results:
+        b, w = r["baseline"], r["best"]
+        what = w.get("candidate") and ", ".join(f"{k}={v}" for k, v in w["candidate"].items() if k != "threads") or "original"
+        lines.append(f"| {r['dataset']} | {r['objective']} | {b['format']} {b['quantization']} | {what} | {100 * w['metric']:.2f} ({100 * w['metric_drop']:+.2f}) "
+                     f"| {b['latency_ms']:.3f} -> {w['latency_ms']:.3f} | {b['gzip_bytes'] / 1024:.0f} -> {w['gzip_bytes'] / 1024:.1f} | **{r['ratio']:.1f}x** "
+                     f"| {r['minutes']:.1f} | {r['trials']} | {r['cli_benchmark_p50_ms']:.3f} |")
+    print("\n".join(lines))
+    for r in results:
+        print(f"{'PASS' if r['pass'] else 'FAIL'} {r['dataset']} {r['objective']}: {r['ratio']}x >= {r['target']}x, {r['minutes']:.1f} min <= "
+              f"{MAX_MINUTES:g}, report matches lstm-deploy benchmark: {r['match']}")
+    payload = {"benchmark": "optimize", "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+               "results": results, "table": lines}
+    atomic_write_text(args.out, json.dumps(payload, indent=2, default=str) + "\n")
+    print(f"wrote {args.out}")
+    return 0 if all(r["pass"] for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
