@@ -212,11 +212,15 @@ def optimize_model(model_path: str | Path, data: str | Path | Dataset, out_dir: 
     start = time.monotonic()
     deadline = start + cfg.time_budget * 60.0 - FINAL_RESERVE_S if cfg.time_budget is not None else None
     run = _prepare(model_path, data, out_dir, cfg, say)
-    baselines = _baselines(run, say)
     name = study_name(cfg, run.loaded.sha256, run.dataset)
-    study = open_study(cfg, name)
+    study = open_study(cfg, name)  # a bad --storage or --ray-address fails before any work
     setup = TrialSetup(_model_bytes(run.loaded), search_view(run.dataset, cfg), cfg, run.reference["val_metric"], run.space.qat)
     executor = make_executor(setup, cfg.ray_address)
+    try:
+        baselines = _baselines(run, say)
+    except BaseException:
+        executor.close()
+        raise
     say(f"search: {cfg.trials} trials planned ({len(finished_outcomes(study))} already in study '{name}'), on {executor.where}"
         + (f", {cfg.time_budget:g} min budget" if cfg.time_budget else ""))
     try:
