@@ -41,7 +41,10 @@ def objective_value(outcome: TrialOutcome | dict[str, Any], objective: str) -> f
 
 def open_study(config: OptimizeConfig, name: str) -> Any:
     """Create (or, with ``storage``, resume) the study; the sampler is seeded constrained TPE."""
-    import optuna
+    try:
+        import optuna
+    except ImportError:
+        raise InputError("lstm-deploy optimize needs Optuna; install it with: pip install 'lstm-deploy[optimize]'") from None
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=config.seed, n_startup_trials=min(10, max(4, config.trials // 3)))

@@ -141,8 +141,9 @@ def run_optimize(ctx: StageContext, config: OptimizeConfig, folder: Path) -> Sta
     winner.mkdir()
     for key in ("artifact", "manifest"):  # the artifact folder later stages (benchmark) read: the winner only
         shutil.copyfile(result.paths[key], winner / result.paths[key].name)
-    best = result.report["best"]
-    summary = {k: best.get(k) for k in ("artifact", "metric", "metric_drop", "latency_ms", "size_bytes", "gzip_bytes", "speedup", "gzip_ratio")}
+    best, base = result.report["best"], result.report["baseline"]
+    summary = {"artifact": best["artifact"], "metric": result.report["metric"], "metric_before": base.get("metric"), "metric_after": best.get("metric"),
+               **{k: best.get(k) for k in ("metric_drop", "latency_ms", "size_bytes", "gzip_bytes", "speedup", "gzip_ratio")}}
     return StageOutput({"model": result.paths["model"], "artifacts": winner, "report": result.paths["json"]},
                        {**summary, "partial": result.partial, "trials": result.report["search"]["trials_finished"]})
 

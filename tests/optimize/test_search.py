@@ -1,4 +1,8 @@
-"""A real search on a tiny trained LSTM: Ctrl-C keeps a partial winner, --storage resumes, the recipe rebuilds the winner."""
+"""A real search on a tiny trained LSTM: Ctrl-C keeps a partial winner, --storage resumes it on a local Ray cluster, the recipe rebuilds the winner.
+
+The resumed run connects to a real 2-CPU Ray cluster this module starts (two trials at once);
+without the optional ``ray`` extra it resumes in-process instead (``make test`` installs Ray).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,20 @@ import pytest
 from tests import zoo
 from tests.helpers import run_cli
 
-ARGS = ("--format", "onnx", "--trials", "2", "--finetune-steps", "12")
+ARGS = ("--format", "onnx", "--trials", "3", "--finetune-steps", "12")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local 2-CPU Ray cluster started (and stopped) by this test process; None without Ray."""
+    try:
+        import ray
+    except ImportError:
+        yield None
+        return
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +47,7 @@ def searched(tmp_path_factory):
         if msg.startswith("trial 1/"):
             raise KeyboardInterrupt
 
-    cfg = OptimizeConfig(format="onnx", trials=2, finetune_steps=12, storage=storage)
+    cfg = OptimizeConfig(format="onnx", trials=3, finetune_steps=12, storage=storage, finalists=2)
     partial = optimize_model(model_path, data, tmp / "out", cfg, progress=interrupt_after_first_trial)
     partial_report = json.loads((tmp / "out" / "report.json").read_text())
     return {"tmp": tmp, "model": model_path, "data": data, "storage": storage, "partial": partial, "partial_report": partial_report,
@@ -41,29 +58,35 @@ def test_ctrl_c_keeps_the_best_so_far_marked_partial(searched):
     res, report = searched["partial"], searched["partial_report"]
     assert res.partial and report["partial"] is True
     assert report["search"]["interrupted"] and report["search"]["trials_finished"] == 1
+    assert report["search"]["executor"] == "this process"
     assert (res.out_dir / report["best"]["artifact"]).is_file()
     assert any(m.startswith("interrupted") for m in searched["lines"])
     assert "Partial result" in (res.out_dir / "report.md").read_text()
-    progress = next(m for m in searched["lines"] if m.startswith("trial 1/2"))
+    progress = next(m for m in searched["lines"] if m.startswith("trial 1/3"))
     assert "best so far" in progress and "min left" in progress
 
 
-def test_resume_finishes_the_study_and_writes_the_report(searched, capsys):
+def test_resume_on_ray_finishes_the_study_and_writes_the_report(searched, cluster, capsys):
     tmp = searched["tmp"]
+    ray_args = ["--ray-address", cluster] if cluster else []
     code, out, err = run_cli(["optimize", searched["model"], "--data", searched["data"], *ARGS, "--storage", searched["storage"],
-                              "-o", tmp / "out"], capsys)
+                              *ray_args, "-o", tmp / "out"], capsys)
     assert code == 0, err
     report = json.loads((tmp / "out" / "report.json").read_text())
     assert report["partial"] is False
-    assert report["search"]["trials_finished"] == 2 and report["search"]["trials_run_now"] == 1  # trial 0 was not run again
-    assert "trial 2/2" in err and "best:" in out
+    assert report["search"]["trials_finished"] == 3 and report["search"]["trials_run_now"] == 2  # trial 0 was not run again
+    assert report["search"]["executor"] == ("Ray cluster (2 CPUs)" if cluster else "this process")
+    assert "trial 3/3" in err and "best:" in out
     for key in ("baseline", "best"):
         entry = report[key]
         assert (tmp / "out" / entry["artifact"]).is_file()
         assert entry["metric"] is not None and entry["latency_ms"] > 0 and entry["size_bytes"] > 0
     assert report["baseline"]["artifact"] == "baseline/model.fp32.onnx"
-    assert [t["number"] for t in report["trials"]] == [0, 1] and all(t["status"] in ("ok", "pruned", "failed") for t in report["trials"])
-    assert set(report["pareto"]) <= {0, 1} and report["pareto"]
+    assert [t["number"] for t in report["trials"]] == [0, 1, 2]
+    assert all(t["status"] == "ok" for t in report["trials"]), [t["reason"] for t in report["trials"]]
+    for t in report["trials"]:  # files computed on Ray workers came back to the driver
+        assert (tmp / "out" / "trials" / f"{t['number']:04d}" / t["artifact"]).is_file()
+    assert set(report["pareto"]) <= {0, 1, 2} and report["pareto"]
     assert "<img" in (tmp / "out" / "report.html").read_text()
     searched["report"] = report
 
