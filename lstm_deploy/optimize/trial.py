@@ -108,7 +108,7 @@ def finetune_epochs(n_train: int, config: OptimizeConfig) -> int:
         >>> finetune_epochs(243, OptimizeConfig())   # 8 steps an epoch
         20
         >>> finetune_epochs(9000, OptimizeConfig())  # 282 steps an epoch
-        2
+        1
     """
     per_epoch = max(1, math.ceil(n_train / FINETUNE_BATCH))
     return max(1, min(config.max_epochs, round(config.finetune_steps / per_epoch)))
