@@ -18,12 +18,11 @@ Example:
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__, metrics
-from ..atomic import atomic_write_text
+from ..atomic import atomic_write_bytes, atomic_write_text
 from .search import objective_value
 
 if TYPE_CHECKING:
@@ -72,7 +71,7 @@ def _install_winner(run: "_Run", best: dict[str, Any]) -> dict[str, Path]:
     target = run.out / src.name
     if src.resolve() != target.resolve():
         for a, b in ((src, target), (Path(str(src) + ".json"), Path(str(target) + ".json"))):
-            shutil.copyfile(a, b)
+            atomic_write_bytes(b, a.read_bytes())
     keras_src = src.parent / "model.keras"
     model = load_model(keras_src).model if best["kind"] == "finalist" and keras_src.is_file() else run.loaded.model
     model_path = save_model(model, run.out / "model.keras", flavour=run.loaded.flavour)

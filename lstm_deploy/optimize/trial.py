@@ -164,6 +164,7 @@ def _compress(model: Any, setup: TrialSetup, cand: Candidate, out: TrialOutcome)
             out.steps.append({"step": f"prune {step.method}", "skipped": str(exc)})
             continue
         model = res.model
+        out.float_val_metric = res.report.metric_after  # the compressed float model, before quantization
         drop = metrics.metric_drop(setup.reference, res.report.metric_after, task)
         out.steps.append({"step": f"prune {step.method}", "sparsity": step.sparsity, "epochs_run": res.report.epochs_run,
                           "val_metric": res.report.metric_after, "val_drop": drop})
@@ -190,7 +191,7 @@ def _quantize(model: Any, setup: TrialSetup, cand: Candidate, folder: Path, out:
     from ..compress.qat import TARGETS, QatConfig, quantize_aware_train
 
     config, task = setup.config, setup.data.task
-    float_metric = out.steps[-1]["val_metric"] if out.steps and "val_metric" in out.steps[-1] else setup.reference
+    float_metric = setup.reference if out.float_val_metric is None else out.float_val_metric
     out.float_val_metric = float_metric
     ecfg, result = _export(model, setup, cand, folder)
     drop = metrics.metric_drop(setup.reference, result.parity.metric_artifact, task)
