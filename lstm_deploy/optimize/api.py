@@ -34,12 +34,10 @@ from ..errors import InputError
 from ..load.dataset import Dataset, load_data
 from .config import OptimizeConfig
 from .executors import make_executor
-from .search import finished_outcomes, objective_value, open_study, run_search
+from .search import Budget, finished_outcomes, objective_value, open_study, run_search
 from .space import SearchSpace
 from .trial import RUNTIMES, TrialOutcome, TrialSetup, search_view
 
-#: Seconds kept back from ``time_budget`` for the final benchmark and the report.
-FINAL_RESERVE_S = 60.0
 BASELINE_FORMAT = {"latency": "onnx", "size": "tflite"}
 
 
@@ -210,7 +208,7 @@ def optimize_model(model_path: str | Path, data: str | Path | Dataset, out_dir: 
     cfg = config or OptimizeConfig()
     say = progress or (lambda _msg: None)
     start = time.monotonic()
-    deadline = start + cfg.time_budget * 60.0 - FINAL_RESERVE_S if cfg.time_budget is not None else None
+    end = time.time() + cfg.time_budget * 60.0 if cfg.time_budget is not None else None
     run = _prepare(model_path, data, out_dir, cfg, say)
     name = study_name(cfg, run.loaded.sha256, run.dataset)
     study = open_study(cfg, name)  # a bad --storage or --ray-address fails before any work
@@ -224,7 +222,8 @@ def optimize_model(model_path: str | Path, data: str | Path | Dataset, out_dir: 
     say(f"search: {cfg.trials} trials planned ({len(finished_outcomes(study))} already in study '{name}'), on {executor.where}"
         + (f", {cfg.time_budget:g} min budget" if cfg.time_budget else ""))
     try:
-        state = run_search(study, run.space, executor, cfg, deadline, run.dataset.task, say, _writer(run.out))
+        budget = Budget(end, len(baselines) + cfg.finalists)
+        state = run_search(study, run.space, executor, cfg, budget, run.dataset.task, say, _writer(run.out))
     finally:
         executor.close()
     outcomes = finished_outcomes(study)

@@ -28,7 +28,7 @@ class Executor(Protocol):
     slots: int
     where: str
 
-    def submit(self, number: int, candidate: Candidate) -> None: ...
+    def submit(self, number: int, candidate: Candidate, deadline: float | None = None) -> None: ...
 
     def wait(self) -> list[TrialOutcome]: ...
 
@@ -45,14 +45,14 @@ class LocalExecutor:
 
     def __init__(self, setup: TrialSetup) -> None:
         self.setup = setup
-        self._queue: list[tuple[int, Candidate]] = []
+        self._queue: list[tuple[int, Candidate, float | None]] = []
 
-    def submit(self, number: int, candidate: Candidate) -> None:
-        self._queue.append((number, candidate))
+    def submit(self, number: int, candidate: Candidate, deadline: float | None = None) -> None:
+        self._queue.append((number, candidate, deadline))
 
     def wait(self) -> list[TrialOutcome]:
-        number, candidate = self._queue.pop(0)
-        return [run_trial(self.setup, number, candidate)]
+        number, candidate, deadline = self._queue.pop(0)
+        return [run_trial(self.setup, number, candidate, deadline)]
 
     def cancel(self) -> None:
         self._queue.clear()
@@ -61,12 +61,12 @@ class LocalExecutor:
         self._queue.clear()
 
 
-def _ray_trial(setup: TrialSetup, number: int, candidate: Candidate) -> TrialOutcome:
+def _ray_trial(setup: TrialSetup, number: int, candidate: Candidate, deadline: float | None) -> TrialOutcome:
     """A trial inside a Ray worker process (quiet TensorFlow first, as the CLI does)."""
     from .. import _tf
 
     _tf.quiet()
-    return run_trial(setup, number, candidate)
+    return run_trial(setup, number, candidate, deadline)
 
 
 class RayExecutor:
@@ -94,8 +94,8 @@ class RayExecutor:
         self._task = ray.remote(num_cpus=1, max_retries=0)(_ray_trial)
         self._running: dict[Any, int] = {}
 
-    def submit(self, number: int, candidate: Candidate) -> None:
-        self._running[self._task.remote(self._setup, number, candidate)] = number
+    def submit(self, number: int, candidate: Candidate, deadline: float | None = None) -> None:
+        self._running[self._task.remote(self._setup, number, candidate, deadline)] = number
 
     def wait(self) -> list[TrialOutcome]:
         done, _ = self._ray.wait(list(self._running), num_returns=1)

@@ -11,7 +11,7 @@ a trial left ``RUNNING`` by a crash or Ctrl-C is marked failed.
 
 Example:
     >>> study = open_study(config, "lstm-deploy-optimize-1a2b")            # doctest: +SKIP
-    >>> state = run_search(study, space, executor, config, deadline, say)    # doctest: +SKIP
+    >>> state = run_search(study, space, executor, config, Budget(time.time() + 600, 5), "classification", say, write)  # doctest: +SKIP
     >>> state.interrupted                                                   # doctest: +SKIP
     False
 """
@@ -61,6 +61,36 @@ def open_study(config: OptimizeConfig, name: str) -> Any:
     return study
 
 
+#: Least time kept back from the budget for the final benchmark and the report, in seconds.
+MIN_RESERVE_S = 60.0
+WRITE_S = 20.0  # saving the winner, plots, report pages
+
+
+@dataclass
+class Budget:
+    """The time budget as the loop spends it (``end`` in ``time.time()`` seconds; None = no budget).
+
+    The final phase benchmarks ``final_artifacts`` artifacts; what one benchmark took inside the
+    trials so far (``bench_s``) sizes the reserve, so a loaded machine keeps more time back.
+    """
+
+    end: float | None
+    final_artifacts: int
+    bench_s: float = 0.0
+
+    def reserve(self) -> float:
+        return max(MIN_RESERVE_S, self.final_artifacts * self.bench_s + WRITE_S)
+
+    def deadline(self) -> float | None:
+        """When trials stop: no trial starts and no trial step begins after it."""
+        return None if self.end is None else self.end - self.reserve()
+
+    def left(self) -> float | None:
+        """Seconds until the deadline."""
+        deadline = self.deadline()
+        return None if deadline is None else deadline - time.time()
+
+
 @dataclass
 class SearchState:
     """How the loop ended."""
@@ -91,7 +121,7 @@ def finished_outcomes(study: Any) -> list[dict[str, Any]]:
 
 
 def _line(outcome: TrialOutcome, done: int, planned: int, best: dict[str, Any] | None, config: OptimizeConfig, task: str,
-          deadline: float | None) -> str:
+          budget: Budget) -> str:
     name = metrics.primary_metric(task)
     head = f"trial {done}/{planned} #{outcome.number} {_label(outcome.candidate)}: "
     if outcome.status == "ok":
@@ -101,8 +131,9 @@ def _line(outcome: TrialOutcome, done: int, planned: int, best: dict[str, Any] |
     else:
         body = f"{outcome.status}: {outcome.reason}"
     tail = f" | best so far: {_best_text(best, config)}"
-    if deadline is not None:
-        tail += f" | {max(0.0, deadline - time.monotonic()) / 60:.1f} min left"
+    left = budget.left()
+    if left is not None:
+        tail += f" | {max(0.0, left) / 60:.1f} min left for trials"
     return head + body + tail
 
 
@@ -126,12 +157,13 @@ def best_feasible(outcomes: list[dict[str, Any]], config: OptimizeConfig) -> dic
     return min(ok, key=lambda o: objective_value(o, config.objective), default=None)  # type: ignore[arg-type, return-value]
 
 
-def run_search(study: Any, space: SearchSpace, executor: Executor, config: OptimizeConfig, deadline: float | None, task: str,
+def run_search(study: Any, space: SearchSpace, executor: Executor, config: OptimizeConfig, budget: Budget, task: str,
                say: Progress, on_outcome: Callable[[TrialOutcome], None]) -> SearchState:
     """Ask, run and tell until ``config.trials`` trials are finished, time runs out, or Ctrl-C.
 
     No trial starts when the time left is less than the mean duration of the trials so far
-    (the first always starts). On Ctrl-C the trials in flight are cancelled and marked failed.
+    (the first starts whenever there is time left), and a running trial starts no further step
+    after the deadline. On Ctrl-C the trials in flight are cancelled and marked failed.
     """
     from optuna.trial import TrialState
 
@@ -146,11 +178,12 @@ def run_search(study: Any, space: SearchSpace, executor: Executor, config: Optim
         while True:
             while len(running) < executor.slots and done + len(running) < config.trials:
                 mean = sum(state.seconds) / len(state.seconds) if state.seconds else 0.0
-                if deadline is not None and deadline - time.monotonic() <= mean:
+                left = budget.left()
+                if left is not None and left <= mean:
                     state.stopped_for_time = True
                     break
                 trial = study.ask()
-                executor.submit(trial.number, space.suggest(trial))
+                executor.submit(trial.number, space.suggest(trial), budget.deadline())
                 running[trial.number] = trial
             if not running:
                 return state
@@ -162,9 +195,11 @@ def run_search(study: Any, space: SearchSpace, executor: Executor, config: Optim
                 done += 1
                 state.ran += 1
                 state.seconds.append(outcome.seconds)
+                if outcome.bench_seconds is not None:
+                    budget.bench_s = max(budget.bench_s, outcome.bench_seconds)
                 if outcome.feasible(config.max_metric_drop) and (best is None or objective_value(outcome, config.objective) < objective_value(best, config.objective)):  # type: ignore[operator]
                     best = outcome.summary()
-                say(_line(outcome, done, config.trials, best, config, task, deadline))
+                say(_line(outcome, done, config.trials, best, config, task, budget))
     except KeyboardInterrupt:
         state.interrupted = True
         executor.cancel()

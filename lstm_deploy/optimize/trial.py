@@ -77,6 +77,7 @@ class TrialOutcome:
     stages: list[dict[str, Any]] = field(default_factory=list)
     artifact: str | None = None
     seconds: float = 0.0
+    bench_seconds: float | None = None
     files: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     def feasible(self, max_drop: float) -> bool:
@@ -151,13 +152,23 @@ def _prune_steps(cand: Candidate, config: OptimizeConfig, epochs: int) -> list[A
     return steps
 
 
-def _compress(model: Any, setup: TrialSetup, cand: Candidate, out: TrialOutcome) -> Any | None:
+class TimeBudgetReached(Exception):
+    """The search's deadline passed before a trial's next step (the step in flight is finished, no more)."""
+
+
+def _in_time(deadline: float | None, step: str) -> None:
+    if deadline is not None and time.time() > deadline:
+        raise TimeBudgetReached(f"--time-budget reached before '{step}'")
+
+
+def _compress(model: Any, setup: TrialSetup, cand: Candidate, out: TrialOutcome, deadline: float | None = None) -> Any | None:
     """Unit removal and magnitude pruning with fine-tuning; ``None`` when the trial cannot recover."""
     from ..compress.prune import prune_model
     from ..errors import InputError
 
     config, task = setup.config, setup.data.task
     for step in _prune_steps(cand, config, finetune_epochs(len(setup.data.x_train), config)):
+        _in_time(deadline, f"prune {step.method}")
         try:
             res = prune_model(model, setup.data, step, measure_latency=False)
         except InputError as exc:  # e.g. a fraction too small to remove a single unit: the step changes nothing
@@ -186,19 +197,21 @@ def _export(model: Any, setup: TrialSetup, cand: Candidate, folder: Path) -> Any
     return cfg, result
 
 
-def _quantize(model: Any, setup: TrialSetup, cand: Candidate, folder: Path, out: TrialOutcome) -> tuple[Any, Any]:
+def _quantize(model: Any, setup: TrialSetup, cand: Candidate, folder: Path, out: TrialOutcome, deadline: float | None = None) -> tuple[Any, Any]:
     """Export; where post-training quantization loses more than the budget (and the float model did not), QAT and export again."""
     from ..compress.qat import TARGETS, QatConfig, quantize_aware_train
 
     config, task = setup.config, setup.data.task
     float_metric = setup.reference if out.float_val_metric is None else out.float_val_metric
     out.float_val_metric = float_metric
+    _in_time(deadline, "export")
     ecfg, result = _export(model, setup, cand, folder)
     drop = metrics.metric_drop(setup.reference, result.parity.metric_artifact, task)
     out.steps.append({"step": f"export {cand.format} {cand.quantization}", "val_metric": result.parity.metric_artifact, "val_drop": drop})
     target = next((t for t, fq in TARGETS.items() if fq == (cand.format, cand.quantization)), None)
     float_drop = metrics.metric_drop(setup.reference, float_metric, task)
     if target and setup.qat and config.qat_epochs > 0 and drop > config.max_metric_drop >= float_drop:
+        _in_time(deadline, "QAT")
         qcfg = QatConfig(target=target, epochs=config.qat_epochs, val_fraction=config.val_fraction, seed=config.seed, compare=())
         model = quantize_aware_train(model, setup.data, qcfg).model
         out.qat = True
@@ -218,7 +231,9 @@ def _measure(artifact: Path, setup: TrialSetup, cand: Candidate, out: TrialOutco
 
     bcfg = BenchConfig(runtimes=(RUNTIMES[cand.format],), threads=(cand.threads,), batch_sizes=(setup.config.batch_size,),
                        include_keras=False)
+    start = time.perf_counter()
     rows = benchmark([artifact], setup.data, bcfg).results
+    out.bench_seconds = time.perf_counter() - start
     row = rows[0] if rows else {"status": "error", "reason": "no row"}
     if row["status"] != "ok":
         raise StageError(f"benchmark of {artifact.name} on {row.get('runtime')}: {row['status']}: {row.get('reason')}")
@@ -226,8 +241,11 @@ def _measure(artifact: Path, setup: TrialSetup, cand: Candidate, out: TrialOutco
     out.stages.append(_stage(bcfg))
 
 
-def run_trial(setup: TrialSetup, number: int, cand: Candidate) -> TrialOutcome:
-    """Run one trial (see the module docstring); never raises for a bad configuration, records why instead."""
+def run_trial(setup: TrialSetup, number: int, cand: Candidate, deadline: float | None = None) -> TrialOutcome:
+    """Run one trial (see the module docstring); never raises for a bad configuration, records why instead.
+
+    ``deadline`` (``time.time()`` seconds): no further step starts after it (the trial is recorded as failed).
+    """
     from ..load.modelio import save_model
 
     start = time.perf_counter()
@@ -235,9 +253,10 @@ def run_trial(setup: TrialSetup, number: int, cand: Candidate) -> TrialOutcome:
     try:
         with tempfile.TemporaryDirectory(prefix=f"lstm-deploy-trial{number}-") as tmp:
             folder = Path(tmp)
-            model = _compress(_base_model(setup), setup, cand, out)
+            model = _compress(_base_model(setup), setup, cand, out, deadline)
             if model is not None:
-                model, result = _quantize(model, setup, cand, folder, out)
+                model, result = _quantize(model, setup, cand, folder, out, deadline)
+                _in_time(deadline, "latency measurement")
                 _measure(result.artifact, setup, cand, out)
                 out.artifact = result.artifact.name
                 out.files = {result.artifact.name: result.artifact.read_bytes(), result.manifest.name: result.manifest.read_bytes()}

@@ -109,3 +109,33 @@ def test_study_name_changes_with_shaping_settings():
     assert a != study_name(OptimizeConfig(objective="size"), "sha", ds)
     assert a != study_name(OptimizeConfig(), "other", ds)
     assert study_name(OptimizeConfig(study_name="mine"), "sha", ds) == "mine"
+
+
+def test_budget_keeps_time_for_the_final_benchmark():
+    from lstm_deploy.optimize.search import Budget
+
+    budget = Budget(end=1000.0, final_artifacts=5)
+    assert budget.reserve() == 60.0 and budget.deadline() == 940.0
+    budget.bench_s = 20.0  # a loaded machine: benchmarks took 20 s inside the trials
+    assert budget.reserve() == 120.0 and budget.deadline() == 880.0
+    assert Budget(None, 3).deadline() is None and Budget(None, 3).left() is None
+
+
+def test_a_trial_starts_no_step_after_the_deadline(tmp_path):
+    import time
+
+    import numpy as np
+
+    from lstm_deploy.load.dataset import validate_arrays
+    from lstm_deploy.load.modelio import save_model
+    from lstm_deploy.optimize.trial import TrialSetup, run_trial, search_view
+
+    rng = np.random.default_rng(0)
+    ds = validate_arrays({"x_train": rng.normal(size=(20, zoo.T, zoo.F)).astype(np.float32), "y_train": rng.integers(0, 3, 20),
+                          "x_test": rng.normal(size=(6, zoo.T, zoo.F)).astype(np.float32), "y_test": rng.integers(0, 3, 6)})
+    model_bytes = save_model(zoo.stacked(zoo.seeded("tf_keras")), tmp_path / "m.keras", flavour="tf_keras").read_bytes()
+    cfg = OptimizeConfig()
+    setup = TrialSetup(model_bytes, search_view(ds, cfg), cfg, reference=0.5, qat=True)
+    out = run_trial(setup, 7, Candidate({"*": 0.5}, 0.0, "onnx", "dynamic", 1), deadline=time.time() - 1)
+    assert out.status == "failed" and out.reason == "TimeBudgetReached: --time-budget reached before 'prune units'"
+    assert out.files == {} and out.number == 7
