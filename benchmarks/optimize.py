@@ -143,34 +143,43 @@ def search(model: Path, data: Path, objective: str, out: Path, time_budget: floa
                          and best["metric_drop"] <= cfg.max_metric_drop + 1e-9)}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "optimize.json"))
-    parser.add_argument("--datasets", default=",".join(DATASETS + (SYNTHETIC,)))
-    parser.add_argument("--objectives", default="latency,size")
-    parser.add_argument("--work", default=None, help="folder for models, data and search outputs (default: a temporary one)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    _tf.quiet()
-    work = Path(args.work or tempfile.mkdtemp(prefix="opt-benchmark-"))
-    work.mkdir(parents=True, exist_ok=True)
+def prepare(name: str, work: Path, seed: int, reuse: bool) -> tuple[Path, Path, float, int]:
+    """Data and a trained model (reused from ``work`` with ``--reuse``): ``(data, model, test accuracy, params)``."""
+    t0 = time.perf_counter()
+    data = load(name, work)
+    if reuse and (work / f"{name}.keras").is_file():
+        model = _tf.keras3().models.load_model(work / f"{name}.keras")
+        with np.load(data) as d:
+            acc = float(np.mean(model.predict(d["x_test"], verbose=0).argmax(-1) == d["y_test"]))
+        path, params = work / f"{name}.keras", int(model.count_params())
+    else:
+        path, acc, params = train(data, work, seed, epochs=4 if name == SYNTHETIC else 80)
+    print(f"{name}: 2x LSTM({UNITS}), {params:,} params, test accuracy {100 * acc:.2f} % (ready in {time.perf_counter() - t0:.0f} s)", flush=True)
+    return data, path, acc, params
+
+
+def run_dataset(name: str, work: Path, args: argparse.Namespace) -> list[dict]:
+    """The searches of one data set: each objective (default budget); JapaneseVowels also with --time-budget 3."""
+    wanted = args.runs.split(",")
+    runs = [("latency", None)] if name == SYNTHETIC else [(o, None) for o in ("latency", "size") if o in wanted]
+    if name == "JapaneseVowels" and "budget" in wanted:
+        runs.append(("latency", 3.0))  # --time-budget 3 is honoured
+    if not runs:
+        return []
+    data, model, acc, params = prepare(name, work, args.seed, args.reuse)
     results = []
-    for name in args.datasets.split(","):
-        t0 = time.perf_counter()
-        data = load(name, work)
-        model, acc, params = train(data, work, args.seed, epochs=4 if name == SYNTHETIC else 80)
-        print(f"{name}: 2x LSTM({UNITS}), {params:,} params, test accuracy {100 * acc:.2f} % (trained in {time.perf_counter() - t0:.0f} s)", flush=True)
-        runs = [("latency", None)] if name == SYNTHETIC else [(o, None) for o in args.objectives.split(",")]
-        if name == "JapaneseVowels":
-            runs.append(("latency", 3.0))  # --time-budget 3 is honoured
-        for objective, budget in runs:
-            r = search(model, data, objective, work / f"{name}-{objective}{'-budget' if budget else ''}", budget)
-            r.update(dataset=name, params=params, test_accuracy=acc, kind="timing" if name == SYNTHETIC or budget else "target")
-            if r["kind"] == "timing":  # these runs check time only (and the report/benchmark match)
-                r["pass"] = r["within_time"] and all(r["match"].values())
-            results.append(r)
-            print(f"  {objective}: {r['ratio']}x (target {r['target']}x) in {r['minutes']:.1f} min, {r['trials']} trials, "
-                  f"best {r['best']['artifact']} -> {'PASS' if r['pass'] else 'FAIL'}", flush=True)
+    for objective, budget in runs:
+        r = search(model, data, objective, work / f"{name}-{objective}{'-budget' if budget else ''}", budget)
+        r.update(dataset=name, params=params, test_accuracy=acc, kind="timing" if name == SYNTHETIC or budget else "target")
+        if r["kind"] == "timing":  # these runs check time only (and the report/benchmark match)
+            r["pass"] = r["within_time"] and all(r["match"].values())
+        results.append(r)
+        print(f"  {objective}: {r['ratio']}x (target {r['target']}x) in {r['minutes']:.1f} min, {r['trials']} trials, "
+              f"best {r['best']['artifact']} -> {'PASS' if r['pass'] else 'FAIL'}", flush=True)
+    return results
+
+
+def table(results: list[dict]) -> list[str]:
     lines = ["| data | objective (budget) | baseline | winner | accuracy % (drop) | p50 ms base -> best | gzip KB base -> best | ratio | min | trials | CLI p50 |",
              "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
@@ -179,6 +188,28 @@ def main() -> int:
         lines.append(f"| {r['dataset']} | {r['objective']} ({r['time_budget_minutes']:g} min) | {b['format']} {b['quantization']} | {what} | {100 * w['metric']:.2f} ({100 * w['metric_drop']:+.2f}) "
                      f"| {b['latency_ms']:.3f} -> {w['latency_ms']:.3f} | {b['gzip_bytes'] / 1024:.0f} -> {w['gzip_bytes'] / 1024:.1f} | **{(r['ratio'] or 0):.1f}x** "
                      f"| {r['minutes']:.1f} | {r['trials']} | {r['cli_benchmark_p50_ms']:.3f} |")
+    return lines
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "optimize.json"))
+    parser.add_argument("--datasets", default=",".join(DATASETS + (SYNTHETIC,)))
+    parser.add_argument("--runs", default="latency,size,budget", help="which searches: latency, size, budget (JapaneseVowels, --time-budget 3)")
+    parser.add_argument("--work", default=None, help="folder for models, data and search outputs (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true", help="reuse trained models found in --work")
+    parser.add_argument("--merge", action="store_true", help="keep the results in --out of searches not rerun now")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    _tf.quiet()
+    work = Path(args.work or tempfile.mkdtemp(prefix="opt-benchmark-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results = [r for name in args.datasets.split(",") for r in run_dataset(name, work, args)]
+    if args.merge and Path(args.out).is_file():
+        key = lambda r: (r["dataset"], r["objective"], r["time_budget_minutes"])  # noqa: E731
+        fresh = {key(r) for r in results}
+        results = [r for r in json.loads(Path(args.out).read_text())["results"] if key(r) not in fresh] + results
+    lines = table(results)
     print("\n".join(lines))
     for r in results:
         goal = "" if r["kind"] == "timing" else f"{r['ratio']}x >= {r['target']}x, "
