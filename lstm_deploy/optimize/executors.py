@@ -105,7 +105,10 @@ class RayExecutor:
             try:
                 outcomes.append(self._ray.get(ref))
             except self._ray.exceptions.RayError as exc:  # a worker died (out of memory, node lost): that trial failed
-                outcomes.append(TrialOutcome(number, {}, status="failed", reason=f"Ray: {str(exc).strip().splitlines()[0][:300]}"))
+                cause = getattr(exc, "cause", None)  # a task's own exception, when it raised one
+                lines = [ln for ln in str(cause if cause is not None else exc).strip().splitlines() if ln.strip()]
+                what = type(cause if cause is not None else exc).__name__
+                outcomes.append(TrialOutcome(number, {}, status="failed", reason=f"Ray: {what}: {(lines[-1] if lines else '')[:300]}"))
         return outcomes
 
     def cancel(self) -> None:
