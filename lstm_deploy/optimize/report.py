@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,7 +95,8 @@ def _recipe(run: "_Run", best: dict[str, Any]) -> str:
     else:
         stages = [{"export": {"formats": [best["format"]], "quantize": ["fp32"]}},
                   {"benchmark": {"runtimes": [best["format"] == "onnx" and "onnxruntime" or "tflite"], "include_keras": False}}]
-    recipe = {"name": f"optimized-{run.loaded.path.stem}", "description": f"winner of lstm-deploy optimize ({run.config.objective})",
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", run.loaded.path.stem).strip("-") or "model"  # a recipe name is a plain folder name
+    recipe = {"name": f"optimized-{stem}", "description": f"winner of lstm-deploy optimize ({run.config.objective})",
               "seed": run.config.seed, "data": {"kind": "npz", "path": str(data_path.resolve())},
               "model": {"path": str(run.loaded.path.resolve())}, "stages": stages + [{"report": {}}]}
     return parse_recipe(recipe, source="optimize winner").to_yaml()
