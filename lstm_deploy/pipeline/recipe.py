@@ -213,8 +213,9 @@ class Recipe(_Strict):
         for once in ("export", "benchmark", "report"):
             if names.count(once) > 1:
                 raise ValueError(f"stage '{once}' appears {names.count(once)} times; give it once")
-        if "benchmark" in names and "export" not in names and not self.stages[names.index("benchmark")].include_keras:  # type: ignore[union-attr]
-            raise ValueError("benchmark without export measures nothing; add an export stage or set include_keras: true")
+        makes_artifacts = "export" in names or "optimize" in names
+        if "benchmark" in names and not makes_artifacts and not self.stages[names.index("benchmark")].include_keras:  # type: ignore[union-attr]
+            raise ValueError("benchmark without export measures nothing; add an export (or optimize) stage or set include_keras: true")
         return self
 
     def to_yaml(self) -> str:

@@ -8,7 +8,7 @@ entry is validated into it. Adding a stage is one :func:`register` call.
 
 Example:
     >>> list(STAGES)
-    ['prune', 'quantize', 'export', 'benchmark', 'report']
+    ['prune', 'quantize', 'optimize', 'export', 'benchmark', 'report']
     >>> STAGES["prune"].config(sparsity=0.8).method
     'magnitude'
 """
@@ -27,6 +27,7 @@ from ..compress.prune.config import PruneConfig
 from ..compress.qat.config import QatConfig
 from ..config import StageConfig
 from ..export.config import ExportConfig
+from ..optimize.config import OptimizeConfig
 
 if TYPE_CHECKING:
     from .runner import StepRecord
@@ -125,6 +126,28 @@ def run_quantize(ctx: StageContext, config: QatConfig, folder: Path) -> StageOut
     if ctx.small:
         config = config.replace(steps=min(config.steps if config.steps is not None else SMALL_STEPS, SMALL_STEPS))  # type: ignore[assignment]
     return _model_stage(ctx, folder, lambda model, ds: quantize_aware_train(model, ds, config))
+
+
+@register("optimize", OptimizeConfig)
+def run_optimize(ctx: StageContext, config: OptimizeConfig, folder: Path) -> StageOutput:
+    """The deployment search in place of prune/quantize/export: its winner becomes the run's model and artifact."""
+    import shutil
+
+    from ..optimize import optimize_model
+
+    if ctx.small:
+        config = config.replace(trials=min(config.trials, 2), finetune_steps=min(config.finetune_steps, 20), max_epochs=1,  # type: ignore[assignment]
+                                qat_epochs=min(config.qat_epochs, 1), finalists=1)
+    result = optimize_model(ctx.model_path, ctx.data_path, folder, config, progress=ctx.say)
+    winner = folder / "winner"
+    winner.mkdir()
+    for key in ("artifact", "manifest"):  # the artifact folder later stages (benchmark) read: the winner only
+        shutil.copyfile(result.paths[key], winner / result.paths[key].name)
+    best, base = result.report["best"], result.report["baseline"]
+    summary = {"artifact": best["artifact"], "metric": result.report["metric"], "metric_before": base.get("metric"), "metric_after": best.get("metric"),
+               **{k: best.get(k) for k in ("metric_drop", "latency_ms", "size_bytes", "gzip_bytes", "speedup", "gzip_ratio")}}
+    return StageOutput({"model": result.paths["model"], "artifacts": winner, "report": result.paths["json"]},
+                       {**summary, "partial": result.partial, "trials": result.report["search"]["trials_finished"]})
 
 
 @register("export", ExportConfig)

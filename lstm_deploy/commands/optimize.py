@@ -1,0 +1,84 @@
+"""``lstm-deploy optimize``: the fastest or smallest deployable artifact within an accuracy budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..optimize.config import OptimizeConfig
+from . import build_config, default
+
+C = OptimizeConfig
+
+
+def _threads(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}", param_hint="--threads") from None
+
+
+@click.command(name="optimize")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+              help=".npz with x_train, y_train, x_test, y_test [, x_val, y_val]; trials are judged on the validation split, finalists on x_test.")
+@click.option("--max-metric-drop", type=float, default=default(C, "max_metric_drop"), show_default=True,
+              help="Accuracy budget against the original model, in the metric's unit: 0.01 = one accuracy point; RMSE in target units.")
+@click.option("--objective", type=click.Choice(["latency", "size"]), default=default(C, "objective"), show_default=True,
+              help="latency: p50 at batch 1 on the artifact's runtime; size: gzip bytes of the artifact.")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite", "any"]), default=default(C, "format"), show_default=True, help="Artifact formats to search.")
+@click.option("--trials", type=int, default=default(C, "trials"), show_default=True, help="Trials to finish (a resumed study counts those it has).")
+@click.option("--time-budget", type=float, default=default(C, "time_budget"), show_default=True, metavar="MINUTES",
+              help="Minutes for the whole search, final scoring included.")
+@click.option("--storage", default=None, metavar="URL", help="Optuna storage, e.g. sqlite:///study.db: resumable after Ctrl-C or a crash.")
+@click.option("--study-name", default=None, help="Study name in --storage (default: derived from model, data and settings).")
+@click.option("--ray-address", default=None, metavar="ADDRESS", help="Run trials on a Ray cluster (auto or HOST:PORT); needs the 'ray' extra.")
+@click.option("--threads", "threads", default=None, metavar="N[,N...]", help="CPU thread counts to choose from (default: 1).")
+@click.option("--finetune-steps", type=int, default=default(C, "finetune_steps"), show_default=True, help="Optimizer steps of each fine-tune.")
+@click.option("--per-layer-units", is_flag=True, help="Search the fraction of units kept per LSTM layer instead of globally.")
+@click.option("--seed", type=int, default=default(C, "seed"), show_default=True)
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path), help="Output folder.")
+def command(model_path: Path, data_path: Path, max_metric_drop: float, objective: str, fmt: str, trials: int, time_budget: float,
+            storage: str | None, study_name: str | None, ray_address: str | None, threads: str | None, finetune_steps: int,
+            per_layer_units: bool, seed: int, out_dir: Path) -> None:
+    """Search pruning, quantization (QAT where needed), format and threads for the best artifact of MODEL.
+
+    \b
+    lstm-deploy optimize model.keras --data d.npz --max-metric-drop 0.01 -o opt/
+    lstm-deploy optimize model.keras --data d.npz --objective size --format tflite -o opt-size/
+    lstm-deploy optimize model.keras --data d.npz --storage sqlite:///study.db -o opt/   # Ctrl-C, then resume
+    lstm-deploy optimize model.keras --data d.npz --ray-address auto -o opt/
+    """
+    from rich.console import Console
+
+    from ..optimize import optimize_model
+
+    config = build_config(OptimizeConfig, max_metric_drop=max_metric_drop, objective=objective, format=fmt, trials=trials,
+                          time_budget=time_budget, storage=storage, study_name=study_name, ray_address=ray_address, threads=_threads(threads),
+                          finetune_steps=finetune_steps, per_layer_units=per_layer_units or None, seed=seed)
+    console = Console(stderr=True, highlight=False)
+    result = optimize_model(model_path, data_path, out_dir, config, progress=lambda msg: console.print(msg, markup=False))
+    _print(result)
+    if result.partial:
+        raise click.exceptions.Exit(130)
+
+
+def _print(result) -> None:  # type: ignore[no-untyped-def]
+    from ..metrics import format_drop, format_metric
+
+    r = result.report
+    best, base, name = r["best"], r["baseline"], r["metric"]
+    click.echo(f"baseline: {base['artifact']}: {name} {format_metric(name, base.get('metric'))}, {base.get('latency_ms') or 0:.3f} ms, "
+               f"{(base.get('gzip_bytes') or 0) / 1024:.1f} KB gzip")
+    drop = format_drop(name, best["metric_drop"]) if best.get("metric_drop") is not None else "-"
+    ratios = ", ".join(f"{best[k]:.2f}x {w}" for k, w in (("speedup", "faster"), ("gzip_ratio", "smaller (gzip)")) if best.get(k))
+    click.echo(f"best: {best['artifact']}: {name} {format_metric(name, best.get('metric'))} on x_test (drop {drop}), "
+               f"{best.get('latency_ms') or 0:.3f} ms, {(best.get('gzip_bytes') or 0) / 1024:.1f} KB gzip ({ratios})")
+    for note in r["notes"]:
+        click.echo(f"note: {note}")
+    if result.partial:
+        click.echo("PARTIAL: the search was interrupted; the best artifact so far was kept", err=True)
+    click.echo(f"wrote {result.out_dir}/report.json, report.md, report.html, recipe.yaml")

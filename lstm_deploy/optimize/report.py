@@ -1,0 +1,143 @@
+"""What a search leaves in ``OUTDIR``: the winner, how to rebuild it, and the evidence.
+
+* ``<artifact>`` + ``<artifact>.json`` -- the winning artifact and its manifest (a copy of the
+  trial's); ``model.keras`` -- the winner's Keras model, in the input model's flavour;
+* ``recipe.yaml`` -- ``lstm-deploy run recipe.yaml`` rebuilds the winner from the original model;
+* ``report.json`` -- ``baseline`` and ``best`` (``artifact`` relative to ``OUTDIR``, ``metric`` on
+  ``x_test``, ``latency_ms``, ``size_bytes``, ``gzip_bytes``), ``finalists``, ``pareto`` (trials not
+  dominated in validation metric and objective), ``trials`` (every configuration, metric, latency,
+  size and status), the search space and the search's own record; ``partial`` after Ctrl-C;
+* ``report.md`` / ``report.html`` with the Pareto plots (metric vs latency, metric vs size; baseline marked);
+* ``baseline/`` (the original's fp32 exports) and ``trials/NNNN/`` (each trial's artifact).
+
+Example:
+    >>> json.loads(Path("opt/report.json").read_text())["best"]["artifact"]   # doctest: +SKIP
+    'model.dynamic.onnx'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__, metrics
+from ..atomic import atomic_write_bytes, atomic_write_text
+from .search import objective_value
+
+if TYPE_CHECKING:
+    from .api import _Run
+
+SCHEMA = "lstm-deploy/optimize"
+SCHEMA_VERSION = 1
+PLOTS = ("pareto_latency.png", "pareto_size.png")
+
+
+def pareto(outcomes: list[dict[str, Any]], objective: str, task: str) -> list[int]:
+    """Numbers of finished trials that no other trial beats on both validation metric and objective.
+
+    Example:
+        >>> rows = [{"number": 0, "status": "ok", "val_metric": 0.9, "latency_ms": 1.0},
+        ...         {"number": 1, "status": "ok", "val_metric": 0.8, "latency_ms": 2.0}]
+        >>> pareto(rows, "latency", "classification")
+        [0]
+    """
+    ok = [o for o in outcomes if o["status"] == "ok" and o.get("val_metric") is not None]
+    sign = 1.0 if metrics.higher_is_better(task) else -1.0
+    front = []
+    for o in ok:
+        q, v = sign * o["val_metric"], objective_value(o, objective)
+        if not any(sign * p["val_metric"] >= q and objective_value(p, objective) <= v  # type: ignore[operator]
+                   and (sign * p["val_metric"] > q or objective_value(p, objective) < v) for p in ok if p is not o):  # type: ignore[operator]
+            front.append(o["number"])
+    return front
+
+
+def _entry(e: dict[str, Any], out: Path) -> dict[str, Any]:
+    keep = ("kind", "trial", "format", "quantization", "threads", "metric", "metric_drop", "val_metric", "latency_ms", "p90_ms",
+            "size_bytes", "gzip_bytes", "within_budget", "bench_status")
+    row = {k: e[k] for k in keep if k in e}
+    row["artifact"] = str(Path(e["path"]).resolve().relative_to(out.resolve()))
+    if "outcome" in e:
+        row["candidate"], row["qat"] = e["outcome"]["candidate"], e["outcome"]["qat"]
+    return row
+
+
+def _install_winner(run: "_Run", best: dict[str, Any]) -> dict[str, Path]:
+    """Copy the winning artifact + manifest into OUTDIR and save its Keras model in the user's flavour."""
+    from ..load.modelio import load_model, save_model
+
+    src = Path(best["path"])
+    target = run.out / src.name
+    if src.resolve() != target.resolve():
+        for a, b in ((src, target), (Path(str(src) + ".json"), Path(str(target) + ".json"))):
+            atomic_write_bytes(b, a.read_bytes())
+    keras_src = src.parent / "model.keras"
+    model = load_model(keras_src).model if best["kind"] == "finalist" and keras_src.is_file() else run.loaded.model
+    model_path = save_model(model, run.out / "model.keras", flavour=run.loaded.flavour)
+    return {"artifact": target, "manifest": Path(str(target) + ".json"), "model": model_path}
+
+
+def _recipe(run: "_Run", best: dict[str, Any]) -> str:
+    """The recipe that rebuilds the winner from the original model (validated before it is written)."""
+    import numpy as np
+
+    from ..pipeline.recipe import parse_recipe
+
+    data_path = run.data_path
+    if data_path is None:  # a Dataset given in Python: ship its arrays beside the recipe
+        data_path = run.out / "data.npz"
+        arrays = {k: getattr(run.dataset, k) for k in ("x_train", "y_train", "x_test", "y_test", "x_val", "y_val") if getattr(run.dataset, k) is not None}
+        np.savez(data_path, **arrays)
+    if best["kind"] == "finalist":
+        stages = list(best["outcome"]["stages"])
+    else:
+        stages = [{"export": {"formats": [best["format"]], "quantize": ["fp32"]}},
+                  {"benchmark": {"runtimes": [best["format"] == "onnx" and "onnxruntime" or "tflite"], "include_keras": False}}]
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", run.loaded.path.stem).strip("-") or "model"  # a recipe name is a plain folder name
+    recipe = {"name": f"optimized-{stem}", "description": f"winner of lstm-deploy optimize ({run.config.objective})",
+              "seed": run.config.seed, "data": {"kind": "npz", "path": str(data_path.resolve())},
+              "model": {"path": str(run.loaded.path.resolve())}, "stages": stages + [{"report": {}}]}
+    return parse_recipe(recipe, source="optimize winner").to_yaml()
+
+
+def _ratios(baseline: dict[str, Any], best: dict[str, Any]) -> dict[str, float | None]:
+    def ratio(a: Any, b: Any) -> float | None:
+        return round(a / b, 3) if a and b else None
+    return {"speedup": ratio(baseline.get("latency_ms"), best.get("latency_ms")),
+            "size_ratio": ratio(baseline.get("size_bytes"), best.get("size_bytes")),
+            "gzip_ratio": ratio(baseline.get("gzip_bytes"), best.get("gzip_bytes"))}
+
+
+def write_outputs(run: "_Run", baselines: list[dict[str, Any]], baseline: dict[str, Any], best: dict[str, Any], finalists: list[dict[str, Any]],
+                  outcomes: list[dict[str, Any]], search: dict[str, Any], notes: list[str]) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Write everything the module docstring lists; return ``(report, paths)``."""
+    from .plots import write_plots
+
+    out, cfg, task = run.out, run.config, run.dataset.task
+    paths = _install_winner(run, best)
+    paths["recipe"] = atomic_write_text(out / "recipe.yaml", _recipe(run, best))
+    for o in outcomes:
+        o["objective"] = objective_value(o, cfg.objective) if o["status"] == "ok" else None
+    best_row = {**_entry(best, out), "artifact": paths["artifact"].name, "model": paths["model"].name, **_ratios(baseline, best)}
+    report = {
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "lstm_deploy": __version__, "partial": search["interrupted"],
+        "objective": cfg.objective, "metric": metrics.primary_metric(task), "max_metric_drop": cfg.max_metric_drop,
+        "model": {"file": run.loaded.path.name, "sha256": run.loaded.sha256, "flavour": run.loaded.flavour, "params": run.params},
+        "data": {"source": run.dataset.source, "task": task, "train": len(run.dataset.x_train), "test": len(run.dataset.x_test)},
+        "reference": run.reference, "baseline": _entry(baseline, out), "baselines": [_entry(b, out) for b in baselines],
+        "best": best_row, "finalists": [_entry(f, out) for f in finalists], "pareto": pareto(outcomes, cfg.objective, task),
+        "trials": outcomes, "space": run.space.describe(), "search": search, "settings": cfg.model_dump(mode="json"),
+        "notes": notes + list(run.space.notes),
+    }
+    paths["json"] = atomic_write_text(out / "report.json", json.dumps(report, indent=2, default=str) + "\n")
+    plots = write_plots(report, out)
+    from .markdown import report_markdown
+
+    md = report_markdown(report, [p.name for p in plots])
+    paths["md"] = atomic_write_text(out / "report.md", md)
+    from ..report.html import inline_images, write_page
+
+    paths["html"] = write_page(out / "report.html", "lstm-deploy optimize", md, inline_images(plots))
+    return report, paths
