@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from lstm_deploy.atomic import atomic_path, atomic_write_bytes
+from lstm_deploy.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,20 +52,30 @@ def test_nothing_written_is_an_error_not_an_empty_file(tmp_path):
     assert target.read_text() == "{}" and _debris(tmp_path, target.name) == []
 
 
-def test_directory_target_is_replaced_whole_or_not_at_all(tmp_path):
+def test_directory_target_is_written_whole_or_not_at_all(tmp_path):
     target = tmp_path / "savedmodel"
-    target.mkdir()
-    (target / "saved_model.pb").write_bytes(b"old")
     with pytest.raises(RuntimeError, match="converter crashed"):
         with atomic_path(target) as tmp:
             tmp.mkdir()
             (tmp / "saved_model.pb").write_bytes(b"new, half")
             raise RuntimeError("converter crashed")
-    assert [p.name for p in target.iterdir()] == ["saved_model.pb"] and (target / "saved_model.pb").read_bytes() == b"old"
+    assert not target.exists() and _debris(tmp_path, target.name) == []
     with atomic_path(target) as tmp:
         tmp.mkdir()
         (tmp / "variables.index").write_bytes(b"new")
-    assert [p.name for p in target.iterdir()] == ["variables.index"]  # no file of the old directory survives
+    assert [p.name for p in target.iterdir()] == ["variables.index"]
+    assert _debris(tmp_path, target.name) == []
+
+
+def test_an_existing_folder_is_never_replaced(tmp_path):
+    """The folder may be the user's (issue 11): refused before anything is written, left as it was."""
+    target = tmp_path / "savedmodel"
+    target.mkdir()
+    (target / "saved_model.pb").write_bytes(b"old")
+    with pytest.raises(InputError, match="existing folder"):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"new")
+    assert [p.name for p in target.iterdir()] == ["saved_model.pb"] and (target / "saved_model.pb").read_bytes() == b"old"
     assert _debris(tmp_path, target.name) == []
 
 

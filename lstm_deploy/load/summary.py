@@ -237,7 +237,7 @@ def _export_refusal(model: Any, masked: bool) -> str | None:
 
 def _masked_refusal(model: Any) -> str | None:
     """What the masked export graph (post-padded inputs + lengths) cannot express."""
-    from ..export.plan import _MASK_NEUTRAL  # the layers the masked export passes a padded sequence through
+    from ..export.masked import MASK_NEUTRAL  # the layers the masked export passes a padded sequence through
 
     from .graph import read_graph
 
@@ -253,7 +253,7 @@ def _masked_refusal(model: Any) -> str | None:
         rnn = layer if kind in ("LSTM", "RNN") else inner if kind == "Bidirectional" else None
         if kind in ("InputLayer", "Masking", "Embedding"):
             masking = masking or kind == "Masking" or bool(getattr(layer, "mask_zero", False))
-        elif not masking or kind in _MASK_NEUTRAL:
+        elif not masking or kind in MASK_NEUTRAL:
             continue
         elif rnn is not None and all(k == "LSTM" for k, _ in recurrent_directions(layer)):
             if getattr(rnn, "go_backwards", False) and kind != "Bidirectional" or getattr(rnn, "return_state", False):
@@ -262,7 +262,7 @@ def _masked_refusal(model: Any) -> str | None:
                 return f"masked model: layer '{layer.name}' has merge_mode={layer.merge_mode!r}; expected concat, sum, mul or ave"
             masking = bool(rnn.return_sequences)
         else:
-            return f"masked model: layer '{layer.name}' ({kind}) consumes the mask; supported after a mask: LSTM, Bidirectional(LSTM), {', '.join(_MASK_NEUTRAL)}"
+            return f"masked model: layer '{layer.name}' ({kind}) consumes the mask; supported after a mask: LSTM, Bidirectional(LSTM), {', '.join(MASK_NEUTRAL)}"
     return None
 
 

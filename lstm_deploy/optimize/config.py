@@ -43,10 +43,10 @@ class OptimizeConfig(StageConfig):
         batch_size: sequences per call when measuring latency.
         per_layer_units: search the fraction of units kept per LSTM layer instead of one global fraction.
         min_units_kept: the smallest fraction of LSTM units a trial may keep.
-        finetune_steps: optimizer steps of each fine-tune (converted to epochs; at least one epoch,
-            at most ``max_epochs``): a budget in steps means the same on 300 or 30,000 sequences.
-        max_epochs: upper bound on fine-tuning epochs per compression step.
-        qat_epochs: QAT epochs, used when post-training quantization loses more than the budget.
+        finetune_steps: optimizer steps of each prune fine-tune (``PruneConfig.steps``): a budget in
+            steps means the same on 300 or 30,000 sequences.
+        qat_steps: optimizer steps of QAT (``QatConfig.steps``), run when post-training quantization
+            loses more than the budget; 0 never runs QAT.
         recovery_margin: a trial stops early when, after a compression step's fine-tune, the validation
             drop exceeds ``max_metric_drop + recovery_margin`` (no later step can win that back).
         finalists: best feasible trials (by validation) that are scored once on ``x_test``.
@@ -68,8 +68,7 @@ class OptimizeConfig(StageConfig):
     per_layer_units: bool = False
     min_units_kept: float = Field(default=0.1, gt=0.0, le=1.0)
     finetune_steps: int = Field(default=300, ge=1)
-    max_epochs: int = Field(default=20, ge=1)
-    qat_epochs: int = Field(default=3, ge=0)
+    qat_steps: int = Field(default=150, ge=0)
     recovery_margin: float = Field(default=0.05, ge=0.0)
     finalists: int = Field(default=3, ge=1)
     val_fraction: float = Field(default=0.1, gt=0.0, lt=1.0)

@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import math
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -102,19 +101,6 @@ def search_view(dataset: Dataset, config: OptimizeConfig) -> Dataset:
                    source=f"{dataset.source} (search view: validation split as x_test)")
 
 
-def finetune_epochs(n_train: int, config: OptimizeConfig) -> int:
-    """Epochs that give about ``finetune_steps`` optimizer steps (at least 1, at most ``max_epochs``).
-
-    Example:
-        >>> finetune_epochs(243, OptimizeConfig())   # 8 steps an epoch
-        20
-        >>> finetune_epochs(9000, OptimizeConfig())  # 282 steps an epoch
-        1
-    """
-    per_epoch = max(1, math.ceil(n_train / FINETUNE_BATCH))
-    return max(1, min(config.max_epochs, round(config.finetune_steps / per_epoch)))
-
-
 _MODELS: dict[str, Any] = {}
 
 
@@ -136,7 +122,7 @@ def _stage(config: Any) -> dict[str, Any]:
     return {config.stage: config.model_dump(mode="json", exclude={"stage"}, exclude_defaults=True)}
 
 
-def _prune_steps(cand: Candidate, config: OptimizeConfig, epochs: int) -> list[Any]:
+def _prune_steps(cand: Candidate, config: OptimizeConfig) -> list[Any]:
     from ..compress.prune import PruneConfig
 
     common = {"batch_size": FINETUNE_BATCH, "val_fraction": config.val_fraction, "seed": config.seed}
@@ -146,9 +132,9 @@ def _prune_steps(cand: Candidate, config: OptimizeConfig, epochs: int) -> list[A
         last = i == len(kept) - 1
         layers = None if layer == "*" else (layer,)
         steps.append(PruneConfig(method="units", sparsity=round(1.0 - k, 4), layers=layers, per_layer=layers is not None,
-                                 epochs=epochs if last else 0, **common))
+                                 steps=config.finetune_steps if last else 0, **common))
     if cand.sparsity > 0:
-        steps.append(PruneConfig(method="magnitude", sparsity=cand.sparsity, epochs=epochs, **common))
+        steps.append(PruneConfig(method="magnitude", sparsity=cand.sparsity, steps=config.finetune_steps, **common))
     return steps
 
 
@@ -167,7 +153,7 @@ def _compress(model: Any, setup: TrialSetup, cand: Candidate, out: TrialOutcome,
     from ..errors import InputError
 
     config, task = setup.config, setup.data.task
-    for step in _prune_steps(cand, config, finetune_epochs(len(setup.data.x_train), config)):
+    for step in _prune_steps(cand, config):
         _in_time(deadline, f"prune {step.method}")
         try:
             res = prune_model(model, setup.data, step, measure_latency=False)
@@ -177,10 +163,10 @@ def _compress(model: Any, setup: TrialSetup, cand: Candidate, out: TrialOutcome,
         model = res.model
         out.float_val_metric = res.report.metric_after  # the compressed float model, before quantization
         drop = metrics.metric_drop(setup.reference, res.report.metric_after, task)
-        out.steps.append({"step": f"prune {step.method}", "sparsity": step.sparsity, "epochs_run": res.report.epochs_run,
+        out.steps.append({"step": f"prune {step.method}", "sparsity": step.sparsity, "steps_run": res.report.steps_run,
                           "val_metric": res.report.metric_after, "val_drop": drop})
         out.stages.append(_stage(step))
-        if step.epochs > 0 and drop > config.max_metric_drop + config.recovery_margin:
+        if step.steps and drop > config.max_metric_drop + config.recovery_margin:
             out.status = "pruned"
             out.reason = (f"validation drop {metrics.format_drop(metrics.primary_metric(task), drop)} after fine-tuning "
                           f"'prune {step.method}' is beyond budget + recovery margin")
@@ -210,9 +196,9 @@ def _quantize(model: Any, setup: TrialSetup, cand: Candidate, folder: Path, out:
     out.steps.append({"step": f"export {cand.format} {cand.quantization}", "val_metric": result.parity.metric_artifact, "val_drop": drop})
     target = next((t for t, fq in TARGETS.items() if fq == (cand.format, cand.quantization)), None)
     float_drop = metrics.metric_drop(setup.reference, float_metric, task)
-    if target and setup.qat and config.qat_epochs > 0 and drop > config.max_metric_drop >= float_drop:
+    if target and setup.qat and config.qat_steps > 0 and drop > config.max_metric_drop >= float_drop:
         _in_time(deadline, "QAT")
-        qcfg = QatConfig(target=target, epochs=config.qat_epochs, val_fraction=config.val_fraction, seed=config.seed, compare=())
+        qcfg = QatConfig(target=target, steps=config.qat_steps, val_fraction=config.val_fraction, seed=config.seed, compare=())
         model = quantize_aware_train(model, setup.data, qcfg).model
         out.qat = True
         out.stages.append(_stage(qcfg))

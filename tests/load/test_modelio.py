@@ -79,7 +79,7 @@ def lambda_files(tmp_path_factory, keras3, tf_keras):
 def test_lambda_refused_in_safe_mode_in_every_format(lambda_files, name):
     path = lambda_files / name
     before = file_sha256(path)
-    with pytest.raises(ModelLoadError, match=rf"{name}: contains a Lambda layer.*--unsafe"):
+    with pytest.raises(ModelLoadError, match=rf"{name}: refused before loading, it carries code: Lambda layer.*--unsafe"):
         load_model(path)
     loaded = load_model(path, unsafe=True)
     assert [layer.__class__.__name__ for layer in loaded.model.layers] == ["Lambda", "LSTM"]
