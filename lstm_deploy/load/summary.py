@@ -123,6 +123,11 @@ def _layer_macs(layer: Any, seq_len: int | None) -> int:
         out_len = out_shape[1] if out_shape[1] is not None else _conv_out_len(layer, _time_steps(in_shape, seq_len, layer))
         groups = getattr(layer, "groups", 1) or 1
         return int(out_len) * layer.kernel_size[0] * (int(in_shape[-1]) // groups) * layer.filters  # type: ignore[arg-type]
+    if cls == "Conv2D":  # images have static sizes: one kernel application per output pixel
+        out_h, out_w = _shape_list(_tensors(layer, "output")[0].shape)[1:3]
+        groups = getattr(layer, "groups", 1) or 1
+        kh, kw = layer.kernel_size
+        return int(out_h) * int(out_w) * kh * kw * (int(in_shape[-1]) // groups) * layer.filters  # type: ignore[arg-type]
     return 0
 
 
@@ -138,7 +143,7 @@ def _verdict(reason: str | None) -> str:
     return "yes" if reason is None else f"no: {reason}"
 
 
-def _prune_verdicts(layer: Any) -> dict[str, str]:
+def _prune_verdicts(layer: Any, with_state: frozenset[str] = frozenset()) -> dict[str, str]:
     cls = layer.__class__.__name__
     support = LAYERS[cls]
     inner = wrapped_layer(layer)
@@ -151,6 +156,10 @@ def _prune_verdicts(layer: Any) -> dict[str, str]:
         unit = "unit pruning is implemented for LSTM only"
     if cls == "LSTM" and getattr(layer, "return_state", False):
         unit = "return_state outputs would change size"
+    if layer.name in with_state:
+        from ..compress.prune.units import INITIAL_STATE_UNIT_PRUNE
+
+        unit = INITIAL_STATE_UNIT_PRUNE
     return {"magnitude_prune": _verdict(prune), "unit_prune": _verdict(unit)}
 
 
@@ -177,16 +186,17 @@ def _fused_verdicts(layer: Any, masked: bool) -> dict[str, str]:
     return {"fused_export": "no: " + "; ".join(parts), **out}
 
 
-def _bridge_problem(model: Any) -> str | None:
-    """Why the Keras bridge refuses ``model``: every stage works on a rebuilt (canonicalized) copy, so then none runs."""
+def _bridge_problem(model: Any) -> tuple[str | None, frozenset[str]]:
+    """Why the Keras bridge refuses ``model`` (every stage works on a rebuilt copy, so then none runs),
+    and the layers called with ``initial_state`` (read from the same flavour-neutral graph)."""
     from ..errors import BridgeError
     from .graph import read_graph
 
     try:
-        read_graph(model)
+        graph = read_graph(model)
     except BridgeError as exc:
-        return str(exc)
-    return None
+        return str(exc), frozenset()
+    return None, frozenset(spec.name for spec in graph.layers if spec.n_state)
 
 
 def _qat_verdicts(model: Any, bridged: bool = True) -> tuple[dict[str, str], str]:
@@ -237,7 +247,7 @@ def _export_refusal(model: Any, masked: bool) -> str | None:
 
 def _masked_refusal(model: Any) -> str | None:
     """What the masked export graph (post-padded inputs + lengths) cannot express."""
-    from ..export.plan import _MASK_NEUTRAL  # the layers the masked export passes a padded sequence through
+    from ..export.plan import MASK_NEUTRAL as _MASK_NEUTRAL  # the layers the masked export passes a padded sequence through
 
     from .graph import read_graph
 
@@ -289,7 +299,7 @@ def inspect_model(model: Any, seq_len: int | None = None, flavour: str | None = 
         raise InputError(f"--seq-len: expected a positive integer, got {seq_len}")
     check_supported(model.layers)
     masked = any(layer.__class__.__name__ == "Masking" or getattr(layer, "mask_zero", False) for layer in model.layers)
-    bridge = _bridge_problem(model)
+    bridge, with_state = _bridge_problem(model)
     qat_layers, qat_model = _qat_verdicts(model, bridged=bridge is None)
     refusal = bridge or _export_refusal(model, masked)
     qat_model = f"no: {bridge}" if bridge else qat_model
@@ -306,7 +316,7 @@ def inspect_model(model: Any, seq_len: int | None = None, flavour: str | None = 
                 output_shape=_shape_list(out.shape),
                 params=int(layer.count_params()),
                 macs=int(_layer_macs(layer, seq_len)),
-                stages={**_prune_verdicts(layer), "qat": qat_layers[layer.name], **_fused_verdicts(layer, masked)},
+                stages={**_prune_verdicts(layer, with_state), "qat": qat_layers[layer.name], **_fused_verdicts(layer, masked)},
             )
         )
     params = int(model.count_params())
