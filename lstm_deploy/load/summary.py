@@ -236,13 +236,27 @@ def _export_refusal(model: Any, masked: bool) -> str | None:
     checks the two agree on every zoo model.
     """
     if len(model.inputs) != 1:
-        return f"model has {len(model.inputs)} inputs; export supports single-input models"
+        return _multi_input_refusal(model)
     if len(model.outputs) != 1:
         return f"model has {len(model.outputs)} outputs; export supports single-output models"
     stateful = [layer.name for layer in model.layers if any(getattr(s, "stateful", False) for s in (layer, wrapped_layer(layer)) if s is not None)]
     if stateful:
         return f"stateful layer(s) {', '.join(stateful)}: export them with --streaming (explicit h/c state inputs and outputs)"
     return _masked_refusal(model) if masked else None
+
+
+def _multi_input_refusal(model: Any) -> str | None:
+    """What the multi-input export graph (:mod:`lstm_deploy.export.multi`) refuses, in its words."""
+    from ..errors import UnsupportedLayerError
+    from ..export.multi import check_graph
+
+    from .graph import read_graph
+
+    try:
+        check_graph(read_graph(model))
+    except UnsupportedLayerError as exc:
+        return str(exc)
+    return None
 
 
 def _masked_refusal(model: Any) -> str | None:
