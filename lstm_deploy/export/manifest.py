@@ -94,6 +94,7 @@ def build_manifest(*, artifact: Path, converted: Any, source: dict[str, Any], ex
         "input_name": fields["input_name"],
         "output_name": fields["output_name"],
         "input_range": fields["input_range"],
+        **{k: fields[k] for k in ("input_names", "input_ranges") if k in fields},  # several inputs only
         "inputs": [],
         "outputs": [],
         "masking": fields["masking"],

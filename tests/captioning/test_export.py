@@ -83,3 +83,20 @@ def test_inspect_agrees_with_export(keras3):
     with pytest.raises(UnsupportedLayerError) as exc:
         build_plan(bridge.to_tf_keras(refused))
     assert inspect_model(refused).stages["export"] == f"no: {exc.value}"
+
+
+def test_export_model_writes_named_input_artifacts_checked_on_x_test(tmp_path, keras3):
+    """The export command's library path: a saved captioner plus x_test__<input> data -> artifacts apps load by name."""
+    from lstm_deploy.export import ExportConfig, export_model
+
+    model = CAPTION_ZOO["inject_captioner"](keras3)
+    model.save(tmp_path / "cap.keras")
+    image, tokens = _inputs(model, n=6)
+    np.savez(tmp_path / "d.npz", x_train__image=image, x_train__tokens=tokens, y_train=np.arange(6),
+             x_test__image=image, x_test__tokens=tokens, y_test=np.arange(6))
+    (result,) = export_model(tmp_path / "cap.keras", tmp_path / "out", ExportConfig(formats=("onnx",), quantize=("fp32",)), data=tmp_path / "d.npz")
+    assert result.passed and result.fused and result.parity.inputs == "x_test" and result.parity.max_abs_error <= 1e-5
+    loaded = runtime.Model.load(result.artifact)
+    assert loaded.manifest["input_names"] == ["image", "tokens"] and loaded.manifest["input_ranges"] == {"tokens": [0, 11]}
+    produced = loaded.predict({"image": image, "tokens": tokens})
+    assert np.max(np.abs(produced - bridge.call(model, [image, tokens])[0])) <= 1e-5
