@@ -56,7 +56,7 @@ def runtime_fields(plan: Any, fmt: str) -> dict[str, Any]:
     else:
         state = {"kind": "stateless", "reset_between_sequences": fmt == "tflite",
                  "semantics": STATELESS_TFLITE if fmt == "tflite" else STATELESS_ONNX}
-    fields = {"format": fmt, "input_name": INPUT, "output_name": OUTPUT, "input_range": _token_range(plan),
+    fields = {"format": fmt, "input_name": INPUT, "output_name": plan.extra.get("output_name", OUTPUT), "input_range": _token_range(plan),
               "masking": plan.mask.to_manifest() if plan.mask else None, "streaming": streaming, "state": state}
     if plan.inputs is not None:  # several inputs, named as in Keras; runtime.Model.predict takes a dict of them
         fields.update(input_name=plan.inputs[0][0], input_names=[name for name, _, _ in plan.inputs],
