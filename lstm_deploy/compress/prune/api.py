@@ -19,7 +19,7 @@ import numpy as np
 
 from ... import metrics
 from ...errors import InputError
-from ...load.dataset import Dataset
+from ...load.dataset import Dataset, rows, take
 from .. import fit
 from ..distribute import training_strategy
 from ..progress import Progress
@@ -48,6 +48,8 @@ class _Attempt:
 
 
 def _check_data(model: Any, dataset: Dataset) -> None:
+    if isinstance(dataset.x_train, dict):  # several inputs: load_data(model_inputs=...) checked each one
+        return
     shape = tuple(model.inputs[0].shape[1:])
     got = dataset.x_train.shape[1:]
     if len(got) != len(shape) or any(e is not None and e != g for e, g in zip(shape, got)):
@@ -73,11 +75,11 @@ def _attempt(base: Any, dataset: Dataset, config: PruneConfig, val: fit.Split, p
         res: UnitPruneResult = unit_prune(base, config.sparsity, layers=config.layers, per_layer=config.per_layer)
     run = None
     if config.finetunes:
-        probe = fit.predict(res.model, val.x_train[:16])
+        probe = fit.predict(res.model, take(val.x_train, slice(0, 16)))
         train_targets, loss = fit.fit_targets(dataset, val.y_train, probe, fit.predict(base, val.x_train), config.distill)
         with training_strategy().scope():
             fit.compile_for(res.model, dataset, config.learning_rate, loss=loss)
-        run = fit.finetune(res.model, val, train_targets, config.budget(len(val.x_train)), score=fit.val_scorer(dataset, val, probe),
+        run = fit.finetune(res.model, val, train_targets, config.budget(rows(val.x_train)), score=fit.val_scorer(dataset, val, probe),
                            task=dataset.task, batch_size=config.batch_size, patience=config.patience, seed=config.seed,
                            reference=score(base), progress=progress, label=f"prune units {config.sparsity:.0%}")
     details = {"units_after": res.units_after, "skipped": res.skipped}
