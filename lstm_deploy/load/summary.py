@@ -143,7 +143,7 @@ def _verdict(reason: str | None) -> str:
     return "yes" if reason is None else f"no: {reason}"
 
 
-def _prune_verdicts(layer: Any, with_state: frozenset[str] = frozenset()) -> dict[str, str]:
+def _prune_verdicts(layer: Any, unit_problems: dict[str, str] | None = None) -> dict[str, str]:
     cls = layer.__class__.__name__
     support = LAYERS[cls]
     inner = wrapped_layer(layer)
@@ -156,10 +156,8 @@ def _prune_verdicts(layer: Any, with_state: frozenset[str] = frozenset()) -> dic
         unit = "unit pruning is implemented for LSTM only"
     if cls == "LSTM" and getattr(layer, "return_state", False):
         unit = "return_state outputs would change size"
-    if layer.name in with_state:
-        from ..compress.prune.units import INITIAL_STATE_UNIT_PRUNE
-
-        unit = INITIAL_STATE_UNIT_PRUNE
+    if unit is None and layer.name in (unit_problems or {}):
+        unit = (unit_problems or {})[layer.name]
     return {"magnitude_prune": _verdict(prune), "unit_prune": _verdict(unit)}
 
 
@@ -186,17 +184,21 @@ def _fused_verdicts(layer: Any, masked: bool) -> dict[str, str]:
     return {"fused_export": "no: " + "; ".join(parts), **out}
 
 
-def _bridge_problem(model: Any) -> tuple[str | None, frozenset[str]]:
-    """Why the Keras bridge refuses ``model`` (every stage works on a rebuilt copy, so then none runs),
-    and the layers called with ``initial_state`` (read from the same flavour-neutral graph)."""
+def _bridge_problem(model: Any) -> tuple[str | None, dict[str, str]]:
+    """Why the Keras bridge refuses ``model`` (every stage works on a rebuilt copy, so then none runs), and why
+    unit pruning leaves LSTMs alone: for models with several inputs from unit pruning's own graph analysis,
+    otherwise only LSTMs called with ``initial_state`` (read from the same flavour-neutral graph)."""
+    from ..compress.prune.units import INITIAL_STATE_UNIT_PRUNE, unit_problems
     from ..errors import BridgeError
     from .graph import read_graph
 
     try:
         graph = read_graph(model)
     except BridgeError as exc:
-        return str(exc), frozenset()
-    return None, frozenset(spec.name for spec in graph.layers if spec.n_state)
+        return str(exc), {}
+    if len(graph.inputs) > 1:
+        return None, unit_problems(graph)
+    return None, {spec.name: INITIAL_STATE_UNIT_PRUNE for spec in graph.layers if spec.n_state}
 
 
 def _qat_verdicts(model: Any, bridged: bool = True) -> tuple[dict[str, str], str]:
@@ -313,7 +315,8 @@ def inspect_model(model: Any, seq_len: int | None = None, flavour: str | None = 
         raise InputError(f"--seq-len: expected a positive integer, got {seq_len}")
     check_supported(model.layers)
     masked = any(layer.__class__.__name__ == "Masking" or getattr(layer, "mask_zero", False) for layer in model.layers)
-    bridge, with_state = _bridge_problem(model)
+    bridge, unit_problems = _bridge_problem(model)
+    multi = len(model.inputs) > 1
     qat_layers, qat_model = _qat_verdicts(model, bridged=bridge is None)
     refusal = bridge or _export_refusal(model, masked)
     qat_model = f"no: {bridge}" if bridge else qat_model
@@ -330,14 +333,16 @@ def inspect_model(model: Any, seq_len: int | None = None, flavour: str | None = 
                 output_shape=_shape_list(out.shape),
                 params=int(layer.count_params()),
                 macs=int(_layer_macs(layer, seq_len)),
-                stages={**_prune_verdicts(layer, with_state), "qat": qat_layers[layer.name], **_fused_verdicts(layer, masked)},
+                stages={**_prune_verdicts(layer, unit_problems), "qat": qat_layers[layer.name], **_fused_verdicts(layer, masked and not multi)},
             )
         )
     params = int(model.count_params())
     trainable = int(sum(math.prod(w.shape) for w in model.trainable_weights))
     stages = {"export": _verdict(refusal), "qat": qat_model}
     notes = [f"{stage}: {verdict}" for stage, verdict in (("export", stages["export"]), ("QAT", qat_model)) if verdict != "yes"]
-    if masked:
+    if masked and multi:
+        notes.append("masked model with several inputs: exports find the padding inside the graph, like Keras")
+    elif masked:
         notes.append("masked model: exports take post-padded sequences plus a length input (int8 TFLite is not available for masked models)")
     return ModelReport(
         name=model.name,

@@ -72,3 +72,13 @@ def test_inject_lstm_keeps_its_units(keras3):
     assert lstm.stages["magnitude_prune"] == "yes"
     with pytest.raises((UnsupportedLayerError, InputError), match="initial_state"):
         unit_prune(bridge.to_tf_keras(model), 0.5)
+
+
+def test_inspect_unit_verdicts_match_unit_pruning(keras3):
+    """Several inputs: inspect asks unit pruning's own graph analysis (merge: the LSTM feeds Add)."""
+    model = CAPTION_ZOO["merge_captioner"](keras3)
+    report = inspect_model(model)
+    lstm = next(info for info in report.layers if info.type.startswith("LSTM"))
+    assert lstm.stages["unit_prune"] == "no: its output feeds the multi-input layer 'add' (Add)".replace("'add'", f"'{model.layers[-2].name}'")
+    assert lstm.stages["fused_export"] == "yes"
+    assert "masked model with several inputs: exports find the padding inside the graph, like Keras" in report.notes

@@ -305,3 +305,29 @@ def _rebuild_graph(graph: Any, prods: list[_Producer], kept: dict[str, tuple[tup
                         spec.config[key]["config"]["units"] = n_keep
         spec.weights = w
     return new
+
+
+def unit_problems(graph: Any) -> dict[str, str]:
+    """Why :func:`unit_prune` leaves each LSTM of ``graph`` (a :class:`~lstm_deploy.load.graph.GraphSpec`) alone.
+
+    Only layers it would skip are listed; ``inspect`` uses it for models with several inputs.
+
+    Example:
+        >>> unit_problems(read_graph(merge_captioner))            # doctest: +SKIP
+        {'lstm': "its output feeds the multi-input layer 'add' (Add)"}
+    """
+    by_name = {s.name: s for s in graph.layers}
+    consumers: dict[str, list[str]] = defaultdict(list)
+    for spec in graph.layers:
+        for ref in spec.inbound:
+            consumers[ref[0]].append(spec.name)
+    outputs = {ref[0] for ref in graph.outputs}
+    out: dict[str, str] = {}
+    for spec in graph.layers:
+        if spec.class_name not in ("LSTM", "Bidirectional"):
+            continue
+        info = _layer_units(spec)
+        found = info if isinstance(info, str) else _find_consumers(graph, spec.name, by_name, consumers, outputs)
+        if isinstance(found, str):
+            out[spec.name] = found
+    return out
