@@ -43,3 +43,13 @@ def test_unit_pruning_explains_why_the_decoder_lstm_keeps_its_units(name, why):
 
     with pytest.raises(UnsupportedLayerError, match=why):
         prune_model(CAPTION_ZOO[name](keras_module("keras3")), _dataset(), PruneConfig(sparsity=0.5, method="units"))
+
+
+def test_prune_checks_each_input_against_the_model():
+    from lstm_deploy.compress.prune import PruneConfig, prune_model
+    from lstm_deploy.errors import DataError
+
+    ds = _dataset()
+    bad = type(ds)(**{**ds.__dict__, "x_train": {"image": ds.x_train["image"][:, :4], "tokens": ds.x_train["tokens"]}})
+    with pytest.raises(DataError, match=r"x_train__image has sample shape \(4, 8, 3\); the model's input 'image' expects \(8, 8, 3\)"):
+        prune_model(CAPTION_ZOO["merge_captioner"](keras_module("keras3")), bad, PruneConfig(sparsity=0.5))

@@ -48,7 +48,14 @@ class _Attempt:
 
 
 def _check_data(model: Any, dataset: Dataset) -> None:
-    if isinstance(dataset.x_train, dict):  # several inputs: load_data(model_inputs=...) checked each one
+    if isinstance(dataset.x_train, dict):  # several inputs: x_train__<input name> arrays, one per model input
+        from ...load.dataset import validate_arrays
+        from ...load.flavours import input_names
+
+        arrays = {f"{split}__{name}": arr for split in ("x_train", "x_test") for name, arr in getattr(dataset, split).items()}
+        arrays |= {"y_train": dataset.y_train, "y_test": dataset.y_test}
+        validate_arrays(arrays, dataset.source, task=dataset.task,
+                        model_inputs={n: tuple(t.shape[1:]) for n, t in zip(input_names(model), model.inputs)})
         return
     shape = tuple(model.inputs[0].shape[1:])
     got = dataset.x_train.shape[1:]
