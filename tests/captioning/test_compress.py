@@ -53,3 +53,13 @@ def test_prune_checks_each_input_against_the_model():
     bad = type(ds)(**{**ds.__dict__, "x_train": {"image": ds.x_train["image"][:, :4], "tokens": ds.x_train["tokens"]}})
     with pytest.raises(DataError, match=r"x_train__image has sample shape \(4, 8, 3\); the model's input 'image' expects \(8, 8, 3\)"):
         prune_model(CAPTION_ZOO["merge_captioner"](keras_module("keras3")), bad, PruneConfig(sparsity=0.5))
+
+
+def test_prune_tells_a_multi_input_model_given_plain_x_train_what_to_save():
+    from lstm_deploy.compress.prune import PruneConfig, prune_model
+    from lstm_deploy.errors import InputError
+
+    ds = _dataset()
+    plain = type(ds)(**{**ds.__dict__, "x_train": ds.x_train["image"], "x_test": ds.x_test["image"]})
+    with pytest.raises(InputError, match=r"the model has 2 inputs \(image, tokens\); save one array per input"):
+        prune_model(CAPTION_ZOO["merge_captioner"](keras_module("keras3")), plain, PruneConfig(sparsity=0.5))

@@ -57,6 +57,12 @@ def _check_data(model: Any, dataset: Dataset) -> None:
         validate_arrays(arrays, dataset.source, task=dataset.task,
                         model_inputs={n: tuple(t.shape[1:]) for n, t in zip(input_names(model), model.inputs)})
         return
+    if len(model.inputs) > 1:
+        from ...load.flavours import input_names
+
+        names = input_names(model)
+        raise InputError(f"{dataset.source}: the model has {len(names)} inputs ({', '.join(names)}); save one array per input and "
+                         f"split: {', '.join(f'x_train__{n}' for n in names)}, the same for x_test, instead of x_train / x_test")
     shape = tuple(model.inputs[0].shape[1:])
     got = dataset.x_train.shape[1:]
     if len(got) != len(shape) or any(e is not None and e != g for e, g in zip(shape, got)):
