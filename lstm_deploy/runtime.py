@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKENDS", "Model", "OnnxBackend", "RuntimeError_", "Stream", "TFLiteBackend", "TensorInfo", "fixed_batches",
-           "lengths_from_padding", "read_manifest"]
+__all__ = ["BACKENDS", "Model", "OnnxBackend", "RuntimeError_", "Stream", "TFLiteBackend", "TensorInfo", "check_inputs", "fixed_batches",
+           "generate", "lengths_from_padding", "predict_inputs", "read_manifest"]
 
 MANIFEST_SUFFIX = ".json"
 
@@ -367,6 +367,8 @@ class Model:
         """
         if self.streaming:
             raise RuntimeError_(f"{self.path} is a streaming (single-step) artifact; use .stream().step(x_t)")
+        if isinstance(x, dict) or self.manifest.get("input_names"):
+            return predict_inputs(self, x, chunk=chunk)  # several named inputs (captioners)
         x = self.check_input(x)
         info = self._backend.inputs[self.input_name]
         lengths_input = (self.masking or {}).get("lengths_input")
@@ -440,3 +442,138 @@ class Stream:
             self.state = {s["input"]: out[s["output"]] for s in self._states}
         y = _dequantize(out[model.output_name], backend.outputs[model.output_name])
         return y[0] if single else y
+
+
+# ---------------------------------------------------------------- several named inputs (captioners)
+
+
+def check_inputs(model: Model, feeds: Any) -> dict[str, np.ndarray]:
+    """``feeds`` (``{input name: array}``) as the arrays ``model`` takes, or :class:`RuntimeError_` naming the input.
+
+    Same checks as :meth:`Model.check_input`, per input: numbers, shape ``(n, *sample)`` with one
+    ``n`` for all, finite floats, token ids within the input's range.
+    """
+    names = list(model.manifest.get("input_names") or [model.input_name])
+    if not isinstance(feeds, dict):
+        raise RuntimeError_(f"{model.path.name} takes several inputs; pass a dict {{{', '.join(repr(n) for n in names)}: array}}")
+    if sorted(feeds) != sorted(names):
+        raise RuntimeError_(f"inputs {sorted(feeds)} do not match {model.path.name}'s inputs {names}")
+    ranges = model.manifest.get("input_ranges") or {}
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        info = model._backend.inputs[name]
+        expected = ", ".join(str(e) for e in info.shape[1:])
+        arr = np.asarray(feeds[name]) if not isinstance(feeds[name], list) else np.array(feeds[name], dtype=object)
+        try:
+            arr = arr.astype(np.float64) if arr.dtype.kind == "O" else arr
+        except (ValueError, TypeError):
+            pass
+        if arr.dtype.kind not in "iuf":
+            raise RuntimeError_(f"input {name!r} is of dtype {arr.dtype}; expected numbers in an array of shape (n, {expected})")
+        if arr.ndim != len(info.shape) or any(e is not None and e != g for e, g in zip(info.shape[1:], arr.shape[1:])):
+            raise RuntimeError_(f"input {name!r} has shape {arr.shape}; {model.path.name} expects (n, {expected})")
+        if np.dtype(info.dtype).kind == "f" or info.quantized:
+            wanted = arr.astype(np.float32 if info.quantized else info.dtype)
+            if not np.isfinite(wanted).all():
+                raise RuntimeError_(f"input {name!r} holds non-finite values; expected finite {wanted.dtype} numbers")
+            out[name] = wanted
+            continue
+        if arr.dtype.kind == "f" and not np.array_equal(arr, np.round(arr)):
+            raise RuntimeError_(f"input {name!r} holds fractions; {model.path.name} takes whole numbers ({info.dtype} token ids)")
+        low, high = ranges.get(name) or (np.iinfo(info.dtype).min, np.iinfo(info.dtype).max)
+        if arr.size and (arr.min() < low or arr.max() > high):
+            raise RuntimeError_(f"input {name!r} holds {arr.min() if arr.min() < low else arr.max():g}; it takes values from {low} to {high}")
+        out[name] = arr.astype(info.dtype)
+    if len({len(a) for a in out.values()}) > 1:
+        raise RuntimeError_(f"inputs have different numbers of rows: {', '.join(f'{k}: {len(v)}' for k, v in out.items())}")
+    return out
+
+
+def predict_inputs(model: Model, feeds: Any, *, chunk: int = 256) -> np.ndarray:
+    """Run a model with several named inputs on ``{input name: (n, ...) array}``; the output for each of the ``n`` rows.
+
+    Example:
+        >>> probs = Model.load("captioner.fp32.onnx").predict({"image": images, "tokens": prefixes})   # doctest: +SKIP
+    """
+    arrays = check_inputs(model, feeds)
+    names = list(arrays)
+    n_rows = len(arrays[names[0]])
+    outs = []
+    for start in range(0, n_rows, chunk):
+        parts = {name: list(fixed_batches(arrays[name][start:start + chunk], model.batch_size, chunk=chunk)) for name in names}
+        for i in range(len(parts[names[0]])):
+            n = parts[names[0]][i][1]
+            feed = {name: _quantize(parts[name][i][0], model._backend.inputs[name]) for name in names}
+            y = model._backend.run(feed, reset=True)[model.output_name]
+            outs.append(_dequantize(y, model._backend.outputs[model.output_name])[:n])
+    if not outs:
+        out = model._backend.outputs[model.output_name]
+        return np.zeros((0, *[d or 0 for d in out.shape[1:]]), np.float32 if out.quantized else out.dtype)
+    return np.concatenate(outs)
+
+
+# ---------------------------------------------------------------- captioning: encoder + single-step decoder
+
+
+def _run_all(model: Model, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every output of one call (quantized I/O handled), state reset first."""
+    backend = model._backend
+    out = backend.run({k: _quantize(np.asarray(v), backend.inputs[k]) for k, v in feeds.items()}, reset=True)
+    return {k: _dequantize(v, backend.outputs[k]) for k, v in out.items()}
+
+
+def _decode_step(decoder: Model, wiring: dict[str, Any], token: int, state: dict[str, np.ndarray],
+                 features: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """log P(next token) after ``token`` and the next state (batch 1)."""
+    dtype = decoder._backend.inputs[wiring["token_input"]].dtype
+    out = _run_all(decoder, {wiring["token_input"]: np.array([token], dtype), **state, **features})
+    probs = np.asarray(out[wiring["output"]][0], np.float64)
+    with np.errstate(divide="ignore"):
+        logp = np.log(np.clip(probs, 0.0, None)) if probs.min() >= 0 and abs(probs.sum() - 1) < 1e-3 else probs - np.logaddexp.reduce(probs)
+    logp[list(wiring.get("never") or [])] = -np.inf  # padding is never a word
+    return logp, {s["input"]: out[s["output"]] for s in wiring["states"]}
+
+
+def generate(encoder: Model, decoder: Model, image: np.ndarray, *, beam: int = 1, max_len: int | None = None) -> list[int]:
+    """Caption one ``image`` with an exported captioner: greedy (``beam=1``) or beam search of width ``beam``.
+
+    Starts from the decoder manifest's start token, stops at its end token (not included) or
+    after ``max_len`` tokens (default: the Keras model's prefix length). Beam search keeps the
+    ``beam`` most likely prefixes (sum of log probabilities) and returns the most likely
+    finished caption. Greedy equals the Keras model's own greedy decoding token for token (fp32).
+
+    Example:
+        >>> enc, dec = Model.load("cap.encoder.fp32.onnx"), Model.load("cap.decoder.fp32.onnx")  # doctest: +SKIP
+        >>> generate(enc, dec, image, beam=3)                                                        # doctest: +SKIP
+        [14, 7, 3]
+    """
+    wiring = decoder.manifest.get("captioner")
+    if not wiring or wiring.get("role") != "decoder":
+        raise RuntimeError_(f"{decoder.path.name} is not a captioner decoder (export it with export_captioner)")
+    if beam < 1:
+        raise RuntimeError_(f"beam: expected a width of at least 1, got {beam}")
+    name = wiring["image_input"]
+    x = np.asarray(image)[None]
+    encoded = _run_all(encoder, {name: x.astype(encoder._backend.inputs[name].dtype) if not encoder._backend.inputs[name].quantized else x})
+    state = {s["input"]: encoded[s["init"]] if s["init"] != "zeros" else np.zeros((1, s["units"]), np.float32) for s in wiring["states"]}
+    features = {f: encoded[f] for f in wiring["features"]}
+    cap = int(max_len or wiring["prefix_length"])
+    beams: list[tuple[float, list[int], dict[str, np.ndarray]]] = [(0.0, [], state)]
+    finished: list[tuple[float, list[int]]] = []
+    for _ in range(cap):
+        candidates = []
+        for score, tokens, st in beams:
+            logp, nxt_state = _decode_step(decoder, wiring, tokens[-1] if tokens else wiring["start"], st, features)
+            for tok in np.argsort(-logp, kind="stable")[:beam]:
+                candidates.append((score + float(logp[tok]), tokens + [int(tok)], nxt_state))
+        candidates.sort(key=lambda c: -c[0])
+        beams = []
+        for score, tokens, st in candidates[:beam]:
+            if tokens[-1] == wiring["end"]:
+                finished.append((score, tokens[:-1]))
+            else:
+                beams.append((score, tokens, st))
+        if not beams:
+            break
+    finished += [(score, tokens) for score, tokens, _ in beams]  # cut at the length cap
+    return max(finished, key=lambda f: f[0])[1]

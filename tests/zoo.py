@@ -101,10 +101,56 @@ def stateful(k: Any) -> Any:
     return k.Sequential([k.Input((T, F), batch_size=3), L.LSTM(4, stateful=True, return_sequences=True), L.LSTM(3, stateful=True), L.Dense(1)])
 
 
+def image_lstm(k: Any) -> Any:
+    """A CNN over an image whose rows feed an LSTM, beside global poolings (the 2-D layers, single input)."""
+    L = k.layers
+    i = k.Input((8, 8, 1))
+    x = L.Conv2D(3, 3, padding="same", activation="relu")(i)
+    x = L.AveragePooling2D(1)(L.MaxPooling2D(2)(L.BatchNormalization()(x)))  # (4, 4, 3)
+    s = L.LSTM(4)(L.Reshape((4, 12))(x))
+    return k.Model(i, L.Dense(2, activation="softmax")(L.Concatenate()([s, L.GlobalAveragePooling2D()(x), L.GlobalMaxPooling2D()(x)])))
+
+
 ZOO: dict[str, Callable[[Any], Any]] = {
     f.__name__: f
-    for f in (stacked, lstm_options, bidirectional, embedding_masked, masking_seq2seq, conv_lstm, rnn_cells, functional_misc, regression, stateful)
+    for f in (stacked, lstm_options, bidirectional, embedding_masked, masking_seq2seq, conv_lstm, rnn_cells, functional_misc, regression, stateful,
+              image_lstm)
 }
+
+# ---------------------------------------------------------------- captioners (several inputs, initial_state)
+
+CAP_VOCAB, CAP_LEN, CAP_IMAGE = 12, 5, (8, 8, 3)  # vocabulary (0 = padding), caption prefix length, image size
+
+
+def _image_encoder(k: Any, image: Any) -> Any:
+    L = k.layers
+    x = L.Conv2D(4, 3, padding="same", activation="relu")(image)
+    x = L.MaxPooling2D(2)(L.BatchNormalization()(x))
+    x = L.Conv2D(4, 3, activation="relu")(L.AveragePooling2D(1)(x))
+    return L.Dropout(0.2)(L.Flatten()(x))
+
+
+def merge_captioner(k: Any) -> Any:
+    """The textbook *merge* captioner: CNN features and the LSTM over the caption prefix, added, predict the next word."""
+    L = k.layers
+    image, tokens = k.Input(CAP_IMAGE, name="image"), k.Input((CAP_LEN,), dtype="int32", name="tokens")
+    feat = L.Dense(6, activation="relu")(_image_encoder(k, image))
+    seq = L.LSTM(6)(L.Embedding(CAP_VOCAB, 4, mask_zero=True)(tokens))
+    return k.Model([image, tokens], L.Dense(CAP_VOCAB, activation="softmax")(L.Add()([feat, seq])), name="merge_captioner")
+
+
+def inject_captioner(k: Any) -> Any:
+    """The textbook *inject* captioner: the image encoding is the LSTM's ``initial_state=[h0, c0]``."""
+    L = k.layers
+    image, tokens = k.Input(CAP_IMAGE, name="image"), k.Input((CAP_LEN,), dtype="int32", name="tokens")
+    x = L.GlobalAveragePooling2D()(L.Conv2D(6, 3, padding="same", activation="relu")(image))
+    h0, c0 = L.Dense(6, activation="tanh")(x), L.Dense(6)(x)
+    seq = L.LSTM(6)(L.Embedding(CAP_VOCAB, 4, mask_zero=True)(tokens), initial_state=[h0, c0])
+    return k.Model([image, tokens], L.Dense(CAP_VOCAB, activation="softmax")(seq), name="inject_captioner")
+
+
+#: Image captioners with two inputs (image, caption prefix): tests/captioning.
+CAPTION_ZOO: dict[str, Callable[[Any], Any]] = {f.__name__: f for f in (merge_captioner, inject_captioner)}
 
 
 def layer_classes(model: Any) -> set[str]:

@@ -32,7 +32,7 @@ import numpy as np
 
 from .. import _tf, metrics
 from ..errors import DataError
-from ..load.dataset import Dataset
+from ..load.dataset import Dataset, rows, take
 from ..load.flavours import predict
 from .budget import Budget, steps_per_epoch
 from .progress import Progress, Silent
@@ -94,7 +94,7 @@ def compile_for(model: Any, dataset: Dataset, learning_rate: float, keras: Modul
     """Compile ``model`` with Adam and ``loss`` (default: :func:`loss_for` its outputs on ``dataset``)."""
     k = keras or _tf.tf_keras()
     if loss is None:
-        loss = loss_for(predict(model, dataset.x_train[:16]), dataset.y_train, dataset.task, k)
+        loss = loss_for(predict(model, take(dataset.x_train, slice(0, 16))), dataset.y_train, dataset.task, k)
     model.compile(optimizer=k.optimizers.Adam(learning_rate=learning_rate), loss=loss)
 
 
@@ -271,7 +271,7 @@ def finetune(
         if start_step == 0:
             check(0)
         ds = tf.data.Dataset.from_tensor_slices((data.x_train, train_targets))
-        ds = ds.shuffle(len(data.x_train), seed=seed, reshuffle_each_iteration=True).repeat().batch(batch_size)
+        ds = ds.shuffle(rows(data.x_train), seed=seed, reshuffle_each_iteration=True).repeat().batch(batch_size)
         model.fit(ds, epochs=budget.checks, steps_per_epoch=budget.eval_every, verbose=0, callbacks=[*callbacks, _Checks()])
     finally:
         progress.end()

@@ -20,7 +20,7 @@ import numpy as np
 from .. import runtime
 from ..atomic import atomic_path
 from ..errors import DataError, ExportError, InputError, ParityError
-from ..load.dataset import Dataset, load_data
+from ..load.dataset import Dataset, load_data, rows, take
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .config import ExportConfig
@@ -132,11 +132,20 @@ def _npz_label_names(data: Any) -> list[str] | None:
         return [str(v) for v in npz["label_names"].tolist()]
 
 
+def _multi_inputs(model: Any) -> dict[str, tuple[int | None, ...]] | None:
+    """``{input name: sample shape}`` of a model with several inputs, else ``None``."""
+    from ..load.flavours import input_names
+
+    if len(model.inputs) == 1:
+        return None
+    return {name: tuple(t.shape[1:]) for name, t in zip(input_names(model), model.inputs)}
+
+
 @dataclass
 class _Checks:
     """The parity inputs every artifact of one export is judged on."""
 
-    x: np.ndarray
+    x: Any  # an array, or {input name: array} for a model with several inputs
     y: np.ndarray | None
     where: str
     task: str | None
@@ -147,8 +156,14 @@ def _parity_inputs(source: _Source, plan: plan_mod.ExportPlan, dataset: Dataset 
     from ..load.flavours import predict
 
     if dataset is not None:
-        n = cfg.parity_samples or len(dataset.x_test)
-        x, y, where, task = dataset.x_test[:n], dataset.y_test[:n], "x_test", dataset.task
+        n = cfg.parity_samples or rows(dataset.x_test)
+        x, y, where, task = take(dataset.x_test, slice(0, n)), dataset.y_test[:n], "x_test", dataset.task
+    elif plan.inputs is not None:  # several inputs: each its own seeded inputs (token prefixes padded every way)
+        n = min(cfg.parity_samples or 16, 16)
+        masked = plan_mod.find_mask(source.tf_keras)
+        x = {name: _random_inputs(source.tf_keras, shape, dtype, masked if name in plan.extra["input_ranges"] else None, n, cfg.seed + i)
+             for i, (name, shape, dtype) in enumerate(plan.inputs)}
+        y, where, task = None, f"random(seed={cfg.seed})", None
     else:
         shape = plan.input_shape if not plan.streaming else (plan.extra["sequence_length"],) + plan.input_shape
         x = _random_inputs(source.tf_keras, shape, plan.input_dtype, plan.mask, min(cfg.parity_samples or 16, 16), cfg.seed)
@@ -198,14 +213,19 @@ def export_model(
     source = _resolve_model(model_or_path)
     model_shape = tuple(source.tf_keras.inputs[0].shape[1:])
     out_shape = tuple(source.tf_keras.outputs[0].shape[1:])  # class labels must fit the model's outputs
-    dataset = data if isinstance(data, Dataset) or data is None else load_data(data, model_input_shape=model_shape, model_output_shape=out_shape)
+    multi = _multi_inputs(source.tf_keras)
+    dataset = data if isinstance(data, Dataset) or data is None else load_data(
+        data, model_input_shape=None if multi else model_shape, model_output_shape=out_shape, model_inputs=multi)
     labels = labels or _npz_label_names(data)
-    shape = tuple(dataset.x_test.shape[1:]) if dataset is not None else model_shape
+    shape = tuple(dataset.x_test.shape[1:]) if dataset is not None and not multi else model_shape
     plan = plan_mod.build_plan(source.tf_keras, shape, streaming=cfg.streaming, lengths_input=cfg.lengths_input)
     checks = _parity_inputs(source, plan, dataset, cfg)
     say(f"ran the source model on {len(checks.x)} {checks.where} samples")
 
     calibration = None
+    if "int8" in cfg.quantize and multi:
+        raise InputError("--quantize int8: full-integer artifacts of models with several inputs are not supported yet; "
+                         "use dynamic or float16")
     if "int8" in cfg.quantize:
         if dataset is not None:
             calibration = calibration_set(dataset.x_train, cfg.calibration_samples, cfg.seed)

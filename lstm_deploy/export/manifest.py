@@ -56,8 +56,12 @@ def runtime_fields(plan: Any, fmt: str) -> dict[str, Any]:
     else:
         state = {"kind": "stateless", "reset_between_sequences": fmt == "tflite",
                  "semantics": STATELESS_TFLITE if fmt == "tflite" else STATELESS_ONNX}
-    return {"format": fmt, "input_name": INPUT, "output_name": OUTPUT, "input_range": _token_range(plan),
-            "masking": plan.mask.to_manifest() if plan.mask else None, "streaming": streaming, "state": state}
+    fields = {"format": fmt, "input_name": INPUT, "output_name": plan.extra.get("output_name", OUTPUT), "input_range": _token_range(plan),
+              "masking": plan.mask.to_manifest() if plan.mask else None, "streaming": streaming, "state": state}
+    if plan.inputs is not None:  # several inputs, named as in Keras; runtime.Model.predict takes a dict of them
+        fields.update(input_name=plan.inputs[0][0], input_names=[name for name, _, _ in plan.inputs],
+                      input_range=plan.extra["input_ranges"].get(plan.inputs[0][0]), input_ranges=plan.extra["input_ranges"])
+    return fields
 
 
 def _token_range(plan: Any) -> list[int] | None:
@@ -90,6 +94,7 @@ def build_manifest(*, artifact: Path, converted: Any, source: dict[str, Any], ex
         "input_name": fields["input_name"],
         "output_name": fields["output_name"],
         "input_range": fields["input_range"],
+        **{k: fields[k] for k in ("input_names", "input_ranges") if k in fields},  # several inputs only
         "inputs": [],
         "outputs": [],
         "masking": fields["masking"],

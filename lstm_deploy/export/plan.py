@@ -48,9 +48,12 @@ class ExportPlan:
     lstm_count: int
     streaming: list[dict[str, Any]] | None = None  # state tensors of a streaming plan
     extra: dict[str, Any] = field(default_factory=dict)
+    inputs: list[tuple[str, tuple[int, ...], str]] | None = None  # several inputs: (Keras name, shape, dtype) each
 
     def signature(self, batch: int | None) -> list[Any]:
         tf = _tf.tf()
+        if self.inputs is not None:
+            return [tf.TensorSpec((batch,) + shape, tf.as_dtype(dtype), name=name) for name, shape, dtype in self.inputs]
         specs = [tf.TensorSpec((batch,) + self.input_shape, tf.as_dtype(self.input_dtype), name=INPUT)]
         if self.mask is not None and self.mask.lengths_input:
             specs.append(tf.TensorSpec((batch,), tf.int32, name=LENGTHS))
@@ -170,6 +173,19 @@ def _streaming_fn(model: Any) -> tuple[Callable[..., dict[str, Any]], list[dict[
     return fn, states
 
 
+def _multi_input_plan(model: Any, *, streaming: bool, lengths_input: bool) -> ExportPlan:
+    """A model with several inputs (:mod:`lstm_deploy.export.multi`): its artifacts take the Keras inputs by name."""
+    from .multi import graph_fn
+
+    if streaming or lengths_input:
+        flag = "--streaming" if streaming else "--lengths-input"
+        raise UnsupportedLayerError(f"{flag}: model has {len(model.inputs)} inputs; {flag} supports single-input models "
+                                    "(captioners: export_captioner builds the encoder and the single-step decoder)")
+    fn, inputs, ranges = graph_fn(model)
+    _, shape, dtype = inputs[0]
+    return ExportPlan(model, shape, dtype, None, fn, count_lstms(model), extra={"input_ranges": ranges}, inputs=inputs)
+
+
 def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, streaming: bool = False, lengths_input: bool = False) -> ExportPlan:
     """Describe how to convert the tf_keras ``model`` (never modified).
 
@@ -182,7 +198,7 @@ def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, stream
     """
     tf = _tf.tf()
     if len(model.inputs) != 1:
-        raise UnsupportedLayerError(f"model has {len(model.inputs)} inputs; export supports single-input models")
+        return _multi_input_plan(model, streaming=streaming, lengths_input=lengths_input)
     shape = tuple(model.inputs[0].shape[1:]) if input_shape is None else tuple(input_shape)
     if any(d is None for d in shape):
         raise UnsupportedLayerError(

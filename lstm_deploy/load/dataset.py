@@ -1,7 +1,10 @@
 """The data contract shared by every command: one ``.npz`` file.
 
 Required arrays: ``x_train``, ``y_train``, ``x_test``, ``y_test``; optional
-``x_val``, ``y_val``. Files are opened with ``allow_pickle=False``: an ``.npz``
+``x_val``, ``y_val``. A model with several inputs (an image captioner) takes one array per
+input and split instead of ``x_<split>``: ``x_train__<input name>`` (``x_test__image``,
+``x_test__tokens``, ...); its ``Dataset.x_*`` are then ``{input name: array}`` dicts, which
+Keras ``fit`` / ``predict`` take as they are. Files are opened with ``allow_pickle=False``: an ``.npz``
 never runs code. Reading is bounded: every member must be an ``.npy`` array, and
 each array's header (shape x itemsize) is read and checked against the size the zip
 declares and against :data:`MAX_BYTES` before anything is decompressed; only the
@@ -19,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,15 +41,30 @@ EXTRAS = ("label_names",)
 MAX_BYTES = 4 << 30
 
 
+#: ``x_<split>__<input name>``: one array per model input (models with several inputs).
+MULTI_KEY = re.compile(r"^x_(train|val|test)__(.+)$")
+X = Any  # np.ndarray, or {input name: np.ndarray} for a model with several inputs
+
+
+def rows(x: X) -> int:
+    """Number of samples in ``x`` (an array or a dict of per-input arrays)."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def take(x: X, index: Any) -> X:
+    """``x[index]`` for an array or for each array of a dict of per-input arrays."""
+    return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
+
+
 @dataclass(frozen=True)
 class Dataset:
     """Validated arrays plus what kind of problem they describe."""
 
-    x_train: np.ndarray
+    x_train: X
     y_train: np.ndarray
-    x_test: np.ndarray
+    x_test: X
     y_test: np.ndarray
-    x_val: np.ndarray | None = None
+    x_val: X | None = None
     y_val: np.ndarray | None = None
     task: Task = "classification"
     source: str = "<memory>"
@@ -64,13 +83,13 @@ class Dataset:
         """Return ``(x_train, y_train, x_val, y_val)``; split train when no val set was given."""
         if self.has_val:
             return self.x_train, self.y_train, self.x_val, self.y_val  # type: ignore[return-value]
-        n = len(self.x_train)
+        n = rows(self.x_train)
         n_val = max(1, int(round(n * val_fraction))) if n > 1 else 0
         order = np.random.default_rng(seed).permutation(n)
         val, train = order[:n_val], order[n_val:]
         if n_val == 0:
             return self.x_train, self.y_train, self.x_train, self.y_train
-        return self.x_train[train], self.y_train[train], self.x_train[val], self.y_train[val]
+        return take(self.x_train, train), self.y_train[train], take(self.x_train, val), self.y_train[val]
 
 
 def _is_one_hot(y: np.ndarray) -> bool:
@@ -87,7 +106,8 @@ def infer_task(y: np.ndarray) -> Task:
 
 
 def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None = None, task: Task | None = None, *,
-              model_output_shape: Sequence[int | None] | None = None, max_bytes: int = MAX_BYTES) -> Dataset:
+              model_output_shape: Sequence[int | None] | None = None, max_bytes: int = MAX_BYTES,
+              model_inputs: dict[str, Sequence[int | None]] | None = None) -> Dataset:
     """Load and validate an ``.npz`` data file, reading no more than it declares and ``max_bytes`` allows.
 
     Args:
@@ -98,6 +118,8 @@ def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None =
         model_output_shape: the model's output shape without batch; when given, class labels
             must lie in ``[0, classes)`` and regression targets must be as wide as the output.
         max_bytes: refuse files whose arrays declare more than this many bytes in total.
+        model_inputs: ``{input name: shape without batch}`` of a model with several inputs: the
+            file must then hold ``x_<split>__<input name>`` arrays, checked per input.
 
     Raises:
         DataError: missing file or keys, non-array members, pickled objects, oversized or
@@ -118,7 +140,8 @@ def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None =
         arrays = _read_npz(path, REQUIRED + OPTIONAL, max_bytes)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc.__class__.__name__}: {str(exc)[:200]})") from None
-    return validate_arrays(arrays, source=str(path), model_input_shape=model_input_shape, task=task, model_output_shape=model_output_shape)
+    return validate_arrays(arrays, source=str(path), model_input_shape=model_input_shape, task=task, model_output_shape=model_output_shape,
+                           model_inputs=model_inputs)
 
 
 def _size(n: int) -> str:
@@ -158,7 +181,7 @@ def _read_npz(path: Path, keys: Sequence[str], max_bytes: int) -> dict[str, np.n
                 raise DataError(f"{path}: member {info.filename[:80]!r} is not an .npy array; an .npz data file holds only "
                                 "arrays written by numpy.savez")
             members[info.filename[:-4]] = info
-        wanted = [k for k in (*keys, *EXTRAS) if k in members]
+        wanted = [k for k in (*keys, *EXTRAS) if k in members] + [k for k in members if MULTI_KEY.match(k)]
         sizes = {k: _header(zf, info, path)[1] for k, info in members.items()}
         total = sum(sizes[k] for k in wanted)
         if total > max_bytes:
@@ -166,7 +189,7 @@ def _read_npz(path: Path, keys: Sequence[str], max_bytes: int) -> dict[str, np.n
             raise DataError(f"{path}: its arrays declare {_size(total)} ({biggest}: {_size(sizes[biggest])}), over the limit of "
                             f"{_size(max_bytes)} lstm-deploy reads from one file; use a smaller sample, or load_data(max_bytes=...) in Python")
         arrays = {}
-        for key in (k for k in keys if k in members):
+        for key in [k for k in keys if k in members] + [k for k in members if MULTI_KEY.match(k)]:
             with zf.open(members[key]) as fp:
                 arrays[key] = np.lib.format.read_array(fp, allow_pickle=False)
         return arrays
@@ -178,8 +201,13 @@ def validate_arrays(
     model_input_shape: Sequence[int | None] | None = None,
     task: Task | None = None,
     model_output_shape: Sequence[int | None] | None = None,
+    model_inputs: dict[str, Sequence[int | None]] | None = None,
 ) -> Dataset:
     """Validate a dict of arrays against the contract; see :func:`load_data`."""
+    grouped = _group_inputs(arrays, source, model_inputs)
+    if grouped:  # per-input arrays are checked; the generic checks below see the first input's (row counts)
+        arrays = {**{k: v for k, v in arrays.items() if not MULTI_KEY.match(k)}, **{k: next(iter(v.values())) for k, v in grouped.items()}}
+        model_input_shape = None
     missing = [k for k in REQUIRED if k not in arrays]
     if missing:
         raise DataError(f"{source}: missing array(s) {', '.join(missing)}; found {', '.join(sorted(arrays)) or 'none'}")
@@ -221,6 +249,8 @@ def validate_arrays(
             x[key] = x[key].astype(np.float32)
         if model_output_shape is not None and len(model_output_shape) and model_output_shape[-1] is not None:
             _check_targets(x[key], key, inferred, tuple(model_output_shape), source)
+    if grouped:
+        x.update(grouped)
     return Dataset(
         x_train=x["x_train"], y_train=x["y_train"], x_test=x["x_test"], y_test=x["y_test"],
         x_val=x.get("x_val"), y_val=x.get("y_val"), task=inferred, source=source,
@@ -250,3 +280,56 @@ def _check_targets(y: np.ndarray, key: str, task: Task, output_shape: tuple[Any,
         targets = "one value per sample" if not got else f"shape {got} per sample"
         raise DataError(f"{source}: {key} holds float values, so they were read as regression targets ({targets}), but the model "
                         f"outputs shape {expected} per sample; for a classifier save integer class labels (y.astype(int)) or one-hot rows")
+
+
+# ---------------------------------------------------------------- several inputs: x_<split>__<input name>
+
+
+def _group_inputs(arrays: dict[str, np.ndarray], source: str, model_inputs: dict[str, Sequence[int | None]] | None) -> dict[str, dict[str, np.ndarray]]:
+    """``{"x_train": {input: array}, ...}`` from ``x_<split>__<input>`` arrays, each checked and named in errors; ``{}`` if none."""
+    found: dict[str, dict[str, np.ndarray]] = {}
+    for key, arr in arrays.items():
+        match = MULTI_KEY.match(key)
+        if match:
+            found.setdefault(f"x_{match.group(1)}", {})[match.group(2)] = arr
+    names = list(model_inputs) if model_inputs else None
+    if names is not None and len(names) > 1 and not found:
+        raise DataError(f"{source}: the model has {len(names)} inputs ({', '.join(names)}); save one array per input and split: "
+                        f"{', '.join(f'x_train__{n}' for n in names)}, the same for x_test (optionally x_val), instead of x_train / x_test")
+    if not found:
+        return {}
+    if names is not None and len(names) == 1:
+        raise DataError(f"{source}: holds per-input arrays ({', '.join(sorted(f'{s}__{n}' for s in found for n in found[s]))}) but the "
+                        f"model has one input ('{names[0]}'); save x_train / x_test")
+    both = [k for k in found if k in arrays]
+    if both:
+        raise DataError(f"{source}: holds both {both[0]} and {both[0]}__<input> arrays; keep one form")
+    expected = names or list(found.get("x_train") or next(iter(found.values())))
+    for split in ("x_train", "x_test"):
+        if split not in found:
+            raise DataError(f"{source}: missing {', '.join(f'{split}__{n}' for n in expected)}; found {', '.join(sorted(arrays))}")
+    for split, per in found.items():
+        for name in [n for n in expected if n not in per] + [n for n in per if n not in expected]:
+            what = "is missing" if name in expected else "names no input of the model"
+            raise DataError(f"{source}: {split}__{name} {what}; the model's inputs are {', '.join(expected)}")
+        found[split] = {n: _checked_input(per[n], f"{split}__{n}", source, (model_inputs or {}).get(n)) for n in expected}
+        counts = {f"{split}__{n}": len(a) for n, a in found[split].items()}
+        if len(set(counts.values())) > 1:
+            raise DataError(f"{source}: the {split} inputs have different numbers of samples: {', '.join(f'{k} {v}' for k, v in counts.items())}")
+    return found
+
+
+def _checked_input(arr: np.ndarray, key: str, source: str, shape: Sequence[int | None] | None) -> np.ndarray:
+    """One per-input array: numeric, non-empty, finite, of the input's sample shape; floats as float32."""
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise DataError(f"{source}: {key} has dtype {arr.dtype}; expected a numeric array")
+    if arr.size == 0 or arr.ndim == 0:
+        raise DataError(f"{source}: {key} is empty (shape {arr.shape}); expected at least one sample")
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        raise DataError(f"{source}: {key} contains {int((~np.isfinite(arr)).sum())} NaN/inf value(s); clean or impute them first")
+    if shape is not None:
+        expected, got = tuple(shape), arr.shape[1:]
+        if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+            shown = "(" + ", ".join("None" if e is None else str(e) for e in expected) + ")"
+            raise DataError(f"{source}: {key} has sample shape {got}; the model's input '{key.split('__', 1)[1]}' expects {shown}")
+    return arr.astype(np.float32) if np.issubdtype(arr.dtype, np.floating) and arr.dtype != np.float32 else arr

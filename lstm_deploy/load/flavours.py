@@ -25,7 +25,7 @@ from ..errors import BridgeError, UnsupportedLayerError
 from .graph import Flavour, GraphSpec, LayerSpec, build_model, canonicalize_graph, dtype_name, read_graph
 
 __all__ = ["BRIDGE_ATOL", "Flavour", "GraphSpec", "LayerSpec", "build_model", "call", "canonicalize", "canonicalize_graph", "convert",
-           "flavour_of", "max_abs_diff", "predict", "read_graph", "reset_states", "sample_inputs", "to_flavour", "to_keras3",
+           "flavour_of", "input_names", "max_abs_diff", "predict", "read_graph", "reset_states", "sample_inputs", "to_flavour", "to_keras3",
            "to_tf_keras", "verify_same"]
 
 BRIDGE_ATOL = 1e-5
@@ -91,6 +91,8 @@ def predict(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """
     from ..runtime import fixed_batches
 
+    if isinstance(x, dict):
+        return _predict_inputs(model, x, batch_size)
     stateful = _has_state(model)
     fixed = int(model.inputs[0].shape[0]) if stateful else None
     outs = []
@@ -103,6 +105,28 @@ def predict(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         outs.append(y[0][:n])
     if stateful:
         reset_states(model)
+    if not outs:
+        raise ValueError("predict: x holds no samples")
+    return np.concatenate(outs, axis=0)
+
+
+def input_names(model: Any) -> list[str]:
+    """The model's input names, in its input order (either flavour)."""
+    return [t.name.split(":")[0] for t in model.inputs]
+
+
+def _predict_inputs(model: Any, x: dict[str, np.ndarray], batch_size: int) -> np.ndarray:
+    """:func:`predict` for a model with several inputs, ``x`` = ``{input name: array}`` (a captioner)."""
+    names = input_names(model)
+    if sorted(x) != sorted(names):
+        raise ValueError(f"predict: inputs {sorted(x)} do not match the model's inputs {names}")
+    n = len(x[names[0]])
+    outs = []
+    for start in range(0, n, batch_size):
+        y = call(model, [np.asarray(x[name][start:start + batch_size]) for name in names])
+        if len(y) != 1:
+            raise UnsupportedLayerError(f"model '{model.name}' has {len(y)} outputs; this step supports single-output models")
+        outs.append(y[0])
     if not outs:
         raise ValueError("predict: x holds no samples")
     return np.concatenate(outs, axis=0)

@@ -43,6 +43,10 @@ class LayerSpec:
     inbound: list[TensorRef] = field(default_factory=list)
     list_input: bool = False  # called with a list (Concatenate/Add) rather than one tensor
     weights: list[np.ndarray] = field(default_factory=list)
+    n_state: int = 0  # the last n_state inbound tensors are the RNN's ``initial_state`` (h, c)
+    # With initial_state, whether the layer applies its input's mask: a Keras 3 functional model
+    # drops the mask of a layer called with initial_state unless mask= is passed explicitly.
+    state_mask: bool = True
 
 
 @dataclass
@@ -112,7 +116,16 @@ def _keras3_refs(args: Any) -> list[TensorRef]:
     return refs
 
 
-def _parse_inbound(entry: dict[str, Any], flavour: Flavour) -> tuple[list[TensorRef], bool]:
+_RECURRENT = ("LSTM", "GRU", "RNN")
+
+
+def _parse_inbound(entry: dict[str, Any], flavour: Flavour) -> tuple[list[TensorRef], bool, int, bool]:
+    """The tensors a layer is called on, whether as a list, how many are its ``initial_state``, and its state_mask.
+
+    Keras 3 records ``initial_state`` as a call keyword; tf_keras appends the states to the
+    layer's inbound tensors.
+    """
+    name, cls = entry["config"].get("name"), entry["class_name"]
     nodes = entry.get("inbound_nodes") or []
     if len(nodes) > 1:
         raise UnsupportedLayerError(
@@ -120,16 +133,22 @@ def _parse_inbound(entry: dict[str, Any], flavour: Flavour) -> tuple[list[Tensor
             "lstm-deploy supports each layer being called once"
         )
     if not nodes:
-        return [], False
+        return [], False, 0, True
     node = nodes[0]
     if flavour == "keras3":
         args = node.get("args", [])
-        if node.get("kwargs", {}).get("initial_state") is not None:
-            raise UnsupportedLayerError(f"layer '{entry['config'].get('name')}' is called with initial_state; not supported")
         first = args[0] if args else []
-        return _keras3_refs(first), isinstance(first, (list, tuple))
+        refs, states = _keras3_refs(first), _keras3_refs(node.get("kwargs", {}).get("initial_state"))
+        if states and cls not in _RECURRENT:
+            raise UnsupportedLayerError(f"layer '{name}' ({cls}) is called with initial_state; supported on LSTM, GRU and RNN layers only")
+        return refs + states, isinstance(first, (list, tuple)), len(states), node.get("kwargs", {}).get("mask") is not None
     refs = [(r[0], r[1], r[2]) for r in node]
-    return refs, len(refs) > 1 or entry["class_name"] in ("Concatenate", "Add")
+    if len(refs) > 1 and cls in _RECURRENT:
+        kwargs = node[0][3] if len(node[0]) > 3 and isinstance(node[0][3], dict) else {}
+        return refs, False, len(refs) - 1, not ("mask" in kwargs and kwargs["mask"] is None)
+    if len(refs) > 1 and cls == "Bidirectional":
+        raise UnsupportedLayerError(f"layer '{name}' (Bidirectional) is called with initial_state; supported on LSTM, GRU and RNN layers only")
+    return refs, len(refs) > 1 or cls in ("Concatenate", "Add"), 0, True
 
 
 def read_graph(model: Any) -> GraphSpec:
@@ -163,21 +182,43 @@ def read_graph(model: Any) -> GraphSpec:
             previous = (cfg["name"], 0, 0)
         outputs = [previous] if previous else []
     else:
+        mask_ops: dict[str, str] = {}
         for entry in config["layers"]:
             cfg = entry["config"]
             if entry["class_name"] == "InputLayer":
                 shape = tuple(cfg.get("batch_shape") or cfg.get("batch_input_shape"))
                 inputs.append((entry["name"], shape, dtype_name(cfg.get("dtype", "float32"))))
                 continue
-            refs, list_input = _parse_inbound(entry, flavour)
-            spec = LayerSpec(entry["name"], entry["class_name"], _neutral_config(cfg), refs, list_input)
+            if entry["name"] not in by_name and entry["class_name"] in _MASK_OPS:
+                mask_ops[entry["name"]] = entry["class_name"]
+                continue
+            refs, list_input, n_state, state_mask = _parse_inbound(entry, flavour)
+            spec = LayerSpec(entry["name"], entry["class_name"], _neutral_config(cfg), refs, list_input, n_state=n_state, state_mask=state_mask)
             spec.weights = [np.array(w) for w in by_name[entry["name"]].get_weights()]
             layers.append(spec)
+        _check_mask_ops_unused(layers, mask_ops)
         order = {name: i for i, (name, _, _) in enumerate(inputs)}
         input_names = [tuple(x)[0] for x in _as_ref_list(config["input_layers"])]
         inputs.sort(key=lambda item: input_names.index(item[0]) if item[0] in input_names else order[item[0]])
         outputs = [tuple(x) for x in _as_ref_list(config["output_layers"])]  # type: ignore[misc]
     return GraphSpec(config.get("name", model.name), sequential, inputs, layers, outputs)  # type: ignore[arg-type]
+
+
+# A functional Keras 3 model with Embedding(mask_zero=True) records the mask as an operation
+# (``not_equal(tokens, 0)``) that feeds the consumer's ``mask=`` keyword. Rebuilt models
+# propagate the same mask by themselves, so the operation is dropped -- unless a layer
+# consumes it as data, which the bridge cannot rebuild.
+_MASK_OPS = frozenset({"NotEqual"})
+
+
+def _check_mask_ops_unused(layers: list[LayerSpec], mask_ops: dict[str, str]) -> None:
+    for spec in layers:
+        for ref in spec.inbound:
+            if ref[0] in mask_ops:
+                raise UnsupportedLayerError(
+                    f"layer '{spec.name}' is called on the result of operation '{ref[0]}' ({mask_ops[ref[0]]}); "
+                    "only Keras layers are supported between the inputs and the outputs -- wrap the operation in a layer"
+                )
 
 
 def _as_ref_list(value: Any) -> list[Any]:
@@ -261,8 +302,8 @@ def canonicalize_graph(graph: GraphSpec) -> tuple[GraphSpec, list[str]]:
 def _canonical_rnn(spec: LayerSpec) -> tuple[list[LayerSpec], str | None]:
     cells = _cell_configs(spec.config["cell"])
     n = len(cells)
-    if n > 1 and spec.config.get("return_state"):
-        # Stacked cells return per-cell states; rewriting would change the outputs' layout.
+    if n > 1 and (spec.config.get("return_state") or spec.n_state):
+        # Stacked cells return (and take) per-cell states; rewriting would change the layout.
         return [spec], None
     weights = _split_cell_weights(spec.weights, n)
     out: list[LayerSpec] = []
@@ -270,7 +311,8 @@ def _canonical_rnn(spec: LayerSpec) -> tuple[list[LayerSpec], str | None]:
     for i, cell in enumerate(cells):
         name = spec.name if i == n - 1 else f"{spec.name}_cell{i}"
         cfg = _lstm_from_rnn(spec.config, cell, name, last=i == n - 1, first=i == 0)
-        out.append(LayerSpec(name, "LSTM", cfg, list(previous), False, weights[i]))
+        out.append(LayerSpec(name, "LSTM", cfg, list(previous), False, weights[i], n_state=spec.n_state if i == 0 else 0,
+                            state_mask=spec.state_mask))
         previous = [(name, 0, 0)]
     kind = "RNN(StackedRNNCells)" if spec.config["cell"]["class_name"] == "StackedRNNCells" else "RNN(LSTMCell)"
     return out, f"'{spec.name}': {kind} -> {n} LSTM layer(s)"
@@ -312,6 +354,13 @@ def _accepted_args(cls: Any) -> set[str]:
     return names
 
 
+def _state_mask_kwargs(flavour: Flavour, spec: LayerSpec, tensor: Any) -> dict[str, Any]:
+    """``mask=`` for a layer called with initial_state: Keras 3 needs it explicitly, tf_keras propagates it itself."""
+    if not spec.state_mask:
+        return {"mask": None}
+    return {"mask": getattr(tensor, "_keras_mask", None)} if flavour == "keras3" else {}
+
+
 def build_model(graph: GraphSpec, flavour: Flavour) -> Any:
     """Build ``graph`` as a Keras model of ``flavour`` and load its weights."""
     k = _tf.keras3() if flavour == "keras3" else _tf.tf_keras()
@@ -334,7 +383,10 @@ def build_model(graph: GraphSpec, flavour: Flavour) -> Any:
         for spec in graph.layers:
             layer = _make_layer(mod, spec.class_name, spec.config)
             args = [tensors[ref[0]][ref[2]] for ref in spec.inbound]
-            out = layer(args if spec.list_input else args[0])
+            if spec.n_state:
+                out = layer(args[0], initial_state=args[1:], **_state_mask_kwargs(flavour, spec, args[0]))
+            else:
+                out = layer(args if spec.list_input else args[0])
             tensors[spec.name] = list(out) if isinstance(out, (list, tuple)) else [out]
             built[spec.name] = layer
         outputs = [tensors[ref[0]][ref[2]] for ref in graph.outputs]

@@ -59,6 +59,12 @@ LAYERS: dict[str, LayerSupport] = {
     "AveragePooling1D": _NO_WEIGHTS,
     "GlobalMaxPooling1D": _NO_WEIGHTS,
     "GlobalAveragePooling1D": _NO_WEIGHTS,
+    # 2-D image layers: the CNN encoder of a captioner (or any image -> LSTM model)
+    "Conv2D": _WEIGHTED,
+    "MaxPooling2D": _NO_WEIGHTS,
+    "AveragePooling2D": _NO_WEIGHTS,
+    "GlobalAveragePooling2D": _NO_WEIGHTS,
+    "GlobalMaxPooling2D": _NO_WEIGHTS,
     "BatchNormalization": LayerSupport(magnitude_prune="normalization statistics are not pruned"),
     "LayerNormalization": LayerSupport(magnitude_prune="normalization weights are not pruned"),
     "Flatten": _NO_WEIGHTS,

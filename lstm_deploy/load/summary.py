@@ -123,6 +123,11 @@ def _layer_macs(layer: Any, seq_len: int | None) -> int:
         out_len = out_shape[1] if out_shape[1] is not None else _conv_out_len(layer, _time_steps(in_shape, seq_len, layer))
         groups = getattr(layer, "groups", 1) or 1
         return int(out_len) * layer.kernel_size[0] * (int(in_shape[-1]) // groups) * layer.filters  # type: ignore[arg-type]
+    if cls == "Conv2D":  # images have static sizes: one kernel application per output pixel
+        out_h, out_w = _shape_list(_tensors(layer, "output")[0].shape)[1:3]
+        groups = getattr(layer, "groups", 1) or 1
+        kh, kw = layer.kernel_size
+        return int(out_h) * int(out_w) * kh * kw * (int(in_shape[-1]) // groups) * layer.filters  # type: ignore[arg-type]
     return 0
 
 
@@ -138,7 +143,7 @@ def _verdict(reason: str | None) -> str:
     return "yes" if reason is None else f"no: {reason}"
 
 
-def _prune_verdicts(layer: Any) -> dict[str, str]:
+def _prune_verdicts(layer: Any, unit_problems: dict[str, str] | None = None) -> dict[str, str]:
     cls = layer.__class__.__name__
     support = LAYERS[cls]
     inner = wrapped_layer(layer)
@@ -151,6 +156,8 @@ def _prune_verdicts(layer: Any) -> dict[str, str]:
         unit = "unit pruning is implemented for LSTM only"
     if cls == "LSTM" and getattr(layer, "return_state", False):
         unit = "return_state outputs would change size"
+    if unit is None and layer.name in (unit_problems or {}):
+        unit = (unit_problems or {})[layer.name]
     return {"magnitude_prune": _verdict(prune), "unit_prune": _verdict(unit)}
 
 
@@ -177,16 +184,21 @@ def _fused_verdicts(layer: Any, masked: bool) -> dict[str, str]:
     return {"fused_export": "no: " + "; ".join(parts), **out}
 
 
-def _bridge_problem(model: Any) -> str | None:
-    """Why the Keras bridge refuses ``model``: every stage works on a rebuilt (canonicalized) copy, so then none runs."""
+def _bridge_problem(model: Any) -> tuple[str | None, dict[str, str]]:
+    """Why the Keras bridge refuses ``model`` (every stage works on a rebuilt copy, so then none runs), and why
+    unit pruning leaves LSTMs alone: for models with several inputs from unit pruning's own graph analysis,
+    otherwise only LSTMs called with ``initial_state`` (read from the same flavour-neutral graph)."""
+    from ..compress.prune.units import INITIAL_STATE_UNIT_PRUNE, unit_problems
     from ..errors import BridgeError
     from .graph import read_graph
 
     try:
-        read_graph(model)
+        graph = read_graph(model)
     except BridgeError as exc:
-        return str(exc)
-    return None
+        return str(exc), {}
+    if len(graph.inputs) > 1:
+        return None, unit_problems(graph)
+    return None, {spec.name: INITIAL_STATE_UNIT_PRUNE for spec in graph.layers if spec.n_state}
 
 
 def _qat_verdicts(model: Any, bridged: bool = True) -> tuple[dict[str, str], str]:
@@ -226,13 +238,27 @@ def _export_refusal(model: Any, masked: bool) -> str | None:
     checks the two agree on every zoo model.
     """
     if len(model.inputs) != 1:
-        return f"model has {len(model.inputs)} inputs; export supports single-input models"
+        return _multi_input_refusal(model)
     if len(model.outputs) != 1:
         return f"model has {len(model.outputs)} outputs; export supports single-output models"
     stateful = [layer.name for layer in model.layers if any(getattr(s, "stateful", False) for s in (layer, wrapped_layer(layer)) if s is not None)]
     if stateful:
         return f"stateful layer(s) {', '.join(stateful)}: export them with --streaming (explicit h/c state inputs and outputs)"
     return _masked_refusal(model) if masked else None
+
+
+def _multi_input_refusal(model: Any) -> str | None:
+    """What the multi-input export graph (:mod:`lstm_deploy.export.multi`) refuses, in its words."""
+    from ..errors import UnsupportedLayerError
+    from ..export.multi import check_graph
+
+    from .graph import read_graph
+
+    try:
+        check_graph(read_graph(model))
+    except UnsupportedLayerError as exc:
+        return str(exc)
+    return None
 
 
 def _masked_refusal(model: Any) -> str | None:
@@ -289,7 +315,8 @@ def inspect_model(model: Any, seq_len: int | None = None, flavour: str | None = 
         raise InputError(f"--seq-len: expected a positive integer, got {seq_len}")
     check_supported(model.layers)
     masked = any(layer.__class__.__name__ == "Masking" or getattr(layer, "mask_zero", False) for layer in model.layers)
-    bridge = _bridge_problem(model)
+    bridge, unit_problems = _bridge_problem(model)
+    multi = len(model.inputs) > 1
     qat_layers, qat_model = _qat_verdicts(model, bridged=bridge is None)
     refusal = bridge or _export_refusal(model, masked)
     qat_model = f"no: {bridge}" if bridge else qat_model
@@ -306,14 +333,16 @@ def inspect_model(model: Any, seq_len: int | None = None, flavour: str | None = 
                 output_shape=_shape_list(out.shape),
                 params=int(layer.count_params()),
                 macs=int(_layer_macs(layer, seq_len)),
-                stages={**_prune_verdicts(layer), "qat": qat_layers[layer.name], **_fused_verdicts(layer, masked)},
+                stages={**_prune_verdicts(layer, unit_problems), "qat": qat_layers[layer.name], **_fused_verdicts(layer, masked and not multi)},
             )
         )
     params = int(model.count_params())
     trainable = int(sum(math.prod(w.shape) for w in model.trainable_weights))
     stages = {"export": _verdict(refusal), "qat": qat_model}
     notes = [f"{stage}: {verdict}" for stage, verdict in (("export", stages["export"]), ("QAT", qat_model)) if verdict != "yes"]
-    if masked:
+    if masked and multi:
+        notes.append("masked model with several inputs: exports find the padding inside the graph, like Keras")
+    elif masked:
         notes.append("masked model: exports take post-padded sequences plus a length input (int8 TFLite is not available for masked models)")
     return ModelReport(
         name=model.name,

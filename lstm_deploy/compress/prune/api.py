@@ -19,7 +19,7 @@ import numpy as np
 
 from ... import metrics
 from ...errors import InputError
-from ...load.dataset import Dataset
+from ...load.dataset import Dataset, rows, take
 from .. import fit
 from ..distribute import training_strategy
 from ..progress import Progress
@@ -48,6 +48,21 @@ class _Attempt:
 
 
 def _check_data(model: Any, dataset: Dataset) -> None:
+    if isinstance(dataset.x_train, dict):  # several inputs: x_train__<input name> arrays, one per model input
+        from ...load.dataset import validate_arrays
+        from ...load.flavours import input_names
+
+        arrays = {f"{split}__{name}": arr for split in ("x_train", "x_test") for name, arr in getattr(dataset, split).items()}
+        arrays |= {"y_train": dataset.y_train, "y_test": dataset.y_test}
+        validate_arrays(arrays, dataset.source, task=dataset.task,
+                        model_inputs={n: tuple(t.shape[1:]) for n, t in zip(input_names(model), model.inputs)})
+        return
+    if len(model.inputs) > 1:
+        from ...load.flavours import input_names
+
+        names = input_names(model)
+        raise InputError(f"{dataset.source}: the model has {len(names)} inputs ({', '.join(names)}); save one array per input and "
+                         f"split: {', '.join(f'x_train__{n}' for n in names)}, the same for x_test, instead of x_train / x_test")
     shape = tuple(model.inputs[0].shape[1:])
     got = dataset.x_train.shape[1:]
     if len(got) != len(shape) or any(e is not None and e != g for e, g in zip(shape, got)):
@@ -73,11 +88,11 @@ def _attempt(base: Any, dataset: Dataset, config: PruneConfig, val: fit.Split, p
         res: UnitPruneResult = unit_prune(base, config.sparsity, layers=config.layers, per_layer=config.per_layer)
     run = None
     if config.finetunes:
-        probe = fit.predict(res.model, val.x_train[:16])
+        probe = fit.predict(res.model, take(val.x_train, slice(0, 16)))
         train_targets, loss = fit.fit_targets(dataset, val.y_train, probe, fit.predict(base, val.x_train), config.distill)
         with training_strategy().scope():
             fit.compile_for(res.model, dataset, config.learning_rate, loss=loss)
-        run = fit.finetune(res.model, val, train_targets, config.budget(len(val.x_train)), score=fit.val_scorer(dataset, val, probe),
+        run = fit.finetune(res.model, val, train_targets, config.budget(rows(val.x_train)), score=fit.val_scorer(dataset, val, probe),
                            task=dataset.task, batch_size=config.batch_size, patience=config.patience, seed=config.seed,
                            reference=score(base), progress=progress, label=f"prune units {config.sparsity:.0%}")
     details = {"units_after": res.units_after, "skipped": res.skipped}

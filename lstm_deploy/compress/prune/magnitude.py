@@ -31,7 +31,7 @@ import numpy as np
 
 from ... import _tf
 from ...errors import InputError, StageError, UnsupportedLayerError
-from ...load.dataset import Dataset
+from ...load.dataset import Dataset, rows, take
 from ...load.layers import LAYERS
 from .. import fit
 from ..distribute import training_strategy
@@ -230,7 +230,7 @@ def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig, progress:
     tfk = _tf.tf_keras()
     selected = select_layers(model, config.layers, prunable_layer_names(model), "magnitude pruning")
     data = fit.split(dataset, config.val_fraction, config.seed)
-    budget = config.budget(len(data.x_train))
+    budget = config.budget(rows(data.x_train))
     schedule = derive_schedule(config.schedule, config.sparsity, budget.steps, budget.steps_per_epoch)
     tf_schedule = schedule.to_tfmot()
 
@@ -245,7 +245,7 @@ def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig, progress:
         wrapped = tfk.models.clone_model(model, clone_function=wrap)
         for layer in model.layers:
             _inner(wrapped, layer.name).set_weights(layer.get_weights())
-        probe = fit.predict(wrapped, data.x_train[:16])
+        probe = fit.predict(wrapped, take(data.x_train, slice(0, 16)))
         train_targets, loss = fit.fit_targets(dataset, data.y_train, probe, fit.predict(model, data.x_train), config.distill)
         fit.compile_for(wrapped, dataset, config.learning_rate, loss=loss)
     wrappers = [layer for layer in wrapped.layers if isinstance(layer, pruning_wrapper.PruneLowMagnitude)]
@@ -259,12 +259,12 @@ def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig, progress:
     for w in wrappers:
         w.pruning_obj.weight_mask_op()  # the last optimizer step moved masked weights off zero
     steps = {int(np.asarray(w.pruning_step)) for w in wrappers}
-    reference = fit.predict(wrapped, dataset.x_test[:64])
+    reference = fit.predict(wrapped, take(dataset.x_test, slice(0, 64)))
     stripped = tfmot.sparsity.keras.strip_pruning(wrapped)
     clean = tfk.models.clone_model(model)
     for layer in model.layers:
         clean.get_layer(layer.name).set_weights(stripped.get_layer(layer.name).get_weights())
-    diff = float(np.max(np.abs(fit.predict(clean, dataset.x_test[:64]) - reference)))
+    diff = float(np.max(np.abs(fit.predict(clean, take(dataset.x_test, slice(0, 64))) - reference)))
     if diff > 1e-5:
         raise StageError(f"stripping the pruning wrappers changed predictions by {diff:.2e} (> 1e-5)")
     achieved = _check_sparsity(clean, selected, config.sparsity, steps)

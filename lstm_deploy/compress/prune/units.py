@@ -44,6 +44,8 @@ PER_FEATURE = frozenset({"BatchNormalization"})
 #: Layers that read features through the rows (axis -2) of their kernel(s).
 ROW_CONSUMERS = frozenset({"LSTM", "GRU", "Bidirectional", "Dense", "Conv1D", "TimeDistributed"})
 MERGES = ("concat", "sum", "ave", "mul")
+#: Why an LSTM called with ``initial_state=[h, c]`` keeps its units (``inspect`` says the same).
+INITIAL_STATE_UNIT_PRUNE = "its initial_state comes from other layers, whose outputs would have to shrink with it"
 
 
 @dataclass
@@ -83,6 +85,8 @@ def _layer_units(spec: Any) -> tuple[int, int, str | None] | str:
     if spec.class_name == "LSTM":
         if cfg.get("return_state"):
             return "returns its states"
+        if spec.n_state:
+            return INITIAL_STATE_UNIT_PRUNE
         return int(cfg["units"]), 1, None
     if spec.class_name == "Bidirectional":
         inner = cfg.get("layer") or {}
@@ -107,6 +111,8 @@ def _find_consumers(graph: Any, name: str, by_name: dict[str, Any], consumers: d
         nexts = consumers.get(current, [])
         for nxt in nexts:
             spec = by_name[nxt]
+            if spec.n_state and any(ref[0] == current for ref in spec.inbound[1:]):
+                return f"its output is the initial_state of '{nxt}'"
             if spec.list_input:
                 return f"its output feeds the multi-input layer '{nxt}' ({spec.class_name})"
             if spec.class_name in PASS_THROUGH or spec.class_name in PER_FEATURE:
@@ -226,6 +232,8 @@ def unit_prune(model: Any, sparsity: float, *, layers: tuple[str, ...] | None = 
         if isinstance(info, str):
             if layers is not None:
                 raise UnsupportedLayerError(f"--layers: cannot remove units of layer '{spec.name}' ({spec.class_name}): {info}")
+            if spec.n_state:
+                skipped[spec.name] = info
             continue
         found = _find_consumers(graph, spec.name, by_name, consumers, outputs)
         if isinstance(found, str):
@@ -297,3 +305,29 @@ def _rebuild_graph(graph: Any, prods: list[_Producer], kept: dict[str, tuple[tup
                         spec.config[key]["config"]["units"] = n_keep
         spec.weights = w
     return new
+
+
+def unit_problems(graph: Any) -> dict[str, str]:
+    """Why :func:`unit_prune` leaves each LSTM of ``graph`` (a :class:`~lstm_deploy.load.graph.GraphSpec`) alone.
+
+    Only layers it would skip are listed; ``inspect`` uses it for models with several inputs.
+
+    Example:
+        >>> unit_problems(read_graph(merge_captioner))            # doctest: +SKIP
+        {'lstm': "its output feeds the multi-input layer 'add' (Add)"}
+    """
+    by_name = {s.name: s for s in graph.layers}
+    consumers: dict[str, list[str]] = defaultdict(list)
+    for spec in graph.layers:
+        for ref in spec.inbound:
+            consumers[ref[0]].append(spec.name)
+    outputs = {ref[0] for ref in graph.outputs}
+    out: dict[str, str] = {}
+    for spec in graph.layers:
+        if spec.class_name not in ("LSTM", "Bidirectional"):
+            continue
+        info = _layer_units(spec)
+        found = info if isinstance(info, str) else _find_consumers(graph, spec.name, by_name, consumers, outputs)
+        if isinstance(found, str):
+            out[spec.name] = found
+    return out
