@@ -73,7 +73,8 @@ def problem(layer: Any) -> str | None:
             return f"merge_mode={layer.merge_mode!r}; expected one of {', '.join(_MERGES)}"
         return _lstm_problem(inner)
     if name == "Embedding" and layer.get_config().get("mask_zero"):
-        return "mask_zero=True (masked LSTMs do not export fused); pad without masking"
+        return ("mask_zero=True: QAT targets the int8 kernel, and masked models have no int8 export (the padding is found "
+                "from exact input values); use export --quantize dynamic or float16, or pad without masking")
     return None
 
 
