@@ -58,10 +58,10 @@ def test_bad_model_is_one_line_exit_2(capsys, tmp_path, content, expected):
 
 def test_unsupported_layer_cli_message(capsys, tmp_path, keras3):
     L = keras3.layers
-    path = tmp_path / "conv2d.keras"
-    keras3.Sequential([keras3.Input((6, 3, 1)), L.Conv2D(2, 2), L.Flatten(), L.Dense(1)]).save(path)
+    path = tmp_path / "conv3d.keras"
+    keras3.Sequential([keras3.Input((6, 3, 2, 1)), L.Conv3D(2, 2, name="conv3d"), L.Flatten(), L.Dense(1)]).save(path)
     code, _, err = run_cli(["inspect", str(path)], capsys)
-    assert code == 2 and "layer 0 'conv2d' (Conv2D) is not supported; supported layers:" in err
+    assert code == 2 and "layer 0 'conv3d' (Conv3D) is not supported; supported layers:" in err
 
 
 def test_unknown_command_and_debug_flag(capsys, tmp_path):

@@ -124,7 +124,9 @@ def test_recipe_yaml_rebuilds_the_winner(searched, tmp_path):
     rebuilt = tmp_path / "run" / "export" / best["artifact"]
     ds = load_data(searched["data"])
     assert metrics.score(ds.y_test, Model.load(rebuilt).predict(ds.x_test), ds.task) == pytest.approx(best["metric"])
-    assert rebuilt.stat().st_size == pytest.approx(best["size_bytes"], rel=0.02)
+    # Same graph and weights; tf2onnx numbers node and initializer names per process ('R0__95' vs 'R0__363'),
+    # so the bytes differ by the names' lengths (the metric above is the exact check).
+    assert rebuilt.stat().st_size == pytest.approx(best["size_bytes"], rel=0.05)
 
 
 def test_cli_errors_are_one_line(searched, capsys, tmp_path):
