@@ -426,7 +426,7 @@ class Stream:
         """Advance one step and return the output for it."""
         model, backend = self._model, self._model._backend
         info = backend.inputs[model.input_name]
-        x_t = np.asarray(x_t)
+        x_t = _step_input(model, x_t)
         single = x_t.ndim == len(info.shape) - 1
         x_t = model.check_input(x_t[None] if single else x_t)
         if model.batch_size is not None and len(x_t) != model.batch_size:
@@ -440,3 +440,24 @@ class Stream:
             self.state = {s["input"]: out[s["output"]] for s in self._states}
         y = _dequantize(out[model.output_name], backend.outputs[model.output_name])
         return y[0] if single else y
+
+
+def _step_input(model: Model, x_t: Any) -> np.ndarray:
+    """``x_t`` as an array of one time step, or :class:`RuntimeError_` saying what a step looks like.
+
+    Example: a streaming artifact of 3 features takes ``(3,)`` or ``(batch, 3)``; a whole
+    sequence ``(time, 3)`` of the wrong width, or ``(1, time, 3)``, names ``stream_predict``.
+    """
+    info = model._backend.inputs[model.input_name]
+    features = tuple(info.shape[1:])
+    try:
+        arr = np.asarray(x_t)
+    except (ValueError, TypeError):
+        raise RuntimeError_(f"step input is ragged or not numbers; expected one time step shaped {features} or (batch, "
+                            f"{', '.join(map(str, features))})") from None
+    want = ", ".join(map(str, features))
+    if arr.ndim not in (len(features), len(features) + 1) or tuple(arr.shape[-len(features):]) != features:
+        hint = (" (that looks like whole sequences: use model.stream_predict(x) or feed x[:, t] step by step)"
+                if arr.ndim == len(features) + 2 or (arr.ndim >= 1 and arr.shape[-1:] == features[-1:]) else "")
+        raise RuntimeError_(f"step input has shape {arr.shape}; {model.path.name} takes one time step: ({want}) or (batch, {want}){hint}")
+    return arr

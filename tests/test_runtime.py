@@ -171,3 +171,25 @@ def test_quantized_io_roundtrip():
     np.testing.assert_allclose(_dequantize(q, info), [[-9.7, 0.0, 1.2, 15.8]], atol=1e-5)
     f = TensorInfo("x", (1, 4), "float32")
     assert _quantize(x, f) is x and _dequantize(x, f) is x
+
+
+def test_stream_step_errors_say_what_a_step_is(tmp_path):
+    from lstm_deploy.runtime import Model, RuntimeError_
+
+    _, results, _ = exported("stacked_stream")
+    stream = Model.load(results[0].artifact).stream()
+    assert stream.step(np.zeros(3, np.float32)).shape == (3,)
+    with pytest.raises(RuntimeError_, match=r"step input has shape \(5,\); s?.*takes one time step: \(3\) or \(batch, 3\)$"):
+        stream.step(np.zeros(5, np.float32))
+    with pytest.raises(RuntimeError_, match=r"shape \(1, 6, 3\); .*use model\.stream_predict\(x\)"):
+        stream.step(np.zeros((1, T, 3), np.float32))
+    with pytest.raises(RuntimeError_, match="ragged or not numbers"):
+        stream.step([[1.0, 2.0, 3.0], [1.0]])
+
+
+def test_streaming_example_names_a_missing_full_artifact(tmp_path):
+    _, stream_results, _ = exported("stacked_stream")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "streaming.py"), str(stream_results[0].artifact), "--full", str(tmp_path / "no.tflite")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "no.tflite" in proc.stderr
