@@ -79,7 +79,9 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExportWarning)
         try:
-            results = export_model(model_path, out_dir, config, data=data, name=name, progress=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+            quiet = bool((click.get_current_context().obj or {}).get("quiet"))  # lstm-deploy --quiet
+            results = export_model(model_path, out_dir, config, data=data, name=name,
+                                   progress=None if quiet else lambda msg: console.print(f"[dim]{msg}[/dim]"))
         except ParityError:
             _print_warnings(console, caught, ExportWarning)
             raise

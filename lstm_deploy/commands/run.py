@@ -101,13 +101,13 @@ def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, 
         for i, line in enumerate(plan(recipe), 1):
             click.echo(f"  {i}. {line}")
         return
-    verbose = (ctx.obj or {}).get("verbose", 0)
+    verbose, quiet = (ctx.obj or {}).get("verbose", 0), bool((ctx.obj or {}).get("quiet"))
     from rich.console import Console
 
     console = Console(stderr=True)
 
     def say(msg: str) -> None:
-        if verbose or msg.endswith(("running", "skipped")):
+        if not quiet and (verbose or msg.endswith(("running", "skipped"))):
             console.print(f"[dim]{msg}[/dim]")
 
     result = run_recipe(recipe, out, recipe_dir=recipe_dir, force=force, small=small, progress=say, unsafe=unsafe)
