@@ -89,14 +89,17 @@ class TFLiteBackend:
     def _interpreter(source: Path | bytes, num_threads: int | None, batch_size: int | None) -> tuple[Any, Any]:
         from ai_edge_litert.interpreter import Interpreter
 
+        from ._tf import silenced_stderr  # TensorFlow-free: only file-descriptor plumbing
+
         kwargs = {"model_content": bytes(source)} if isinstance(source, (bytes, bytearray)) else {"model_path": str(source)}
         try:
-            interpreter = Interpreter(num_threads=num_threads, **kwargs)
-            if batch_size is not None:
-                for detail in interpreter.get_input_details():
-                    shape = [batch_size, *[int(d) for d in detail["shape"][1:]]]
-                    interpreter.resize_tensor_input(detail["index"], shape, strict=False)
-            interpreter.allocate_tensors()
+            with silenced_stderr():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" (shown with -vv)
+                interpreter = Interpreter(num_threads=num_threads, **kwargs)
+                if batch_size is not None:
+                    for detail in interpreter.get_input_details():
+                        shape = [batch_size, *[int(d) for d in detail["shape"][1:]]]
+                        interpreter.resize_tensor_input(detail["index"], shape, strict=False)
+                interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as exc:
             raise RuntimeError_(f"LiteRT cannot load this artifact: {_first_line(exc)}") from None
         return interpreter, interpreter.get_signature_runner()

@@ -193,3 +193,12 @@ def test_streaming_example_names_a_missing_full_artifact(tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "no.tflite" in proc.stderr
+
+
+def test_runtime_is_quiet_by_default():
+    """No LiteRT 'Created TensorFlow Lite XNNPACK delegate' (or any other) line on stderr for an app."""
+    _, results, _ = exported("stacked")
+    code = ("import numpy as np; from lstm_deploy.runtime import Model\n"
+            + "".join(f"Model.load({str(r.artifact)!r}).predict(np.zeros((2, {T}, 3), np.float32))\n" for r in results))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-2000:]
