@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from tests.helpers import run_cli
-from lstm_deploy.pipeline.runner import run_recipe
+from lstm_deploy.pipeline.runner import check_inputs, run_recipe
 from lstm_deploy.pipeline.recipe import load_recipe, parse_recipe
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
@@ -90,11 +91,16 @@ def test_dry_run_prints_plan_and_writes_nothing(capsys, tmp_path):
 
 def test_save_recipe_from_flags_round_trips(npz_recipe, capsys, tmp_path):
     d = npz_recipe
-    saved = tmp_path / "from_flags.yaml"
-    code, stdout, err = run_cli(["run", "--model", str(d / "m.keras"), "--data", str(d / "d.npz"), "--prune", "0.5",
-                                "--quantize", "fp32,dynamic", "--runtimes", "onnxruntime", "--save-recipe", str(saved), "--dry-run"], capsys)
+    saved = tmp_path / "recipes" / "from_flags.yaml"
+    saved.parent.mkdir()
+    code, stdout, err = run_cli(["run", "--model", str(d / "m.keras"), "--data", str(d / "d.npz"), "--prune", "0.5", "-o", str(tmp_path / "out"),
+                                "--quantize", "fp32,dynamic", "--runtimes", "onnxruntime", "--save-recipe", str(saved)], capsys)
     assert code == 0, err
+    assert not (tmp_path / "out").exists() and f"run it with: lstm-deploy run {saved}" in stdout  # saved, not run
     recipe = load_recipe(saved)
+    rel = os.path.relpath(d, saved.parent)
+    assert (recipe.data.path, recipe.model.path) == (f"{rel}/d.npz", f"{rel}/m.keras")  # relative to the recipe
+    check_inputs(recipe, saved.parent)
     assert [s.stage for s in recipe.stages] == ["prune", "export", "benchmark", "report"]
     assert recipe.stages[1].quantize == ("fp32", "dynamic") and recipe.stages[2].runtimes == ("onnxruntime",)
     assert parse_recipe(yaml.safe_load(recipe.to_yaml())) == recipe
