@@ -202,3 +202,31 @@ def test_runtime_is_quiet_by_default():
             + "".join(f"Model.load({str(r.artifact)!r}).predict(np.zeros((2, {T}, 3), np.float32))\n" for r in results))
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-2000:]
+
+
+def test_manifest_preprocessing_is_applied_to_raw_inputs_by_default(tmp_path):
+    """An app passes raw sensor values; the runtime applies the recorded z-score (``preprocess=False``: prepared inputs)."""
+    from lstm_deploy.runtime import Model, finish_outputs, prepare_inputs
+
+    model, results, _ = exported("stacked")
+    art = next(r.artifact for r in results if r.format == "onnx")
+    copy = tmp_path / "m.onnx"
+    copy.write_bytes(art.read_bytes())
+    mean, std = np.array([10.0, -5.0, 100.0], np.float32), np.array([2.0, 0.5, 30.0], np.float32)
+    manifest = json.loads(art.with_name(art.name + ".json").read_text())
+    manifest["preprocessing"] = {"normalize": "zscore per channel (training statistics)", "mean": mean.tolist(), "std": std.tolist(),
+                                 "padding": "none"}
+    (tmp_path / "m.onnx.json").write_text(json.dumps(manifest))
+    prepared = np.random.default_rng(8).standard_normal((5, T, 3)).astype(np.float32)
+    raw = prepared * std + mean
+    expected = np.asarray(model(prepared, training=False))
+    assert np.abs(Model.load(copy).predict(raw) - expected).max() <= 1e-5
+    assert np.abs(Model.load(copy, preprocess=False).predict(prepared) - expected).max() <= 1e-5
+    assert np.abs(Model.load(copy, preprocess=False).predict(raw) - expected).max() > 1e-2  # the mistake the default prevents
+    # forecasting windows: scaled by their last value, the prediction back in the raw units
+    window = {"normalize": "window", "window": 3, "horizon": 1}
+    x = np.array([[[2.0], [4.0], [8.0]]], np.float32)
+    assert prepare_inputs(x, window).ravel().tolist() == [-0.75, -0.5, 0.0]
+    assert finish_outputs(np.array([[0.5]], np.float32), x, window).tolist() == [[12.0]]
+    tokenizer = {"tokenizer": {"words": ["good", "film"], "max_len": 4, "pad_id": 0, "oov_id": 1, "lowercase": True}}
+    assert prepare_inputs(["Good film, bad plot"], tokenizer).tolist() == [[2, 3, 1, 1]]
