@@ -135,3 +135,24 @@ def test_training_strategy_defaults_and_tf_config():
     assert training_strategy(env={"TF_CONFIG": one_worker}).num_replicas_in_sync == 1
     with pytest.raises(InputError, match="TF_CONFIG is set but is not JSON"):
         training_strategy(env={"TF_CONFIG": "{not json"})
+
+
+def test_run_flags_and_subcommands_share_one_set_of_defaults():
+    """`run --model --data --prune --qat` builds stages at the configs' defaults, which the subcommands' flags show too."""
+    import importlib
+
+    from lstm_deploy.bench import BenchConfig
+    from lstm_deploy.commands.run import recipe_from_flags
+    from lstm_deploy.compress.prune import PruneConfig
+    from lstm_deploy.compress.qat.config import QatConfig
+    from lstm_deploy.export import ExportConfig
+
+    recipe = parse_recipe(recipe_from_flags("m.keras", "d.npz", 0.5, "magnitude", True, None, None, None, None))
+    assert recipe.stages[:4] == [PruneConfig(sparsity=0.5), QatConfig(), ExportConfig(), BenchConfig()]
+    for name, config in (("prune", PruneConfig), ("quantize", QatConfig), ("export", ExportConfig), ("benchmark", BenchConfig)):
+        for param in importlib.import_module(f"lstm_deploy.commands.{name}").command.params:
+            field = config.model_fields.get(param.name)
+            if field is None or not isinstance(param.default, (int, float, str)) or param.name in ("quantize", "compare"):
+                continue  # unset flags; run's --quantize (export modes); quantize --compare target (= None)
+            expected = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
+            assert param.default == expected, (name, param.name, param.default, expected)
