@@ -154,3 +154,21 @@ def test_parse_benchmark_model_output():
     assert got["memory_overall_mb"] == 3.5
     with pytest.raises(AdbError, match="no timings.*Segmentation fault"):
         parse_benchmark_output("Segmentation fault")
+
+
+def test_markdown_explains_columns_batches_and_noise(report):
+    from lstm_deploy.report.bench import legend
+
+    for r in report.results:
+        if r["status"] == "ok":
+            r["eval_samples"] = 40  # one sample = 2.5 points
+    md = report.to_markdown([])
+    batch1, batch32 = md.split("## Batch size 1 ")[1].split("## ")[0], md.split("## Batch size 32 ")[1].split("## ")[0]
+    assert "latency of one call on one sequence" in batch1 and "agreement: share of test samples" in batch1 and "Pareto-optimal" in batch1
+    assert "latency of one call on 32 sequences (per sequence: divide by 32)" in batch32
+    assert "at most 5.0%, within two of 40 test samples (one sample = 2.5%)" in batch1  # 0.90 .. 0.95: two samples
+    for r in report.results:
+        if r["status"] == "ok" and r["artifact"] == "a.tflite":
+            r["accuracy"] = 0.875  # three samples below the best: a real difference
+    assert not any("within two of" in line for line in legend(report, 1))
+    assert any("differences of one or two samples are within noise" in line for line in legend(report, 1))
