@@ -230,3 +230,31 @@ def test_manifest_preprocessing_is_applied_to_raw_inputs_by_default(tmp_path):
     assert finish_outputs(np.array([[0.5]], np.float32), x, window).tolist() == [[12.0]]
     tokenizer = {"tokenizer": {"words": ["good", "film"], "max_len": 4, "pad_id": 0, "oov_id": 1, "lowercase": True}}
     assert prepare_inputs(["Good film, bad plot"], tokenizer).tolist() == [[2, 3, 1, 1]]
+
+
+def test_example_app_answers_get_with_json_how_to(tmp_path):
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    art = next(r.artifact for r in exported("stacked")[1] if r.format == "onnx")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(EXAMPLES / "app" / "predict.py"), str(art), "--serve", "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/predict", timeout=2)
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 405 and "POST /predict" in json.loads(exc.read())["error"]
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the app did not answer")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -66,6 +66,9 @@ def serve(model: Model, port: int) -> None:
             except (KeyError, ValueError, RuntimeError_) as exc:
                 self._send(400, {"error": str(exc)})
 
+        def do_GET(self) -> None:  # a browser or curl without -d: say how to call it (JSON, not an HTML 501 page)
+            self._send(405, {"error": "use POST /predict with a JSON body {\"x\": [[...]]}", "model": model.path.name})
+
         def _send(self, code: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
             self.send_response(code)
