@@ -134,7 +134,7 @@ def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, 
     console = Console(stderr=True)
 
     def say(msg: str) -> None:
-        if not quiet and (verbose or msg.endswith(("running", "skipped"))):
+        if not quiet and (verbose or msg.endswith(("running", "skipped", " s")) or "fine-tuning" in msg):
             console.print(f"[dim]{msg}[/dim]")
 
     result = run_recipe(recipe, out, recipe_dir=recipe_dir, force=force, small=small, progress=say, unsafe=unsafe)

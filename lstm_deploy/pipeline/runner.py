@@ -189,6 +189,7 @@ class _Runner:
             raise
         rel = {k: str(Path(v).resolve().relative_to(self.out.resolve())) for k, v in outputs.items()}
         rec = StepRecord(name, directory, fingerprint, False, time.perf_counter() - start, rel, summary)
+        self.say(f"{name}: done in {rec.seconds:.0f} s")
         record = {"fingerprint": fingerprint, "outputs": rel, "summary": summary, "seconds": rec.seconds}
         atomic_write_text(record_file, json.dumps(record, indent=2, default=str))
         self.steps.append(rec)

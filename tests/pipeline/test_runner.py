@@ -23,8 +23,14 @@ RECIPES = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
 @pytest.mark.parametrize("name", [name if name == "quickstart" else pytest.param(name, marks=pytest.mark.slow) for name in RECIPES])
 def test_recipe_runs_end_to_end_in_small_mode(tmp_path, name):
     recipe = load_recipe(RECIPES_DIR / f"{name}.yaml")
-    result = run_recipe(recipe, tmp_path / name, recipe_dir=RECIPES_DIR, small=True)
+    lines: list[str] = []
+    result = run_recipe(recipe, tmp_path / name, recipe_dir=RECIPES_DIR, small=True, progress=lines.append)
     out = tmp_path / name
+    for step in result.steps:  # every step says when it is done; fine-tunes report their checks as they go
+        done = next(i for i, line in enumerate(lines) if line.startswith(f"{step.name}: done in "))
+        if step.name in ("prune", "quantize"):
+            during = lines[lines.index(f"{step.name}: running"):done]
+            assert any("fine-tuning" in line for line in during) and any(": step " in line for line in during), during
     assert (out / "report.md").exists() and (out / "report.html").exists()
     assert load_recipe(out / "recipe.yaml") == recipe
     ran = [s.name for s in result.steps]
