@@ -172,3 +172,19 @@ def test_markdown_explains_columns_batches_and_noise(report):
             r["accuracy"] = 0.875  # three samples below the best: a real difference
     assert not any("within two of" in line for line in legend(report, 1))
     assert any("differences of one or two samples are within noise" in line for line in legend(report, 1))
+
+
+def test_latency_plot_has_a_panel_per_batch_and_numbers_every_point(report):
+    from lstm_deploy.report.plots import _pyplot, latency_vs_metric_figure
+
+    fig = latency_vs_metric_figure(report)
+    try:
+        assert [ax.get_title() for ax in fig.axes] == ["batch 1", "batch 32"]
+        numbers = [sorted(t.get_text() for t in ax.texts) for ax in fig.axes]
+        assert numbers == [["1", "2", "3", "4"], ["3"]]  # c.onnx keeps its number 3 at batch 32
+        key = "".join(t.get_text() for t in fig.texts)
+        assert "1: a.tflite (tflite)" in key and "4: m.keras (keras-eager)" in key
+        legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes]
+        assert "Pareto front" in legends[0] and "Pareto front" not in legends[1] and "Pareto-optimal" in legends[1]
+    finally:
+        _pyplot().close(fig)
