@@ -200,7 +200,13 @@ def run_export(ctx: StageContext, config: ExportConfig, folder: Path) -> StageOu
 def run_benchmark(ctx: StageContext, config: BenchConfig, folder: Path) -> StageOutput:
     from ..bench import benchmark, write_report
 
+    from ..bench.registry import expand_runtimes, get_runtime
+
     inputs = ([ctx.model_path] if config.include_keras else []) + ([ctx.export_dir] if ctx.export_dir is not None else [])
+    names = expand_runtimes(list(config.runtimes))
+    if config.include_keras and not any("keras" in get_runtime(n).formats for n in names):
+        config = config.replace(runtimes=(*names, "keras-function"))  # type: ignore[assignment]  # else include_keras gave no Keras row
+        ctx.say("benchmark: include_keras: timing the Keras model with keras-function (no Keras runtime was listed)")
     if ctx.small:
         config = config.replace(warmup=min(config.warmup, 2), repeats=min(config.repeats, 10))  # type: ignore[assignment]
     report = benchmark([str(p) for p in inputs], ctx.data_path, config, progress=ctx.say)

@@ -162,3 +162,14 @@ def test_run_flags_and_subcommands_share_one_set_of_defaults():
                 continue  # unset flags; run's --quantize (export modes); quantize --compare target (= None)
             expected = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
             assert param.default == expected, (name, param.name, param.default, expected)
+
+
+def test_include_keras_gives_keras_rows_even_without_a_keras_runtime(npz_recipe, capsys, tmp_path):
+    d = npz_recipe
+    recipe = {"name": "tiny_bench", "data": {"kind": "npz", "path": "d.npz"}, "model": {"path": "m.keras"},
+              "stages": [{"export": {"formats": ["onnx"]}},
+                         {"benchmark": {"runtimes": ["onnxruntime"], "include_keras": True, "warmup": 0, "repeats": 2, "min_seconds": 0}}]}
+    (d / "tiny_bench.yaml").write_text(yaml.safe_dump(recipe))
+    run_recipe(load_recipe(d / "tiny_bench.yaml"), tmp_path / "out", recipe_dir=d)
+    rows = json.loads((tmp_path / "out" / "benchmark" / "report.json").read_text())["results"]
+    assert {r["runtime"] for r in rows if r["status"] == "ok"} == {"onnxruntime", "keras-function"}
