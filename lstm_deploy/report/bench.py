@@ -229,12 +229,14 @@ def legend(report: BenchReport, batch: int) -> list[str]:
     if report.task == "classification" and n:
         scores = [r["accuracy"] for r in rows if r.get("accuracy") is not None]
         spread = (max(scores) - min(scores)) if scores else 0.0
-        if spread <= 2 / n + 1e-12:
-            lines.append(f"**Noise.** Accuracies here differ by at most {spread:.1%}, within two of {n} test samples "
-                         f"(one sample = {1 / n:.1%}): rank these rows by latency and size; the ★ marks rest on noise.")
+        if spread == 0:
+            lines += ["", f"**Noise.** Every row scores the same accuracy on the {n} test samples: the ★ marks follow latency alone."]
+        elif spread <= 2 / n + 1e-12:
+            lines += ["", f"**Noise.** Accuracies here differ by at most {spread:.1%}, within two of {n} test samples "
+                          f"(one sample = {1 / n:.1%}): rank these rows by latency and size; the ★ marks rest on noise."]
         else:
-            lines.append(f"**Noise.** One test sample is {1 / n:.1%} of accuracy ({n} samples): differences of one or "
-                         f"two samples are within noise.")
+            lines += ["", f"**Noise.** One test sample is {1 / n:.1%} of accuracy ({n} samples): differences of one or "
+                          f"two samples are within noise."]
     return lines
 
 
