@@ -173,3 +173,17 @@ def test_include_keras_gives_keras_rows_even_without_a_keras_runtime(npz_recipe,
     run_recipe(load_recipe(d / "tiny_bench.yaml"), tmp_path / "out", recipe_dir=d)
     rows = json.loads((tmp_path / "out" / "benchmark" / "report.json").read_text())["results"]
     assert {r["runtime"] for r in rows if r["status"] == "ok"} == {"onnxruntime", "keras-function"}
+
+
+def test_training_reports_progress_about_every_tenth_of_the_epochs():
+    from lstm_deploy.load.dataset import validate_arrays
+    from lstm_deploy.pipeline.recipe import Architecture, TrainSpec
+    from lstm_deploy.pipeline.train import train_baseline
+
+    rng = np.random.default_rng(0)
+    ds = validate_arrays({"x_train": rng.normal(size=(24, 6, 3)).astype("float32"), "y_train": rng.integers(0, 2, 24),
+                          "x_test": rng.normal(size=(8, 6, 3)).astype("float32"), "y_test": rng.integers(0, 2, 8)})
+    lines: list[str] = []
+    train_baseline(TrainSpec(architecture=Architecture(units=[4]), epochs=20, patience=50), ds, progress=lines.append)
+    assert [line.split(":")[1] for line in lines] == [f" epoch {e}/20" for e in range(2, 21, 2)], lines
+    assert "val_loss" in lines[0]
