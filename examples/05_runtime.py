@@ -1,16 +1,24 @@
 """Step 5: run an artifact the way an app does -- no TensorFlow, state resets handled.
 
+Loads step 04's fp32 TFLite artifact with :class:`lstm_deploy.runtime.Model` (LiteRT only).
+
     python examples/05_runtime.py
 """
 
 import sys
 
-import numpy as np
-
-from lstm_deploy.runtime import Model
+from _common import OUT, need
 
 if __name__ == "__main__":
-    data = np.load("example_out/data.npz")
-    model = Model.load("example_out/artifacts/qat.fp32.tflite")
+    import numpy as np
+
+    from lstm_deploy.runtime import Model
+
+    artifact = need(OUT / "artifacts" / "qat.fp32.tflite", "04_export.py")
+    data = np.load(OUT / "data.npz")
+    model = Model.load(artifact)
     probs = model.predict(data["x_test"])
-    print(f"accuracy {(probs.argmax(-1) == data['y_test']).mean():.3f}; tensorflow imported: {'tensorflow' in sys.modules}")
+    labels = model.manifest.get("labels") or [str(i) for i in range(probs.shape[-1])]
+    print(f"{artifact.name}: accuracy {(probs.argmax(-1) == data['y_test']).mean():.1%} on {len(probs)} test sequences; "
+          f"first prediction: {labels[int(probs[0].argmax())]} ({probs[0].max():.0%}); "
+          f"TensorFlow imported: {'tensorflow' in sys.modules}")

@@ -50,10 +50,11 @@ class _LazyGroup(click.Group):
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lstm-deploy")
-@click.option("-v", "--verbose", count=True, help="Show progress detail (-vv: TensorFlow logs too).")
+@click.option("-v", "--verbose", count=True, help="Show progress detail (-vv: TensorFlow logs too). Before or after the command.")
+@click.option("--quiet", is_flag=True, help="No progress lines (results and errors are still printed).")
 @click.option("--debug", is_flag=True, help="Show full Python tracebacks on errors.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
+def cli(ctx: click.Context, verbose: int, quiet: bool, debug: bool) -> None:
     """Prune, quantize, export (TFLite / ONNX) and benchmark Keras LSTM models.
 
     \b
@@ -63,7 +64,25 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     from . import _tf
 
     _tf.quiet(verbose=verbose >= 2)
-    ctx.obj = {"verbose": verbose, "debug": debug}
+    ctx.obj = {"verbose": verbose, "quiet": quiet, "debug": debug}
+
+
+#: Options of the group that may also be written after the command (``lstm-deploy export ... -v``).
+GLOBAL_FLAGS = frozenset({"--verbose", "--quiet", "--debug"})
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """Move ``-v``/``-vv``/``--verbose``/``--quiet``/``--debug`` written after the command to the front.
+
+    Everything after ``--`` is left alone.
+
+    Example:
+        >>> hoist_global_flags(["export", "m.keras", "-vv", "--debug", "-o", "out"])
+        ['-vv', '--debug', 'export', 'm.keras', '-o', 'out']
+    """
+    end = args.index("--") if "--" in args else len(args)
+    is_global = [a in GLOBAL_FLAGS or (len(a) > 1 and a[0] == "-" and set(a[1:]) == {"v"}) for a in args[:end]]
+    return [a for a, g in zip(args, is_global) if g] + [a for a, g in zip(args[:end], is_global) if not g] + args[end:]
 
 
 def one_line(text: str, limit: int = 1000) -> str:
@@ -74,7 +93,7 @@ def one_line(text: str, limit: int = 1000) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: run the CLI and turn library errors into exit codes."""
-    args = sys.argv[1:] if argv is None else argv
+    args = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in args
     try:
         cli.main(args=args, prog_name="lstm-deploy", standalone_mode=False)

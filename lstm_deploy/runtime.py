@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BACKENDS", "Model", "OnnxBackend", "RuntimeError_", "Stream", "TFLiteBackend", "TensorInfo", "check_inputs", "fixed_batches",
-           "generate", "lengths_from_padding", "predict_inputs", "read_manifest"]
+__all__ = ["BACKENDS", "Model", "OnnxBackend", "RuntimeError_", "Stream", "TFLiteBackend", "TensorInfo", "check_inputs", "finish_outputs",
+           "fixed_batches", "generate", "lengths_from_padding", "predict_inputs", "prepare_inputs", "read_manifest"]
 
 MANIFEST_SUFFIX = ".json"
 
@@ -89,14 +89,17 @@ class TFLiteBackend:
     def _interpreter(source: Path | bytes, num_threads: int | None, batch_size: int | None) -> tuple[Any, Any]:
         from ai_edge_litert.interpreter import Interpreter
 
+        from ._tf import silenced_stderr  # TensorFlow-free: only file-descriptor plumbing
+
         kwargs = {"model_content": bytes(source)} if isinstance(source, (bytes, bytearray)) else {"model_path": str(source)}
         try:
-            interpreter = Interpreter(num_threads=num_threads, **kwargs)
-            if batch_size is not None:
-                for detail in interpreter.get_input_details():
-                    shape = [batch_size, *[int(d) for d in detail["shape"][1:]]]
-                    interpreter.resize_tensor_input(detail["index"], shape, strict=False)
-            interpreter.allocate_tensors()
+            with silenced_stderr():  # LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate" (shown with -vv)
+                interpreter = Interpreter(num_threads=num_threads, **kwargs)
+                if batch_size is not None:
+                    for detail in interpreter.get_input_details():
+                        shape = [batch_size, *[int(d) for d in detail["shape"][1:]]]
+                        interpreter.resize_tensor_input(detail["index"], shape, strict=False)
+                interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as exc:
             raise RuntimeError_(f"LiteRT cannot load this artifact: {_first_line(exc)}") from None
         return interpreter, interpreter.get_signature_runner()
@@ -262,7 +265,7 @@ class Model:
     """
 
     def __init__(self, source: str | Path | bytes, manifest: dict[str, Any] | None, *, num_threads: int | None = None,
-                 name: str | None = None, **backend_options: Any) -> None:
+                 name: str | None = None, preprocess: bool = True, **backend_options: Any) -> None:
         in_memory = isinstance(source, (bytes, bytearray))
         self.path = Path(name or "<memory>") if in_memory else Path(source)  # type: ignore[arg-type]
         fmt = (manifest or {}).get("format") or SUFFIXES.get(self.path.suffix)
@@ -282,6 +285,8 @@ class Model:
             raise RuntimeError_(f"artifact {self.path}: expected input {self.input_name!r} and output {self.output_name!r}, found inputs "
                                 f"{list(self._backend.inputs)} and outputs {list(self._backend.outputs)}; re-export the model")
         self._check_manifest_dtypes()
+        #: the manifest's preprocessing, applied by :meth:`predict` to raw inputs (``preprocess=False``: inputs are prepared)
+        self.preprocessing: dict[str, Any] | None = (self.manifest.get("preprocessing") or None) if preprocess else None
 
     def _check_manifest_dtypes(self) -> None:
         """Input dtypes come from the manifest; a manifest that disagrees with its artifact is stale."""
@@ -292,15 +297,18 @@ class Model:
                                     f"{info.dtype}; the manifest belongs to another artifact -- re-export the model")
 
     @classmethod
-    def load(cls, path: str | Path, *, num_threads: int | None = None, require_manifest: bool = True, **backend_options: Any) -> Model:
+    def load(cls, path: str | Path, *, num_threads: int | None = None, require_manifest: bool = True, preprocess: bool = True,
+             **backend_options: Any) -> Model:
         """Load ``path`` (``.tflite`` or ``.onnx``) and the manifest ``path + '.json'``.
 
         With ``require_manifest=False`` an artifact without a manifest runs with :func:`plain_manifest`.
+        ``preprocess`` (default): :meth:`predict` takes raw inputs and applies the manifest's
+        preprocessing (z-score, window scaling, tokenizer); ``False``: inputs are already prepared.
         """
         if not Path(path).is_file():
             raise RuntimeError_(f"artifact {path} does not exist (expected a .tflite or .onnx file)")
         manifest = read_manifest(path) if require_manifest or Path(str(path) + MANIFEST_SUFFIX).exists() else None
-        return cls(path, manifest, num_threads=num_threads, **backend_options)
+        return cls(path, manifest, num_threads=num_threads, preprocess=preprocess, **backend_options)
 
     @property
     def backend(self) -> Any:
@@ -369,6 +377,13 @@ class Model:
             raise RuntimeError_(f"{self.path} is a streaming (single-step) artifact; use .stream().step(x_t)")
         if isinstance(x, dict) or self.manifest.get("input_names"):
             return predict_inputs(self, x, chunk=chunk)  # several named inputs (captioners)
+        if self.preprocessing:
+            raw, x = x, prepare_inputs(x, self.preprocessing)
+            return finish_outputs(self.predict_prepared(x, lengths, chunk=chunk), raw, self.preprocessing)
+        return self.predict_prepared(x, lengths, chunk=chunk)
+
+    def predict_prepared(self, x: np.ndarray, lengths: np.ndarray | None = None, *, chunk: int = 256) -> np.ndarray:
+        """:meth:`predict` on inputs already prepared (the manifest's preprocessing applied, or none recorded)."""
         x = self.check_input(x)
         info = self._backend.inputs[self.input_name]
         lengths_input = (self.masking or {}).get("lengths_input")
@@ -428,7 +443,7 @@ class Stream:
         """Advance one step and return the output for it."""
         model, backend = self._model, self._model._backend
         info = backend.inputs[model.input_name]
-        x_t = np.asarray(x_t)
+        x_t = _step_input(model, x_t)
         single = x_t.ndim == len(info.shape) - 1
         x_t = model.check_input(x_t[None] if single else x_t)
         if model.batch_size is not None and len(x_t) != model.batch_size:
@@ -577,3 +592,89 @@ def generate(encoder: Model, decoder: Model, image: np.ndarray, *, beam: int = 1
             break
     finished += [(score, tokens) for score, tokens, _ in beams]  # cut at the length cap
     return max(finished, key=lambda f: f[0])[1]
+
+
+def _step_input(model: Model, x_t: Any) -> np.ndarray:
+    """``x_t`` as an array of one time step, or :class:`RuntimeError_` saying what a step looks like.
+
+    Example: a streaming artifact of 3 features takes ``(3,)`` or ``(batch, 3)``; a whole
+    sequence ``(time, 3)`` of the wrong width, or ``(1, time, 3)``, names ``stream_predict``.
+    """
+    info = model._backend.inputs[model.input_name]
+    features = tuple(info.shape[1:])
+    try:
+        arr = np.asarray(x_t)
+    except (ValueError, TypeError):
+        raise RuntimeError_(f"step input is ragged or not numbers; expected one time step shaped {features} or (batch, "
+                            f"{', '.join(map(str, features))})") from None
+    want = ", ".join(map(str, features))
+    if arr.ndim not in (len(features), len(features) + 1) or tuple(arr.shape[-len(features):]) != features:
+        hint = (" (that looks like whole sequences: use model.stream_predict(x) or feed x[:, t] step by step)"
+                if arr.ndim == len(features) + 2 or (arr.ndim >= 1 and arr.shape[-1:] == features[-1:]) else "")
+        raise RuntimeError_(f"step input has shape {arr.shape}; {model.path.name} takes one time step: ({want}) or (batch, {want}){hint}")
+    return arr
+
+
+# ---------------------------------------------------------------- preprocessing recorded in the manifest
+
+
+def prepare_inputs(x: Any, pre: dict[str, Any]) -> Any:
+    """Raw inputs -> what the artifact takes, as the manifest's ``preprocessing`` records (see ``load/sources.py``).
+
+    * ``mean``/``std`` (per-channel z-score of a UCR/UEA set): ``(x - mean) / std``; all-zero
+      (padded) steps stay zero;
+    * ``normalize`` zscore/minmax/none with ``center``/``scale`` (series windows): ``(x - center) / scale``;
+    * ``normalize: window``: each window scaled by its last value, ``x / x[:, -1] - 1``;
+    * ``tokenizer`` (word vocabulary): texts become post-padded token ids; ids pass through.
+
+    Example:
+        >>> prepare_inputs(np.array([[[3.0], [5.0]]]), {"normalize": "zscore", "center": 1.0, "scale": 2.0}).ravel().tolist()
+        [1.0, 2.0]
+        >>> prepare_inputs(["Good film"], {"tokenizer": {"words": ["good"], "max_len": 3, "pad_id": 0, "oov_id": 1}}).tolist()
+        [[2, 1, 0]]
+    """
+    if "tokenizer" in pre:
+        return _encode_texts(x, pre["tokenizer"])
+    arr = np.asarray(x, np.float32) if not isinstance(x, np.ndarray) or x.dtype.kind in "iuf" else x
+    if arr.dtype.kind not in "iuf":
+        return x  # check_input explains what is wrong with it
+    arr = arr.astype(np.float32, copy=False)
+    if "mean" in pre and "std" in pre:
+        padded = np.all(arr == 0, axis=-1, keepdims=True) if str(pre.get("padding", "")).startswith("post") else False
+        out = (arr - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
+        return np.where(padded, np.float32(0), out).astype(np.float32)
+    if pre.get("normalize") == "window":
+        last = arr[:, -1:]
+        if np.any(last == 0):
+            raise RuntimeError_("window scaling divides by each window's last value; a window ends in 0")
+        return (arr / last - 1.0).astype(np.float32)
+    if "center" in pre and "scale" in pre:
+        return ((arr - np.float32(pre["center"])) / np.float32(pre["scale"])).astype(np.float32)
+    return arr
+
+
+def finish_outputs(y: np.ndarray, raw: Any, pre: dict[str, Any]) -> np.ndarray:
+    """Model outputs -> the raw inputs' units for forecasting windows (``center``/``scale``, ``window``); others unchanged."""
+    if pre.get("normalize") == "window":
+        last = np.asarray(raw, np.float32)[:, -1].reshape(len(y), *([1] * (y.ndim - 1)))
+        return (last * (1.0 + y)).astype(np.float32)
+    if pre.get("normalize") in ("zscore", "minmax", "none") and "center" in pre and "scale" in pre:
+        return (y * np.float32(pre["scale"]) + np.float32(pre["center"])).astype(np.float32)
+    return y
+
+
+def _encode_texts(x: Any, tok: dict[str, Any]) -> Any:
+    """Texts (a string or strings) -> int32 token ids, as ``load.sources.Vocabulary.encode`` does; numbers pass through."""
+    import re
+
+    texts = [x] if isinstance(x, str) else x
+    if not (isinstance(texts, (list, tuple)) or (isinstance(texts, np.ndarray) and texts.dtype.kind in "UO")) or \
+            not all(isinstance(t, str) for t in texts):
+        return x
+    pattern = re.compile(tok.get("token_pattern", r"[a-z0-9']+"))
+    index = {w: i + 2 for i, w in enumerate(tok["words"])}
+    out = np.full((len(texts), int(tok["max_len"])), int(tok.get("pad_id", 0)), np.int32)
+    for row, text in enumerate(texts):
+        ids = [index.get(w, int(tok.get("oov_id", 1))) for w in pattern.findall(text.lower() if tok.get("lowercase", True) else text)]
+        out[row, : len(ids[: out.shape[1]])] = ids[: out.shape[1]]
+    return out

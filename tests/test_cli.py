@@ -69,3 +69,16 @@ def test_unknown_command_and_debug_flag(capsys, tmp_path):
     assert code == 2 and "No such command" in err
     with pytest.raises(ModelLoadError, match=r"missing\.keras does not exist"):  # --debug: the library error itself, traceback and all
         main(["--debug", "inspect", str(tmp_path / "missing.keras")])
+    with pytest.raises(ModelLoadError, match=r"missing\.keras does not exist"):  # also after the command
+        main(["inspect", str(tmp_path / "missing.keras"), "--debug"])
+
+
+def test_global_flags_before_or_after_the_command(capsys, model_file):
+    from lstm_deploy.cli import hoist_global_flags
+
+    assert hoist_global_flags(["export", "m.keras", "-vv", "--quiet", "-o", "out", "--", "-v"]) == [
+        "-vv", "--quiet", "export", "m.keras", "-o", "out", "--", "-v"]
+    assert hoist_global_flags(["prune", "m.keras", "-q", "--name", "x"]) == ["prune", "m.keras", "-q", "--name", "x"]  # prune's own -q
+    for args in (["-v", "inspect", model_file], ["inspect", model_file, "-v"], ["inspect", "--quiet", model_file]):
+        code, out, err = run_cli(args, capsys)
+        assert code == 0 and "No such option" not in err, err

@@ -171,3 +171,90 @@ def test_quantized_io_roundtrip():
     np.testing.assert_allclose(_dequantize(q, info), [[-9.7, 0.0, 1.2, 15.8]], atol=1e-5)
     f = TensorInfo("x", (1, 4), "float32")
     assert _quantize(x, f) is x and _dequantize(x, f) is x
+
+
+def test_stream_step_errors_say_what_a_step_is(tmp_path):
+    from lstm_deploy.runtime import Model, RuntimeError_
+
+    _, results, _ = exported("stacked_stream")
+    stream = Model.load(results[0].artifact).stream()
+    assert stream.step(np.zeros(3, np.float32)).shape == (3,)
+    with pytest.raises(RuntimeError_, match=r"step input has shape \(5,\); s?.*takes one time step: \(3\) or \(batch, 3\)$"):
+        stream.step(np.zeros(5, np.float32))
+    with pytest.raises(RuntimeError_, match=r"shape \(1, 6, 3\); .*use model\.stream_predict\(x\)"):
+        stream.step(np.zeros((1, T, 3), np.float32))
+    with pytest.raises(RuntimeError_, match="ragged or not numbers"):
+        stream.step([[1.0, 2.0, 3.0], [1.0]])
+
+
+def test_streaming_example_names_a_missing_full_artifact(tmp_path):
+    _, stream_results, _ = exported("stacked_stream")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "streaming.py"), str(stream_results[0].artifact), "--full", str(tmp_path / "no.tflite")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: ") and "no.tflite" in proc.stderr
+
+
+def test_runtime_is_quiet_by_default():
+    """No LiteRT 'Created TensorFlow Lite XNNPACK delegate' (or any other) line on stderr for an app."""
+    _, results, _ = exported("stacked")
+    code = ("import numpy as np; from lstm_deploy.runtime import Model\n"
+            + "".join(f"Model.load({str(r.artifact)!r}).predict(np.zeros((2, {T}, 3), np.float32))\n" for r in results))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-2000:]
+
+
+def test_manifest_preprocessing_is_applied_to_raw_inputs_by_default(tmp_path):
+    """An app passes raw sensor values; the runtime applies the recorded z-score (``preprocess=False``: prepared inputs)."""
+    from lstm_deploy.runtime import Model, finish_outputs, prepare_inputs
+
+    model, results, _ = exported("stacked")
+    art = next(r.artifact for r in results if r.format == "onnx")
+    copy = tmp_path / "m.onnx"
+    copy.write_bytes(art.read_bytes())
+    mean, std = np.array([10.0, -5.0, 100.0], np.float32), np.array([2.0, 0.5, 30.0], np.float32)
+    manifest = json.loads(art.with_name(art.name + ".json").read_text())
+    manifest["preprocessing"] = {"normalize": "zscore per channel (training statistics)", "mean": mean.tolist(), "std": std.tolist(),
+                                 "padding": "none"}
+    (tmp_path / "m.onnx.json").write_text(json.dumps(manifest))
+    prepared = np.random.default_rng(8).standard_normal((5, T, 3)).astype(np.float32)
+    raw = prepared * std + mean
+    expected = np.asarray(model(prepared, training=False))
+    assert np.abs(Model.load(copy).predict(raw) - expected).max() <= 1e-5
+    assert np.abs(Model.load(copy, preprocess=False).predict(prepared) - expected).max() <= 1e-5
+    assert np.abs(Model.load(copy, preprocess=False).predict(raw) - expected).max() > 1e-2  # the mistake the default prevents
+    # forecasting windows: scaled by their last value, the prediction back in the raw units
+    window = {"normalize": "window", "window": 3, "horizon": 1}
+    x = np.array([[[2.0], [4.0], [8.0]]], np.float32)
+    assert prepare_inputs(x, window).ravel().tolist() == [-0.75, -0.5, 0.0]
+    assert finish_outputs(np.array([[0.5]], np.float32), x, window).tolist() == [[12.0]]
+    tokenizer = {"tokenizer": {"words": ["good", "film"], "max_len": 4, "pad_id": 0, "oov_id": 1, "lowercase": True}}
+    assert prepare_inputs(["Good film, bad plot"], tokenizer).tolist() == [[2, 3, 1, 1]]
+
+
+def test_example_app_answers_get_with_json_how_to(tmp_path):
+    import socket
+    import time
+    import urllib.error
+    import urllib.request
+
+    art = next(r.artifact for r in exported("stacked")[1] if r.format == "onnx")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(EXAMPLES / "app" / "predict.py"), str(art), "--serve", "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/predict", timeout=2)
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 405 and "POST /predict" in json.loads(exc.read())["error"]
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("the app did not answer")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -18,7 +18,10 @@ For production use ``lstm-deploy serve`` (validation, micro-batching, graceful s
 a process manager: ``lstm-deploy-serve.service`` here is a systemd unit for it.
 
 The artifact's manifest (``<artifact>.json``) must sit beside it: it tells the runtime
-the input names, quantization, masking (post-padded sequences) and state handling.
+the input names, quantization, masking (post-padded sequences), state handling and the
+preprocessing of the training data (z-score statistics, window scaling, tokenizer). Inputs
+are raw values (or texts) by default and the runtime applies that preprocessing;
+``--prepared`` says they are already prepared like the training data.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ def serve(model: Model, port: int) -> None:
             except (KeyError, ValueError, RuntimeError_) as exc:
                 self._send(400, {"error": str(exc)})
 
+        def do_GET(self) -> None:  # a browser or curl without -d: say how to call it (JSON, not an HTML 501 page)
+            self._send(405, {"error": "use POST /predict with a JSON body {\"x\": [[...]]}", "model": model.path.name})
+
         def _send(self, code: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode()
             self.send_response(code)
@@ -82,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("inputs", nargs="?", help=".npy file with a batch of sequences (n, time, features)")
     parser.add_argument("--serve", action="store_true", help="serve POST /predict instead")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--prepared", action="store_true", help="inputs are already preprocessed (skip the manifest's preprocessing)")
     args = parser.parse_args(argv)
     try:
-        model = Model.load(args.model)
+        model = Model.load(args.model, preprocess=not args.prepared)
         if args.serve:
             serve(model, args.port)
             return 0

@@ -8,6 +8,10 @@
 // model (masked models find their padding themselves). The manifest model.fp32.onnx.json must sit beside
 // the model: it names the input/output tensors, the input dtype and shape, the class names and, for
 // artifacts exported with --lengths-input, the extra `lengths` input. Prints {"y": [...], "labels": [...]}.
+//
+// Like lstm_deploy.runtime, inputs are RAW values by default: the manifest's `preprocessing` (a recipe's
+// per-channel z-score, forecasting center/scale or window scaling, text tokenizer) is applied here, and
+// forecasting outputs are mapped back to the series' units. `--prepared` says x is already prepared.
 "use strict";
 
 const fs = require("fs");
@@ -57,6 +61,47 @@ function lengthsFromPadding(flat, n, steps, stepSize, masking) {
   return lengths;
 }
 
+// Raw inputs -> what the model takes, as the manifest's preprocessing records (mirrors runtime.prepare_inputs).
+function prepare(x, pre) {
+  if (pre.tokenizer) {
+    const tok = pre.tokenizer;
+    const texts = typeof x === "string" ? [x] : x;
+    if (!Array.isArray(texts) || !texts.every((t) => typeof t === "string")) return x; // token ids pass through
+    const index = new Map(tok.words.map((w, i) => [w, i + 2]));
+    const pattern = new RegExp(tok.token_pattern || "[a-z0-9']+", "g");
+    const rows = texts.map((t) => {
+      const ids = ((tok.lowercase === false ? t : t.toLowerCase()).match(pattern) || []).map((w) => index.get(w) ?? (tok.oov_id ?? 1));
+      return Array.from({ length: tok.max_len }, (_, i) => (i < ids.length ? ids[i] : tok.pad_id ?? 0));
+    });
+    return typeof x === "string" ? rows[0] : rows;
+  }
+  const map = (v, f) => (Array.isArray(v) ? v.map((e) => map(e, f)) : f(v));
+  if (pre.mean && pre.std) { // per channel; all-zero (padded) steps stay zero
+    const padded = String(pre.padding || "").startsWith("post");
+    const step = (s) => (padded && s.every((v) => v === 0) ? s : s.map((v, c) => (v - pre.mean[c]) / pre.std[c]));
+    const walk = (v) => (Array.isArray(v[0]) ? v.map(walk) : step(v));
+    return walk(x);
+  }
+  if (pre.normalize === "window") return x; // per window: windowScale (it needs each window's last value)
+  if (pre.center !== undefined && pre.scale !== undefined) return map(x, (v) => (v - pre.center) / pre.scale);
+  return x;
+}
+
+// Window scaling (x / x[-1] - 1 per window) and the outputs back in raw units (mirrors runtime.finish_outputs).
+function windowScale(batch, pre) {
+  if (pre.normalize !== "window") return { batch, last: null };
+  const last = batch.map((w) => [].concat(w[w.length - 1])[0]);
+  if (last.some((v) => v === 0)) throw new InputError("window scaling divides by each window's last value; a window ends in 0");
+  const scale = (v, l) => (Array.isArray(v) ? v.map((e) => scale(e, l)) : v / l - 1);
+  return { batch: batch.map((w, i) => scale(w, last[i])), last };
+}
+
+function finish(rows, pre, last) {
+  if (pre.normalize === "window") return rows.map((r, i) => r.map((p) => last[i] * (1 + p)));
+  if (["zscore", "minmax", "none"].includes(pre.normalize) && pre.center !== undefined) return rows.map((r) => r.map((p) => p * pre.scale + pre.center));
+  return rows;
+}
+
 function tensorFor(flat, dtype, dims) {
   if (dtype === "float32") return new ort.Tensor("float32", Float32Array.from(flat), dims);
   if (dtype === "int32") return new ort.Tensor("int32", Int32Array.from(flat), dims);
@@ -64,12 +109,15 @@ function tensorFor(flat, dtype, dims) {
   throw new InputError(`input dtype ${dtype} is not handled by this client`);
 }
 
-async function predict(modelPath, x) {
+async function predict(modelPath, x, { prepared = false } = {}) {
   const manifest = readManifest(modelPath);
+  const pre = prepared ? null : manifest.preprocessing || null;
+  if (pre) x = prepare(x, pre);
   const input = manifest.inputs.find((i) => i.name === manifest.input_name);
   const sample = input.shape.slice(1);
   const single = shapeOf(x).length === sample.length;
-  const batch = single ? [x] : x;
+  const scaled = pre && Array.isArray(x) ? windowScale(single ? [x] : x, pre) : { batch: single ? [x] : x, last: null };
+  const batch = scaled.batch;
   const flat = [];
   if (!Array.isArray(x) || !flatten(batch, [batch.length, ...sample], flat)) {
     throw new InputError(`x has shape [${shapeOf(x)}] (or ragged rows); expected one sequence [${sample}] or a list of them`);
@@ -87,6 +135,7 @@ async function predict(modelPath, x) {
   const width = out.dims.slice(1).reduce((a, b) => a * b, 1);
   const rows = [];
   for (let i = 0; i < batch.length; i++) rows.push(Array.from(out.data.slice(i * width, (i + 1) * width)));
+  if (pre) rows.splice(0, rows.length, ...finish(rows, pre, scaled.last));
   const answer = { y: single ? rows[0] : rows };
   if (manifest.labels && out.dims.length === 2 && width === manifest.labels.length) {
     const names = rows.map((r) => manifest.labels[r.indexOf(Math.max(...r))]);
@@ -96,13 +145,15 @@ async function predict(modelPath, x) {
 }
 
 async function main(argv) {
+  const prepared = argv.includes("--prepared");
+  argv = argv.filter((a) => a !== "--prepared");
   if (argv.length !== 2) {
-    console.error("usage: node predict.js MODEL.onnx INPUTS.json   (INPUTS.json: {\"x\": [...]})");
+    console.error("usage: node predict.js MODEL.onnx INPUTS.json [--prepared]   (INPUTS.json: {\"x\": [...]}, raw values or texts)");
     return 2;
   }
   try {
     const body = JSON.parse(fs.readFileSync(argv[1], "utf8"));
-    console.log(JSON.stringify(await predict(argv[0], Array.isArray(body) ? body : body.x)));
+    console.log(JSON.stringify(await predict(argv[0], Array.isArray(body) ? body : body.x, { prepared })));
     return 0;
   } catch (err) {
     console.error(`Error: ${err.message.split("\n")[0]}`);

@@ -51,7 +51,7 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
     config = config or BenchConfig()
     names = expand_runtimes(list(config.runtimes))
     artifacts = discover(inputs)
-    ds = dataset if isinstance(dataset, Dataset) else load_data(dataset)
+    ds = dataset if isinstance(dataset, Dataset) else load_data(dataset, test_only=True)  # only x_test/y_test drive it
     _check_shapes(artifacts, ds)
     x_eval, y_eval = ds.x_test[: config.eval_samples], ds.y_test[: config.eval_samples]
     rng = np.random.default_rng(config.seed)

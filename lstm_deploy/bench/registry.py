@@ -129,7 +129,7 @@ class ArtifactRuntime(Runtime):
         from ..runtime import Model
 
         self.path, self.threads = path, threads
-        self.model = Model.load(path, num_threads=threads, require_manifest=False, **self.backend_options())
+        self.model = Model.load(path, num_threads=threads, require_manifest=False, preprocess=False, **self.backend_options())  # x_test is prepared
         self.fixed_batch = self.model.batch_size
         self._models: dict[int, Any] = {}
 

@@ -43,9 +43,11 @@ def _split_modes(values: tuple[str, ...]) -> tuple[str, ...] | None:
 @click.option("--lengths-input", is_flag=True,
               help="Masked models: add an int32 'lengths' input (post-padded sequences) instead of taking exactly the model's input.")
 @click.option("--name", default=None, help="Artifact base name (default: the model file's stem).")
+@click.option("--labels", default=None, metavar="A,B,...",
+              help="Class names, in output order, for the manifest (default: a 'label_names' or 'labels' string array in --data).")
 def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: tuple[str, ...], data: str | None, batch_size: int,
             opset: int, calibration_samples: int, max_metric_drop: float | None, fp32_tolerance: float, require_fused: bool, streaming: bool,
-            lengths_input: bool, name: str | None) -> None:
+            lengths_input: bool, name: str | None, labels: str | None) -> None:
     """Export MODEL to TFLite and/or ONNX; every artifact is checked against MODEL.
 
     \b
@@ -79,7 +81,10 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExportWarning)
         try:
-            results = export_model(model_path, out_dir, config, data=data, name=name, progress=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+            quiet = bool((click.get_current_context().obj or {}).get("quiet"))  # lstm-deploy --quiet
+            class_names = [v.strip() for v in labels.split(",") if v.strip()] if labels else None
+            results = export_model(model_path, out_dir, config, data=data, name=name, labels=class_names,
+                                   progress=None if quiet else lambda msg: console.print(f"[dim]{msg}[/dim]"))
         except ParityError:
             _print_warnings(console, caught, ExportWarning)
             raise

@@ -50,13 +50,38 @@ def recipe_from_flags(model: str | None, data: str | None, prune: float | None, 
             "model": {"path": str(Path(model).resolve())}, "stages": stages}
 
 
+def portable_recipe_yaml(recipe: Any, recipe_dir: Path, target_dir: Path) -> str:
+    """``recipe`` as YAML whose data/model paths are relative to ``target_dir`` (where the YAML goes).
+
+    Recipe paths are read relative to the recipe's folder, so the saved file keeps working when
+    the folder holding it and its inputs is moved or checked in.
+
+    Example:
+        >>> portable_recipe_yaml(recipe, Path("."), Path("recipes"))    # doctest: +SKIP
+        'name: m ... path: ../data/d.npz ...'
+    """
+    import os
+
+    import yaml
+
+    data = yaml.safe_load(recipe.to_yaml())
+    for section in ("data", "model"):
+        entry = data.get(section) or {}
+        if isinstance(entry.get("path"), str):
+            absolute = (recipe_dir / entry["path"]).resolve()
+            entry["path"] = Path(os.path.relpath(absolute, target_dir.resolve())).as_posix()
+    return yaml.safe_dump(data, sort_keys=False)
+
+
 @click.command("run")
 @click.argument("recipe_path", metavar="[RECIPE]", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None, help="Output folder (default: runs/<recipe name>).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan; run nothing.")
 @click.option("--force", is_flag=True, help="Rerun every step even if its inputs and settings are unchanged.")
 @click.option("--small", is_flag=True, help="Reduced smoke-test mode: few samples, epochs and repeats.")
-@click.option("--save-recipe", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the recipe (from the file or the flags) to this YAML file.")
+@click.option("--save-recipe", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the recipe (from the file or the flags) to this YAML file, paths relative to it, and stop (add --and-run to run it too).")
+@click.option("--and-run", is_flag=True, help="With --save-recipe: also run the recipe.")
 @click.option("--model", "model", default=None, help="Without RECIPE: the trained model file.")
 @click.option("--data", "data", default=None, help="Without RECIPE: the .npz data file.")
 @click.option("--prune", "prune", type=float, default=None, help="Without RECIPE: prune to this sparsity first.")
@@ -70,7 +95,7 @@ def recipe_from_flags(model: str | None, data: str | None, prune: float | None, 
 @click.pass_context
 def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, dry_run: bool, force: bool, small: bool, save_recipe: Path | None,
             model: str | None, data: str | None, prune: float | None, prune_method: str, qat: bool, formats: str | None, quantize: str | None,
-            runtimes: str | None, batch_sizes: str | None, unsafe: bool) -> None:
+            runtimes: str | None, batch_sizes: str | None, unsafe: bool, and_run: bool) -> None:
     """Run a recipe: data -> model -> prune -> quantize -> export -> benchmark -> report.
 
     \b
@@ -94,20 +119,22 @@ def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, 
     check_outputs(recipe, out, recipe_dir)
     if save_recipe is not None:
         check_output_file(save_recipe, "--save-recipe", inputs={"recipe": recipe_path, "model": model, "data": data}, suffixes=(".yaml", ".yml"))
-        atomic_write_text(save_recipe, recipe.to_yaml())
-        click.echo(f"recipe written to {save_recipe}")
+        atomic_write_text(save_recipe, portable_recipe_yaml(recipe, recipe_dir, save_recipe.parent))
+        click.echo(f"recipe written to {save_recipe}" + ("" if and_run else f"; run it with: lstm-deploy run {save_recipe}"))
+        if not and_run:
+            return
     if dry_run:
         click.echo(f"plan for '{recipe.name}' -> {out}/" + (" (small mode)" if small else ""))
         for i, line in enumerate(plan(recipe), 1):
             click.echo(f"  {i}. {line}")
         return
-    verbose = (ctx.obj or {}).get("verbose", 0)
+    verbose, quiet = (ctx.obj or {}).get("verbose", 0), bool((ctx.obj or {}).get("quiet"))
     from rich.console import Console
 
     console = Console(stderr=True)
 
     def say(msg: str) -> None:
-        if verbose or msg.endswith(("running", "skipped")):
+        if not quiet and (verbose or msg.endswith(("running", "skipped", " s")) or "fine-tuning" in msg):
             console.print(f"[dim]{msg}[/dim]")
 
     result = run_recipe(recipe, out, recipe_dir=recipe_dir, force=force, small=small, progress=say, unsafe=unsafe)

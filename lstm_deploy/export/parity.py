@@ -22,6 +22,9 @@ import numpy as np
 
 from .. import metrics
 
+#: Measured by benchmarks/fp32_gate.py: correct fused fp32 kernels (LiteRT, ONNX Runtime) stay at
+#: <= 6e-7 over random/trained models, lengths 10-200 and input scales 0.1-100; state carried
+#: across invoke, wrong masking and a single wrong weight start near 1.5e-4. 1e-5 sits between.
 FP32_TOLERANCE = 1e-5
 DEFAULT_ACCURACY_DROP = 0.01
 DEFAULT_RMSE_INCREASE = 0.05  # relative to the source model's RMSE, when no budget is given

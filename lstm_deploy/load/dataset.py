@@ -107,7 +107,7 @@ def infer_task(y: np.ndarray) -> Task:
 
 def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None = None, task: Task | None = None, *,
               model_output_shape: Sequence[int | None] | None = None, max_bytes: int = MAX_BYTES,
-              model_inputs: dict[str, Sequence[int | None]] | None = None) -> Dataset:
+              model_inputs: dict[str, Sequence[int | None]] | None = None, test_only: bool = False) -> Dataset:
     """Load and validate an ``.npz`` data file, reading no more than it declares and ``max_bytes`` allows.
 
     Args:
@@ -120,6 +120,8 @@ def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None =
         max_bytes: refuse files whose arrays declare more than this many bytes in total.
         model_inputs: ``{input name: shape without batch}`` of a model with several inputs: the
             file must then hold ``x_<split>__<input name>`` arrays, checked per input.
+        test_only: evaluation-only callers (``benchmark``): a file with just ``x_test``/``y_test``
+            is accepted; its train arrays are then the test arrays (nothing trains on them).
 
     Raises:
         DataError: missing file or keys, non-array members, pickled objects, oversized or
@@ -140,6 +142,8 @@ def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None =
         arrays = _read_npz(path, REQUIRED + OPTIONAL, max_bytes)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc.__class__.__name__}: {str(exc)[:200]})") from None
+    if test_only and "x_train" not in arrays and "y_train" not in arrays and "x_test" in arrays and "y_test" in arrays:
+        arrays = {**arrays, "x_train": arrays["x_test"], "y_train": arrays["y_test"]}
     return validate_arrays(arrays, source=str(path), model_input_shape=model_input_shape, task=task, model_output_shape=model_output_shape,
                            model_inputs=model_inputs)
 

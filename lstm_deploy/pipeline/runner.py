@@ -189,6 +189,7 @@ class _Runner:
             raise
         rel = {k: str(Path(v).resolve().relative_to(self.out.resolve())) for k, v in outputs.items()}
         rec = StepRecord(name, directory, fingerprint, False, time.perf_counter() - start, rel, summary)
+        self.say(f"{name}: done in {rec.seconds:.0f} s")
         record = {"fingerprint": fingerprint, "outputs": rel, "summary": summary, "seconds": rec.seconds}
         atomic_write_text(record_file, json.dumps(record, indent=2, default=str))
         self.steps.append(rec)
@@ -312,7 +313,7 @@ class _Runner:
                 vocab = None
                 if (self.preprocessing or {}).get("tokenizer"):
                     vocab = len(self.preprocessing["tokenizer"]["words"]) + 2
-                model, history = train_baseline(tspec, ds, seed=self.recipe.seed, vocab_size=vocab)
+                model, history = train_baseline(tspec, ds, seed=self.recipe.seed, vocab_size=vocab, progress=self.say)
                 path = save_model(model, d / "model.keras", flavour="keras3")
                 info = inspect_model(model, seq_len=ds.x_train.shape[1] if ds.x_train.ndim > 1 else None)
                 summary = {"epochs_run": len(history.get("loss", [])), "params": info.params, "macs": info.macs,

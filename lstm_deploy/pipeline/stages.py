@@ -99,6 +99,39 @@ def register(name: str, config: type[StageConfig]) -> Callable[[Callable[..., St
     return add
 
 
+class LineProgress:
+    """A fine-tune's progress as log lines through ``say`` (the run's log): each validation check, 20 per fine-tune.
+
+    Example:
+        >>> LineProgress(print, "accuracy").start("prune", 600)       # doctest: +SKIP
+        prune: fine-tuning, 600 steps
+    """
+
+    def __init__(self, say: Callable[[str], None], metric: str) -> None:
+        self.say, self.metric, self.label, self.total = say, metric, "", 0
+
+    def start(self, label: str, total: int) -> None:
+        self.label, self.total = label, total
+        self.say(f"{label}: fine-tuning, {total} steps")
+
+    def advance(self, step: int) -> None:
+        return None
+
+    def check(self, point: dict[str, Any], best: bool) -> None:
+        from ..compress.progress import describe_point
+
+        self.say(f"{self.label}: step {point['step']}/{self.total}: {describe_point(point, self.metric)}{' (best)' if best else ''}")
+
+    def end(self) -> None:
+        return None
+
+
+def _line_progress(ctx: StageContext, ds: Any) -> LineProgress:
+    from ..metrics import primary_metric
+
+    return LineProgress(ctx.say, primary_metric(ds.task))
+
+
 def _model_stage(ctx: StageContext, folder: Path, compress: Callable[[Any, Any], Any]) -> StageOutput:
     """Load the current model, compress it, save it in the user's flavour and write its report."""
     from ..load.modelio import load_model, save_model
@@ -116,7 +149,7 @@ def run_prune(ctx: StageContext, config: PruneConfig, folder: Path) -> StageOutp
 
     if ctx.small:
         config = config.replace(steps=min(config.steps if config.steps is not None else SMALL_STEPS, SMALL_STEPS))  # type: ignore[assignment]
-    return _model_stage(ctx, folder, lambda model, ds: prune_model(model, ds, config))
+    return _model_stage(ctx, folder, lambda model, ds: prune_model(model, ds, config, progress=_line_progress(ctx, ds)))
 
 
 @register("quantize", QatConfig)
@@ -125,7 +158,7 @@ def run_quantize(ctx: StageContext, config: QatConfig, folder: Path) -> StageOut
 
     if ctx.small:
         config = config.replace(steps=min(config.steps if config.steps is not None else SMALL_STEPS, SMALL_STEPS))  # type: ignore[assignment]
-    return _model_stage(ctx, folder, lambda model, ds: quantize_aware_train(model, ds, config))
+    return _model_stage(ctx, folder, lambda model, ds: quantize_aware_train(model, ds, config, progress=_line_progress(ctx, ds)))
 
 
 @register("optimize", OptimizeConfig)
@@ -167,7 +200,13 @@ def run_export(ctx: StageContext, config: ExportConfig, folder: Path) -> StageOu
 def run_benchmark(ctx: StageContext, config: BenchConfig, folder: Path) -> StageOutput:
     from ..bench import benchmark, write_report
 
+    from ..bench.registry import expand_runtimes, get_runtime
+
     inputs = ([ctx.model_path] if config.include_keras else []) + ([ctx.export_dir] if ctx.export_dir is not None else [])
+    names = expand_runtimes(list(config.runtimes))
+    if config.include_keras and not any("keras" in get_runtime(n).formats for n in names):
+        config = config.replace(runtimes=(*names, "keras-function"))  # type: ignore[assignment]  # else include_keras gave no Keras row
+        ctx.say("benchmark: include_keras: timing the Keras model with keras-function (no Keras runtime was listed)")
     if ctx.small:
         config = config.replace(warmup=min(config.warmup, 2), repeats=min(config.repeats, 10))  # type: ignore[assignment]
     report = benchmark([str(p) for p in inputs], ctx.data_path, config, progress=ctx.say)

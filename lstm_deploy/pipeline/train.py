@@ -6,6 +6,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -53,8 +54,12 @@ def build_baseline(arch: Architecture, dataset: Dataset, vocab_size: int | None 
     return keras.Sequential(layers, name=f"baseline_{arch.type}")
 
 
-def train_baseline(spec: TrainSpec, dataset: Dataset, seed: int = 0, vocab_size: int | None = None, verbose: int = 0) -> tuple[Any, dict[str, list[float]]]:
-    """Build and train a baseline; returns ``(model, history)``. Early stopping on validation loss."""
+def train_baseline(spec: TrainSpec, dataset: Dataset, seed: int = 0, vocab_size: int | None = None, verbose: int = 0,
+                   progress: Callable[[str], None] | None = None) -> tuple[Any, dict[str, list[float]]]:
+    """Build and train a baseline; returns ``(model, history)``. Early stopping on validation loss.
+
+    ``progress`` receives a line about every tenth of the epochs (``train: epoch 6/60: loss 0.53, val_accuracy 0.8``).
+    """
     keras = _tf.keras3()
     keras.utils.set_random_seed(seed)
     x, y, xv, yv = dataset.train_val_split(spec.validation_fraction, seed=seed)
@@ -66,5 +71,15 @@ def train_baseline(spec: TrainSpec, dataset: Dataset, seed: int = 0, vocab_size:
         model.compile(keras.optimizers.Adam(spec.learning_rate), loss=loss_for(probe, y, dataset.task, keras),
                       metrics=["accuracy"] if dataset.task == "classification" else ["mae"])
     stop = keras.callbacks.EarlyStopping(patience=spec.patience, restore_best_weights=True)
-    history = model.fit(x, y, validation_data=(xv, yv), epochs=spec.epochs, batch_size=spec.batch_size, callbacks=[stop], verbose=verbose)
+    callbacks = [stop]
+    if progress is not None:
+        every = max(1, spec.epochs // 10)
+
+        def report(epoch: int, logs: dict[str, float] | None = None) -> None:
+            if (epoch + 1) % every == 0 or epoch + 1 == spec.epochs:
+                shown = ", ".join(f"{k} {v:.3g}" for k, v in (logs or {}).items() if k in ("loss", "val_loss", "val_accuracy", "val_mae"))
+                progress(f"train: epoch {epoch + 1}/{spec.epochs}: {shown}")
+
+        callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=report))
+    history = model.fit(x, y, validation_data=(xv, yv), epochs=spec.epochs, batch_size=spec.batch_size, callbacks=callbacks, verbose=verbose)
     return model, {k: [float(v) for v in vals] for k, vals in history.history.items()}

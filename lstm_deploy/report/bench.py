@@ -186,7 +186,7 @@ def render_markdown(report: BenchReport, plots: list[str]) -> str:
                 f"{r['threads']} | {r.get('batching') or '-'} | {_f(r['p50_ms'])} | {_f(r['p90_ms'])} | {_f(r['p99_ms'])} | "
                 f"{_f(r.get('throughput_seq_s'), '.0f')} | {_f(r.get('load_ms'), '.0f')} | {_f(r.get('peak_rss_mb'), '.0f')} | "
                 f"{size} | {_metric_cells(r)} | {_f(r.get('agreement'), '.4f')} |")
-        lines.append("")
+        lines += ["", *legend(report, batch), ""]
     lines += _streaming_section(report)
     skipped = [r for r in report.results if r.get("status") != "ok"]
     if skipped:
@@ -208,6 +208,36 @@ def render_markdown(report: BenchReport, plots: list[str]) -> str:
     lines += ["", "## Runtimes", "", "| runtime | formats | available (pre-check) | notes |", "|---|---|---|---|"]
     lines += [f"| {rt['name']} | {', '.join(rt['formats'])} | {'yes' if rt['available'] else 'no'} | {rt.get('reason') or rt.get('description', '')} |" for rt in report.runtimes]
     return "\n".join(lines) + "\n"
+
+
+def legend(report: BenchReport, batch: int) -> list[str]:
+    """What each column of a batch table means, and how much of a metric difference is noise.
+
+    Example:
+        >>> legend(report, 32)[0]                     # doctest: +SKIP
+        '**Columns.** p50 / p90 / p99 ms: latency of one call on 32 sequences ...'
+    """
+    rows = [r for r in report.ok_rows() if r["batch_size"] == batch]
+    per = f"one call on {batch} sequences (per sequence: divide by {batch})" if batch > 1 else "one call on one sequence"
+    names = ("accuracy", "macro-F1") if report.task == "classification" else ("MAE", "RMSE")
+    lines = [f"**Columns.** p50 / p90 / p99 ms: latency of {per}, median / 90th / 99th percentile of the timed calls. "
+             f"seq/s: sequences per second at this batch. load ms: loading the artifact. peak RSS: the worker's memory. "
+             f"{names[0]} / {names[1]}: on the test set. agreement: share of test samples whose predicted class equals the "
+             f"source Keras model's (the reference); 1 - relative L2 error for regression. ★ Pareto-optimal: no other row "
+             f"is both faster and at least as good on {names[0]}. quant: the artifact's quantization."]
+    n = max((int(r.get("eval_samples") or 0) for r in rows), default=0)
+    if report.task == "classification" and n:
+        scores = [r["accuracy"] for r in rows if r.get("accuracy") is not None]
+        spread = (max(scores) - min(scores)) if scores else 0.0
+        if spread == 0:
+            lines += ["", f"**Noise.** Every row scores the same accuracy on the {n} test samples: the ★ marks follow latency alone."]
+        elif spread <= 2 / n + 1e-12:
+            lines += ["", f"**Noise.** Accuracies here differ by at most {spread:.1%}, within two of {n} test samples "
+                          f"(one sample = {1 / n:.1%}): rank these rows by latency and size; the ★ marks rest on noise."]
+        else:
+            lines += ["", f"**Noise.** One test sample is {1 / n:.1%} of accuracy ({n} samples): differences of one or "
+                          f"two samples are within noise."]
+    return lines
 
 
 def _streaming_section(report: BenchReport) -> list[str]:

@@ -44,29 +44,69 @@ def _first_config(report: BenchReport) -> list[dict[str, Any]]:
 
 
 def latency_vs_metric(report: BenchReport, target: Path) -> Path | None:
-    rows = [r for r in _first_config(report) if quality(r) is not None]
-    if not rows:
+    """Write :func:`latency_vs_metric_figure` to ``target`` (``None`` when no row has a task metric)."""
+    fig = latency_vs_metric_figure(report)
+    return None if fig is None else _save(fig, target)
+
+
+def latency_vs_metric_figure(report: BenchReport) -> Any:
+    """One panel per batch size (first thread count): every point numbered, the key beside the panels.
+
+    Numbers instead of names keep labels from overprinting; points at the same place get stacked
+    numbers. The Pareto front is a line when it has two or more points, else a ring.
+
+    Example:
+        >>> [ax.get_title() for ax in latency_vs_metric_figure(report).axes]     # doctest: +SKIP
+        ['batch 1', 'batch 32']
+    """
+    rows_all = [r for r in ranked(report.results) if quality(r) is not None]
+    if not rows_all:
         return None
     plt = _pyplot()
-    metric = "accuracy" if rows[0].get("accuracy") is not None else "rmse"
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    for runtime in sorted({r["runtime"] for r in rows}):
-        pts = [r for r in rows if r["runtime"] == runtime]
-        ax.scatter([r["p50_ms"] for r in pts], [r[metric] for r in pts], label=runtime, s=40)
-    front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r["p50_ms"])
-    for i, r in enumerate(front):  # label the front only: equal-metric points would overprint each other
-        ax.annotate(f"{r['artifact']} ({r['runtime']})", (r["p50_ms"], r[metric]), fontsize=7,
-                    xytext=(4, 4 + 9 * (i % 2)), textcoords="offset points")
-    if front:
-        ax.step([r["p50_ms"] for r in front], [r[metric] for r in front], where="post", color="black",
-                linestyle="--", linewidth=1, label="Pareto front")
-    ax.set_xscale("log")
-    ax.set_xlabel(f"p50 latency, ms (batch {rows[0]['batch_size']}, {rows[0]['threads']} thread(s), log scale)")
-    ax.set_ylabel(f"{metric} on x_test" + (" (lower is better)" if metric == "rmse" else ""))
-    ax.set_title("Latency vs task metric")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, target)
+    import math
+
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    metric = "accuracy" if rows_all[0].get("accuracy") is not None else "rmse"
+    batches = sorted({r["batch_size"] for r in rows_all})
+    keys = list(dict.fromkeys((r["artifact"], r["runtime"]) for r in rows_all))
+    colors = {rt: f"C{i % 10}" for i, rt in enumerate(sorted({r["runtime"] for r in rows_all}))}
+    fig, axes = plt.subplots(1, len(batches), figsize=(5.2 * len(batches) + 3.2, 4.8), squeeze=False)
+    for ax, batch in zip(axes[0], batches):
+        threads = min(r["threads"] for r in rows_all if r["batch_size"] == batch)
+        rows = [r for r in rows_all if r["batch_size"] == batch and r["threads"] == threads]
+        for runtime, color in colors.items():
+            pts = [r for r in rows if r["runtime"] == runtime]
+            if pts:
+                ax.scatter([r["p50_ms"] for r in pts], [r[metric] for r in pts], color=color, label=runtime, s=36, zorder=3)
+        placed: list[tuple[float, float]] = []
+        for r in rows:  # the number of each point; points within ~7 % latency at one metric value stack upwards
+            x, y = math.log10(r["p50_ms"]), float(r[metric])
+            k = sum(1 for px, py in placed if abs(px - x) < 0.03 and abs(py - y) < 1e-9)
+            placed.append((x, y))
+            ax.annotate(str(keys.index((r["artifact"], r["runtime"])) + 1), (r["p50_ms"], r[metric]), fontsize=7,
+                        xytext=(4, 3 + 8 * k), textcoords="offset points")
+        front = sorted((r for r in rows if r.get("pareto")), key=lambda r: r["p50_ms"])
+        if len(front) >= 2:
+            ax.step([r["p50_ms"] for r in front], [r[metric] for r in front], where="post", color="black",
+                    linestyle="--", linewidth=1, label="Pareto front")
+        elif front:
+            ax.scatter([front[0]["p50_ms"]], [front[0][metric]], s=160, facecolors="none", edgecolors="black", label="Pareto-optimal")
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # labelled ticks inside even a narrow range
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor log ticks overprinted each other
+        per = "one sequence" if batch == 1 else f"a batch of {batch}"
+        ax.set_xlabel(f"p50 ms per call on {per} ({threads} thread(s), log scale)")
+        ax.set_ylabel(f"{metric} on x_test" + (" (lower is better)" if metric == "rmse" else ""))
+        ax.set_title(f"batch {batch}", fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("Latency vs task metric", y=1.0)
+    key = "\n".join(f"{i}: {a} ({rt})" for i, (a, rt) in enumerate(keys, 1))
+    fig.tight_layout(rect=(0, 0, 1 - 3.0 / (5.2 * len(batches) + 3.2), 0.97))
+    fig.text(1 - 2.95 / (5.2 * len(batches) + 3.2), 0.9, key, fontsize=7, va="top", family="monospace")
+    return fig
 
 
 def latency_by_runtime(report: BenchReport, target: Path) -> Path | None:

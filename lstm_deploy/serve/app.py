@@ -39,7 +39,7 @@ def load_model(artifact: str | Path, config: ServeConfig) -> Model:
 
     try:
         with _tf.silenced_stderr():
-            model = Model.load(artifact, num_threads=config.threads, concurrency=config.workers)
+            model = Model.load(artifact, num_threads=config.threads, concurrency=config.workers, preprocess=False)  # clients send prepared inputs (contract)
     except RuntimeError_ as exc:
         raise InputError(f"ARTIFACT {artifact}: {exc}") from None
     if model.streaming:

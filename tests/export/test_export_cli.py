@@ -87,3 +87,17 @@ def test_parity_failure_exits_1_and_writes_nothing(classifier_file, tmp_path, ca
 def test_missing_model_file_exits_2(tmp_path, capsys):
     code, _, err = _run(["export", str(tmp_path / "nope.keras"), "-o", str(tmp_path / "o")], capsys)
     assert code == 2 and "nope.keras" in err
+
+
+def test_class_names_from_labels_flag_or_array(classifier_file, tmp_path, capsys):
+    path, data = classifier_file
+    with np.load(data) as npz:  # a 'labels' array instead of 'label_names'
+        np.savez(tmp_path / "d.npz", **{k: npz[k] for k in npz.files if k != "label_names"}, labels=np.array(["a", "b", "c"]))
+    code, _, err = _run(["export", path, "--onnx", "--data", tmp_path / "d.npz", "-o", tmp_path / "o1"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "o1" / "clf.fp32.onnx.json").read_text())["labels"] == ["a", "b", "c"]
+    code, _, err = _run(["export", path, "--onnx", "--labels", "x, y, z", "-o", tmp_path / "o2"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "o2" / "clf.fp32.onnx.json").read_text())["labels"] == ["x", "y", "z"]
+    code, _, err = _run(["export", path, "--onnx", "--labels", "x,y", "-o", tmp_path / "o3"], capsys)
+    assert code == 2 and "labels: 2 class names (x, y) for a model with 3 outputs" in err and not (tmp_path / "o3").exists()

@@ -91,3 +91,28 @@ def test_node_client_feeds_lengths_and_reports_bad_input(tmp_path):
     assert code == 2 and "sequence 2 has padding before real steps" in err
     code, _, err = _node(r.artifact, {"x": x[0, :3].tolist()}, tmp_path)
     assert code == 2 and "x has shape [3,3] (or ragged rows); expected one sequence [6,3] or a list of them" in err
+
+
+def test_node_client_applies_the_manifest_preprocessing(tmp_path):
+    """Raw values in, like lstm_deploy.runtime: z-score per channel, or center/scale with outputs mapped back."""
+    from tests.zoo import exported
+
+    model, results, _ = exported("stacked")
+    art = next(r.artifact for r in results if r.format == "onnx")
+    mean, std = np.array([10.0, -5.0, 100.0]), np.array([2.0, 0.5, 30.0])
+    prepared = np.random.default_rng(9).standard_normal((4, T, 3)).astype(np.float32)
+    expected = np.asarray(model(prepared, training=False))
+    for i, pre in enumerate([{"normalize": "zscore per channel", "mean": mean.tolist(), "std": std.tolist(), "padding": "none"},
+                             {"normalize": "zscore", "center": 3.0, "scale": 2.0}]):
+        copy = tmp_path / f"m{i}.onnx"
+        copy.write_bytes(art.read_bytes())
+        manifest = json.loads(art.with_name(art.name + ".json").read_text())
+        (tmp_path / f"m{i}.onnx.json").write_text(json.dumps({**manifest, "preprocessing": pre}))
+        raw = prepared * std + mean if i == 0 else prepared * 2.0 + 3.0
+        want = expected if i == 0 else expected * 2.0 + 3.0  # forecasting outputs come back in the series' units
+        code, got, err = _node(copy, {"x": raw.tolist()}, tmp_path)
+        assert code == 0 and np.abs(np.array(got["y"]) - want).max() <= 1e-4, err
+    (tmp_path / "prepared.json").write_text(json.dumps({"x": prepared.tolist()}))  # --prepared: inputs used as they are
+    proc = subprocess.run([NODE, str(CLIENT / "predict.js"), str(tmp_path / "m0.onnx"), str(tmp_path / "prepared.json"), "--prepared"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0 and np.abs(np.array(json.loads(proc.stdout)["y"]) - expected).max() <= 1e-4, proc.stderr

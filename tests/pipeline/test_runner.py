@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from tests.helpers import run_cli
-from lstm_deploy.pipeline.runner import run_recipe
+from lstm_deploy.pipeline.runner import check_inputs, run_recipe
 from lstm_deploy.pipeline.recipe import load_recipe, parse_recipe
 
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
@@ -22,8 +23,14 @@ RECIPES = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
 @pytest.mark.parametrize("name", [name if name == "quickstart" else pytest.param(name, marks=pytest.mark.slow) for name in RECIPES])
 def test_recipe_runs_end_to_end_in_small_mode(tmp_path, name):
     recipe = load_recipe(RECIPES_DIR / f"{name}.yaml")
-    result = run_recipe(recipe, tmp_path / name, recipe_dir=RECIPES_DIR, small=True)
+    lines: list[str] = []
+    result = run_recipe(recipe, tmp_path / name, recipe_dir=RECIPES_DIR, small=True, progress=lines.append)
     out = tmp_path / name
+    for step in result.steps:  # every step says when it is done; fine-tunes report their checks as they go
+        done = next(i for i, line in enumerate(lines) if line.startswith(f"{step.name}: done in "))
+        if step.name in ("prune", "quantize"):
+            during = lines[lines.index(f"{step.name}: running"):done]
+            assert any("fine-tuning" in line for line in during) and any(": step " in line for line in during), during
     assert (out / "report.md").exists() and (out / "report.html").exists()
     assert load_recipe(out / "recipe.yaml") == recipe
     ran = [s.name for s in result.steps]
@@ -90,11 +97,16 @@ def test_dry_run_prints_plan_and_writes_nothing(capsys, tmp_path):
 
 def test_save_recipe_from_flags_round_trips(npz_recipe, capsys, tmp_path):
     d = npz_recipe
-    saved = tmp_path / "from_flags.yaml"
-    code, stdout, err = run_cli(["run", "--model", str(d / "m.keras"), "--data", str(d / "d.npz"), "--prune", "0.5",
-                                "--quantize", "fp32,dynamic", "--runtimes", "onnxruntime", "--save-recipe", str(saved), "--dry-run"], capsys)
+    saved = tmp_path / "recipes" / "from_flags.yaml"
+    saved.parent.mkdir()
+    code, stdout, err = run_cli(["run", "--model", str(d / "m.keras"), "--data", str(d / "d.npz"), "--prune", "0.5", "-o", str(tmp_path / "out"),
+                                "--quantize", "fp32,dynamic", "--runtimes", "onnxruntime", "--save-recipe", str(saved)], capsys)
     assert code == 0, err
+    assert not (tmp_path / "out").exists() and f"run it with: lstm-deploy run {saved}" in stdout  # saved, not run
     recipe = load_recipe(saved)
+    rel = os.path.relpath(d, saved.parent)
+    assert (recipe.data.path, recipe.model.path) == (f"{rel}/d.npz", f"{rel}/m.keras")  # relative to the recipe
+    check_inputs(recipe, saved.parent)
     assert [s.stage for s in recipe.stages] == ["prune", "export", "benchmark", "report"]
     assert recipe.stages[1].quantize == ("fp32", "dynamic") and recipe.stages[2].runtimes == ("onnxruntime",)
     assert parse_recipe(yaml.safe_load(recipe.to_yaml())) == recipe
@@ -129,3 +141,49 @@ def test_training_strategy_defaults_and_tf_config():
     assert training_strategy(env={"TF_CONFIG": one_worker}).num_replicas_in_sync == 1
     with pytest.raises(InputError, match="TF_CONFIG is set but is not JSON"):
         training_strategy(env={"TF_CONFIG": "{not json"})
+
+
+def test_run_flags_and_subcommands_share_one_set_of_defaults():
+    """`run --model --data --prune --qat` builds stages at the configs' defaults, which the subcommands' flags show too."""
+    import importlib
+
+    from lstm_deploy.bench import BenchConfig
+    from lstm_deploy.commands.run import recipe_from_flags
+    from lstm_deploy.compress.prune import PruneConfig
+    from lstm_deploy.compress.qat.config import QatConfig
+    from lstm_deploy.export import ExportConfig
+
+    recipe = parse_recipe(recipe_from_flags("m.keras", "d.npz", 0.5, "magnitude", True, None, None, None, None))
+    assert recipe.stages[:4] == [PruneConfig(sparsity=0.5), QatConfig(), ExportConfig(), BenchConfig()]
+    for name, config in (("prune", PruneConfig), ("quantize", QatConfig), ("export", ExportConfig), ("benchmark", BenchConfig)):
+        for param in importlib.import_module(f"lstm_deploy.commands.{name}").command.params:
+            field = config.model_fields.get(param.name)
+            if field is None or not isinstance(param.default, (int, float, str)) or param.name in ("quantize", "compare"):
+                continue  # unset flags; run's --quantize (export modes); quantize --compare target (= None)
+            expected = ",".join(map(str, field.default)) if isinstance(field.default, tuple) else field.default
+            assert param.default == expected, (name, param.name, param.default, expected)
+
+
+def test_include_keras_gives_keras_rows_even_without_a_keras_runtime(npz_recipe, capsys, tmp_path):
+    d = npz_recipe
+    recipe = {"name": "tiny_bench", "data": {"kind": "npz", "path": "d.npz"}, "model": {"path": "m.keras"},
+              "stages": [{"export": {"formats": ["onnx"]}},
+                         {"benchmark": {"runtimes": ["onnxruntime"], "include_keras": True, "warmup": 0, "repeats": 2, "min_seconds": 0}}]}
+    (d / "tiny_bench.yaml").write_text(yaml.safe_dump(recipe))
+    run_recipe(load_recipe(d / "tiny_bench.yaml"), tmp_path / "out", recipe_dir=d)
+    rows = json.loads((tmp_path / "out" / "benchmark" / "report.json").read_text())["results"]
+    assert {r["runtime"] for r in rows if r["status"] == "ok"} == {"onnxruntime", "keras-function"}
+
+
+def test_training_reports_progress_about_every_tenth_of_the_epochs():
+    from lstm_deploy.load.dataset import validate_arrays
+    from lstm_deploy.pipeline.recipe import Architecture, TrainSpec
+    from lstm_deploy.pipeline.train import train_baseline
+
+    rng = np.random.default_rng(0)
+    ds = validate_arrays({"x_train": rng.normal(size=(24, 6, 3)).astype("float32"), "y_train": rng.integers(0, 2, 24),
+                          "x_test": rng.normal(size=(8, 6, 3)).astype("float32"), "y_test": rng.integers(0, 2, 8)})
+    lines: list[str] = []
+    train_baseline(TrainSpec(architecture=Architecture(units=[4]), epochs=20, patience=50), ds, progress=lines.append)
+    assert [line.split(":")[1] for line in lines] == [f" epoch {e}/20" for e in range(2, 21, 2)], lines
+    assert "val_loss" in lines[0]

@@ -154,3 +154,37 @@ def test_parse_benchmark_model_output():
     assert got["memory_overall_mb"] == 3.5
     with pytest.raises(AdbError, match="no timings.*Segmentation fault"):
         parse_benchmark_output("Segmentation fault")
+
+
+def test_markdown_explains_columns_batches_and_noise(report):
+    from lstm_deploy.report.bench import legend
+
+    for r in report.results:
+        if r["status"] == "ok":
+            r["eval_samples"] = 40  # one sample = 2.5 points
+    md = report.to_markdown([])
+    batch1, batch32 = md.split("## Batch size 1 ")[1].split("## ")[0], md.split("## Batch size 32 ")[1].split("## ")[0]
+    assert "latency of one call on one sequence" in batch1 and "agreement: share of test samples" in batch1 and "Pareto-optimal" in batch1
+    assert "latency of one call on 32 sequences (per sequence: divide by 32)" in batch32
+    assert "at most 5.0%, within two of 40 test samples (one sample = 2.5%)" in batch1  # 0.90 .. 0.95: two samples
+    for r in report.results:
+        if r["status"] == "ok" and r["artifact"] == "a.tflite":
+            r["accuracy"] = 0.875  # three samples below the best: a real difference
+    assert not any("within two of" in line for line in legend(report, 1))
+    assert any("differences of one or two samples are within noise" in line for line in legend(report, 1))
+
+
+def test_latency_plot_has_a_panel_per_batch_and_numbers_every_point(report):
+    from lstm_deploy.report.plots import _pyplot, latency_vs_metric_figure
+
+    fig = latency_vs_metric_figure(report)
+    try:
+        assert [ax.get_title() for ax in fig.axes] == ["batch 1", "batch 32"]
+        numbers = [sorted(t.get_text() for t in ax.texts) for ax in fig.axes]
+        assert numbers == [["1", "2", "3", "4"], ["3"]]  # c.onnx keeps its number 3 at batch 32
+        key = "".join(t.get_text() for t in fig.texts)
+        assert "1: a.tflite (tflite)" in key and "4: m.keras (keras-eager)" in key
+        legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes]
+        assert "Pareto front" in legends[0] and "Pareto front" not in legends[1] and "Pareto-optimal" in legends[1]
+    finally:
+        _pyplot().close(fig)

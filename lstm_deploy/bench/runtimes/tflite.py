@@ -47,7 +47,7 @@ class TFLiteRuntime(ArtifactRuntime):
         if np.dtype(info.dtype).kind in "iu" and info.scale is None:  # token ids
             probe = np.abs(probe * 3).astype(info.dtype) + 1
         try:
-            model = Model(self.path, self.model.manifest, num_threads=self.threads, batch_size=batch_size)
+            model = Model(self.path, self.model.manifest, num_threads=self.threads, batch_size=batch_size, preprocess=False)
             got = model.predict(probe)
         except (RuntimeError_, RuntimeError, ValueError):  # e.g. fused LSTM state tensors have a fixed batch
             return None
