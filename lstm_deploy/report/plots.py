@@ -43,6 +43,16 @@ def _first_config(report: BenchReport) -> list[dict[str, Any]]:
     return [r for r in rows if r["batch_size"] == batch and r["threads"] == threads]
 
 
+def _log_axis(ax: Any) -> None:
+    """A log x axis whose labels never overprint: 1-2-5 major ticks as plain numbers, unlabelled minor ticks."""
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # labelled ticks inside even a narrow range
+    ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor log ticks overprinted each other
+
+
 def latency_vs_metric(report: BenchReport, target: Path) -> Path | None:
     """Write :func:`latency_vs_metric_figure` to ``target`` (``None`` when no row has a task metric)."""
     fig = latency_vs_metric_figure(report)
@@ -64,8 +74,6 @@ def latency_vs_metric_figure(report: BenchReport) -> Any:
         return None
     plt = _pyplot()
     import math
-
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
     metric = "accuracy" if rows_all[0].get("accuracy") is not None else "rmse"
     batches = sorted({r["batch_size"] for r in rows_all})
@@ -92,10 +100,7 @@ def latency_vs_metric_figure(report: BenchReport) -> Any:
                     linestyle="--", linewidth=1, label="Pareto front")
         elif front:
             ax.scatter([front[0]["p50_ms"]], [front[0][metric]], s=160, facecolors="none", edgecolors="black", label="Pareto-optimal")
-        ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # labelled ticks inside even a narrow range
-        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
-        ax.xaxis.set_minor_formatter(NullFormatter())  # minor log ticks overprinted each other
+        _log_axis(ax)
         per = "one sequence" if batch == 1 else f"a batch of {batch}"
         ax.set_xlabel(f"p50 ms per call on {per} ({threads} thread(s), log scale)")
         ax.set_ylabel(f"{metric} on x_test" + (" (lower is better)" if metric == "rmse" else ""))
@@ -119,7 +124,7 @@ def latency_by_runtime(report: BenchReport, target: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(rows) + 1.5))
     ax.barh(labels, [r["p50_ms"] for r in rows], xerr=[[0] * len(rows), [r["p90_ms"] - r["p50_ms"] for r in rows]], color="tab:blue")
     ax.invert_yaxis()
-    ax.set_xscale("log")
+    _log_axis(ax)
     ax.set_xlabel(f"p50 latency, ms (bar) to p90 (whisker); batch {rows[0]['batch_size']}, {rows[0]['threads']} thread(s)")
     ax.set_title("Latency by artifact and runtime")
     ax.tick_params(axis="y", labelsize=7)
