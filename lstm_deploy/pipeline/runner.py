@@ -313,7 +313,8 @@ class _Runner:
                 vocab = None
                 if (self.preprocessing or {}).get("tokenizer"):
                     vocab = len(self.preprocessing["tokenizer"]["words"]) + 2
-                model, history = train_baseline(tspec, ds, seed=self.recipe.seed, vocab_size=vocab, progress=self.say)
+                n_classes = len(self.labels) if self.labels and ds.task == "classification" else None
+                model, history = train_baseline(tspec, ds, seed=self.recipe.seed, vocab_size=vocab, progress=self.say, n_classes=n_classes)
                 path = save_model(model, d / "model.keras", flavour="keras3")
                 info = inspect_model(model, seq_len=ds.x_train.shape[1] if ds.x_train.ndim > 1 else None)
                 summary = {"epochs_run": len(history.get("loss", [])), "params": info.params, "macs": info.macs,

@@ -19,15 +19,19 @@ from ..errors import InputError
 from .recipe import Architecture, TrainSpec
 
 
-def build_baseline(arch: Architecture, dataset: Dataset, vocab_size: int | None = None) -> Any:
-    """Build (not train) a Keras 3 model for ``dataset`` from ``arch``."""
+def build_baseline(arch: Architecture, dataset: Dataset, vocab_size: int | None = None, n_classes: int | None = None) -> Any:
+    """Build (not train) a Keras 3 model for ``dataset`` from ``arch``.
+
+    ``n_classes`` (the data source's class names) sets a classifier's width even when the labels
+    present are fewer (a ``--small`` run keeps the first samples only).
+    """
     keras = _tf.keras3()
     L = keras.layers
     x = dataset.x_train
     classification = dataset.task == "classification"
     if classification:
         labels = dataset.labels(dataset.y_train)
-        n_out = int(max(labels.max(), dataset.labels(dataset.y_test).max()) + 1)
+        n_out = max(int(max(labels.max(), dataset.labels(dataset.y_test).max()) + 1), n_classes or 0)
     else:
         n_out = int(np.prod(dataset.y_train.shape[1:]) or 1)
     if arch.type == "embedding_lstm":
@@ -55,7 +59,7 @@ def build_baseline(arch: Architecture, dataset: Dataset, vocab_size: int | None 
 
 
 def train_baseline(spec: TrainSpec, dataset: Dataset, seed: int = 0, vocab_size: int | None = None, verbose: int = 0,
-                   progress: Callable[[str], None] | None = None) -> tuple[Any, dict[str, list[float]]]:
+                   progress: Callable[[str], None] | None = None, n_classes: int | None = None) -> tuple[Any, dict[str, list[float]]]:
     """Build and train a baseline; returns ``(model, history)``. Early stopping on validation loss.
 
     ``progress`` receives a line about every tenth of the epochs (``train: epoch 6/60: loss 0.53, val_accuracy 0.8``).
@@ -66,7 +70,7 @@ def train_baseline(spec: TrainSpec, dataset: Dataset, seed: int = 0, vocab_size:
     if dataset.task == "classification":
         y, yv = dataset.labels(y), dataset.labels(yv)
     with training_strategy().scope():
-        model = build_baseline(spec.architecture, dataset, vocab_size)
+        model = build_baseline(spec.architecture, dataset, vocab_size, n_classes)
         probe = predict(model, x[:16])
         model.compile(keras.optimizers.Adam(spec.learning_rate), loss=loss_for(probe, y, dataset.task, keras),
                       metrics=["accuracy"] if dataset.task == "classification" else ["mae"])
