@@ -96,7 +96,7 @@ def _images(out_dir: Path) -> list[Path]:
 def write_run_report(recipe: Any, out_dir: Path, steps: Sequence[Any], title: str | None = None) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into ``out_dir``; return both paths."""
     title = title or f"lstm-deploy report: {recipe.name}"
-    md = [f"# {title}", "", recipe.description.strip(), "", f"_lstm-deploy {__version__}; recipe: `recipe.yaml` in this folder._", ""]
+    md = [f"# {title}", "", recipe.description.strip(), "", f"lstm-deploy {__version__}; recipe: `recipe.yaml` in this folder.", ""]
     for name, body in _sections(out_dir, steps):
         md += [f"## {name}", "", body, ""]
     images = _images(out_dir)
