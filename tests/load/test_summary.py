@@ -25,7 +25,7 @@ def test_lstm_mac_formula_matches_reference(keras3):
     L = keras3.layers
     model = keras3.Sequential([keras3.Input((100, 32)), L.LSTM(128, return_sequences=True), L.LSTM(128), L.Dense(5)])
     report = inspect_model(model)
-    # 100 * 4*128*(32+128) + 100 * 4*128*(128+128) + 128*5 -- the 21.3 M MACs of FACTS.md.
+    # 100 * 4*128*(32+128) + 100 * 4*128*(128+128) + 128*5 = 21.3 M MACs, by hand.
     assert report.macs == 100 * 4 * 128 * 160 + 100 * 4 * 128 * 256 + 128 * 5
     assert report.weight_bytes == {"fp32": report.params * 4, "fp16": report.params * 2, "int8": report.params}
 
