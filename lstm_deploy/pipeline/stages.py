@@ -143,12 +143,23 @@ def _model_stage(ctx: StageContext, folder: Path, compress: Callable[[Any, Any],
     return StageOutput({"model": path, "report": folder / "report.json"}, result.report.summary())
 
 
+def _small_budget(config: Any) -> Any:
+    """The fine-tuning budget of a ``--small`` run: at most ``SMALL_STEPS`` steps, never more than the recipe asked.
+
+    A recipe's own ``epochs`` stays (capped at 2: a small run holds at most 64 samples, so that is a
+    handful of steps); before, a 2-epoch QAT became 20 steps and 20 recalibrations under ``--small``.
+    """
+    if config.steps is None and config.epochs is not None:
+        return config.replace(epochs=min(config.epochs, 2))
+    return config.replace(steps=min(config.steps if config.steps is not None else SMALL_STEPS, SMALL_STEPS))
+
+
 @register("prune", PruneConfig)
 def run_prune(ctx: StageContext, config: PruneConfig, folder: Path) -> StageOutput:
     from ..compress.prune import prune_model
 
     if ctx.small:
-        config = config.replace(steps=min(config.steps if config.steps is not None else SMALL_STEPS, SMALL_STEPS))  # type: ignore[assignment]
+        config = _small_budget(config)
     return _model_stage(ctx, folder, lambda model, ds: prune_model(model, ds, config, progress=_line_progress(ctx, ds)))
 
 
@@ -157,7 +168,7 @@ def run_quantize(ctx: StageContext, config: QatConfig, folder: Path) -> StageOut
     from ..compress.qat import quantize_aware_train
 
     if ctx.small:
-        config = config.replace(steps=min(config.steps if config.steps is not None else SMALL_STEPS, SMALL_STEPS))  # type: ignore[assignment]
+        config = _small_budget(config)
     return _model_stage(ctx, folder, lambda model, ds: quantize_aware_train(model, ds, config, progress=_line_progress(ctx, ds)))
 
 
