@@ -400,6 +400,10 @@ class Model:
             offset += n
             y = self._backend.run(feeds, reset=True)[self.output_name]
             outs.append(_dequantize(y, self._backend.outputs[self.output_name])[:n])
+        return self._join(outs)
+
+    def _join(self, outs: list[np.ndarray]) -> np.ndarray:
+        """Per-chunk outputs as one array; no rows gives an empty array of the output's shape and dtype."""
         if not outs:
             out = self._backend.outputs[self.output_name]
             return np.zeros((0, *[d or 0 for d in out.shape[1:]]), np.float32 if out.quantized else out.dtype)
@@ -521,10 +525,7 @@ def predict_inputs(model: Model, feeds: Any, *, chunk: int = 256) -> np.ndarray:
             feed = {name: _quantize(parts[name][i][0], model._backend.inputs[name]) for name in names}
             y = model._backend.run(feed, reset=True)[model.output_name]
             outs.append(_dequantize(y, model._backend.outputs[model.output_name])[:n])
-    if not outs:
-        out = model._backend.outputs[model.output_name]
-        return np.zeros((0, *[d or 0 for d in out.shape[1:]]), np.float32 if out.quantized else out.dtype)
-    return np.concatenate(outs)
+    return model._join(outs)
 
 
 # ---------------------------------------------------------------- captioning: encoder + single-step decoder
