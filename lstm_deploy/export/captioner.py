@@ -199,13 +199,14 @@ class CaptionerArtifact:
 
 def export_captioner(model: Any, out_dir: str | Path, *, start: int, end: int, images: np.ndarray | None = None,
                      formats: tuple[str, ...] = ("tflite", "onnx"), quantize: tuple[str, ...] = ("fp32",),
-                     name: str = "captioner") -> list[CaptionerArtifact]:
+                     name: str = "captioner", preprocessing: dict[str, Any] | None = None) -> list[CaptionerArtifact]:
     """Write ``<name>.encoder.fp32.<fmt>`` and ``<name>.decoder.<quantization>.<fmt>`` (+ manifests) per format.
 
     Every pair captions ``images`` (default: 8 seeded random images) with
     :func:`lstm_deploy.runtime.generate` and compares with :func:`keras_greedy`; an fp32 pair that
     differs on any image raises :class:`ParityError` and is not written; quantized decoders record
     their agreement in the manifest (``captioner.greedy_agreement``). The encoder stays fp32.
+    ``preprocessing`` (the caption vocabulary, image scaling) is copied into both manifests for apps.
 
     Example:
         >>> arts = export_captioner(keras_model, "out", start=1, end=2, quantize=("fp32", "dynamic"))   # doctest: +SKIP
@@ -238,7 +239,8 @@ def export_captioner(model: Any, out_dir: str | Path, *, start: int, end: int, i
                 raise ParityError(f"{fmt} captioner: image {bad} captioned {produced[bad]} but Keras greedy gives {reference[bad]}")
             paths = [out / f"{name}.encoder.fp32{FORMATS[fmt].suffix}", out / f"{name}.{'decoder'}.{quant}{FORMATS[fmt].suffix}"]
             for art, path, role in ((enc, paths[0], "encoder"), (dec, paths[1], "decoder")):
-                manifest = manifest_mod.build_manifest(artifact=path, converted=art, source={"flavour": flavour_of(model)}, extra={})
+                manifest = manifest_mod.build_manifest(artifact=path, converted=art, source={"flavour": flavour_of(model)},
+                                                     extra={"preprocessing": preprocessing})
                 manifest["captioner"] = {"role": role, **parts.wiring, "greedy_agreement": agreement, "check_images": len(images)}
                 with atomic_path(path) as tmp, atomic_path(manifest_mod.manifest_path(path)) as mtmp:
                     tmp.write_bytes(art.data)

@@ -148,6 +148,24 @@ def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None =
                            model_inputs=model_inputs)
 
 
+def load_for_model(path: str | Path, model: Any, **kwargs: Any) -> Dataset:
+    """:func:`load_data` checked against ``model`` (either flavour): its input(s) and its output width.
+
+    A model with several inputs needs ``x_<split>__<input name>`` arrays; one input, ``x_<split>``.
+
+    Example:
+        >>> ds = load_for_model("d.npz", keras_model)        # doctest: +SKIP
+    """
+    def shape(t: Any) -> tuple[int | None, ...]:
+        return tuple(None if d is None else int(d) for d in t.shape[1:])
+
+    out = shape(model.outputs[0])
+    if len(model.inputs) > 1:
+        inputs = {t.name.split(":")[0]: shape(t) for t in model.inputs}
+        return load_data(path, model_output_shape=out, model_inputs=inputs, **kwargs)
+    return load_data(path, model_input_shape=shape(model.inputs[0]), model_output_shape=out, **kwargs)
+
+
 def _size(n: int) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":

@@ -39,6 +39,8 @@ class PreparedData:
     label_names: list[str] | None = None
     preprocessing: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: Further arrays a later stage reads (not training data), saved as ``<name>.npz`` beside the data.
+    extras: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     def save_npz(self, path: str | Path) -> Path:
         """Write the arrays as an ``.npz`` (atomically) and return its path."""

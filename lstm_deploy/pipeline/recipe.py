@@ -101,8 +101,20 @@ class RottenTomatoesData(_TextOptions):
     max_len: int = Field(default=48, gt=0)
 
 
+class ImageCaptionsData(_Strict):
+    """Images with one caption each (an ``.npz``: ``images`` and a string array); see :mod:`lstm_deploy.load.captions`."""
+
+    kind: Literal["image_captions"]
+    path: str
+    captions_key: str = "captions"
+    min_count: int = Field(default=3, ge=1)
+    max_words: int = Field(default=4, ge=1, le=64)
+    test_fraction: float = Field(default=0.2, gt=0, lt=1)
+
+
 DataSpec = Annotated[
-    Union[NpzData, AeonClassificationData, CsvSeriesData, AeonSeriesData, TextCsvData, GeneratedTextData, RottenTomatoesData],
+    Union[NpzData, AeonClassificationData, CsvSeriesData, AeonSeriesData, TextCsvData, GeneratedTextData, RottenTomatoesData,
+          ImageCaptionsData],
     Field(discriminator="kind"),
 ]
 
@@ -110,9 +122,15 @@ DataSpec = Annotated[
 
 
 class Architecture(_Strict):
-    """A small baseline: ``lstm`` (stacked LSTMs), ``bilstm``, ``cnn_lstm``, ``embedding_lstm``."""
+    """A small baseline: ``lstm`` (stacked LSTMs), ``bilstm``, ``cnn_lstm``, ``embedding_lstm``, or an image captioner.
 
-    type: Literal["lstm", "bilstm", "cnn_lstm", "embedding_lstm"] = "lstm"
+    Captioners (``image_captions`` data): a Conv2D encoder (``conv_filters``, then twice as many)
+    and an Embedding(mask_zero) -> LSTM(``units[0]``) decoder predicting the next word;
+    ``merge_captioner`` adds the image features to the LSTM output, ``inject_captioner``
+    makes them the LSTM's initial state ``[h0, c0]``.
+    """
+
+    type: Literal["lstm", "bilstm", "cnn_lstm", "embedding_lstm", "merge_captioner", "inject_captioner"] = "lstm"
     units: list[int] = Field(default_factory=lambda: [32], min_length=1)
     dense: list[int] = Field(default_factory=list)
     dropout: float = Field(default=0.0, ge=0, lt=1)
@@ -210,12 +228,19 @@ class Recipe(_Strict):
             if b < a:
                 raise ValueError(f"stage '{stage.stage}' comes after '{STAGE_ORDER[a]}'; stages must follow the order {' -> '.join(STAGE_ORDER)}")
         names = [s.stage for s in self.stages]
-        for once in ("export", "benchmark", "report"):
+        for once in ("export", "caption", "benchmark", "report"):
             if names.count(once) > 1:
                 raise ValueError(f"stage '{once}' appears {names.count(once)} times; give it once")
         makes_artifacts = "export" in names or "optimize" in names
         if "benchmark" in names and not makes_artifacts and not self.stages[names.index("benchmark")].include_keras:  # type: ignore[union-attr]
             raise ValueError("benchmark without export measures nothing; add an export (or optimize) stage or set include_keras: true")
+        captions = self.data.kind == "image_captions"
+        arch = self.model.train.architecture.type if self.model.train is not None else None
+        if "caption" in names and not captions:
+            raise ValueError("stage 'caption' needs captioned images: data kind image_captions")
+        if (arch or "").endswith("_captioner") != captions and self.model.train is not None:
+            raise ValueError(f"data kind {self.data.kind} with architecture type '{arch}': image_captions data trains "
+                             "merge_captioner or inject_captioner, and captioners train on image_captions data")
         return self
 
     def to_yaml(self) -> str:

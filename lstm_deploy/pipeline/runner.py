@@ -1,4 +1,4 @@
-"""Run a recipe end to end: data -> model -> prune -> quantize -> export -> benchmark -> report.
+"""Run a recipe end to end: data -> model -> prune -> quantize -> export -> caption -> benchmark -> report.
 
 Each step writes under ``OUTDIR/<step>/`` and records a ``stage.json`` with a
 *fingerprint*: a hash of its settings and of everything upstream (input files by
@@ -29,13 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from .. import __version__, metrics
 from ..atomic import atomic_write_text
 from ..errors import InputError, UnsupportedLayerError
-from ..load.dataset import Dataset, load_data
+from ..load.dataset import Dataset, load_data, load_for_model, rows
+from ..load.sources import PreparedData
 from ..load.modelio import file_sha256
 from ..paths import check_output_dir
-from .recipe import AeonClassificationData, AeonSeriesData, CsvSeriesData, GeneratedTextData, NpzData, Recipe, RottenTomatoesData, TextCsvData
+from .data import FILE_SOURCES, prepare_data, resolve
+from .recipe import AeonClassificationData, AeonSeriesData, NpzData, Recipe
 from .stages import STAGES, Progress, StageContext
 
 
@@ -76,16 +80,10 @@ def _hash(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def resolve(recipe_dir: Path, value: str) -> Path:
-    """Paths in a recipe are relative to the recipe file."""
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else (recipe_dir / p)
-
-
 def check_inputs(recipe: Recipe, recipe_dir: Path) -> None:
     """Fail before any work when a file the recipe names does not exist."""
     data = recipe.data
-    if isinstance(data, (NpzData, CsvSeriesData, TextCsvData)) and not resolve(recipe_dir, data.path).is_file():
+    if isinstance(data, FILE_SOURCES) and not resolve(recipe_dir, data.path).is_file():
         raise InputError(f"data.path: {resolve(recipe_dir, data.path)} does not exist")
     if recipe.model.path is not None and not resolve(recipe_dir, recipe.model.path).exists():
         raise InputError(f"model.path: {resolve(recipe_dir, recipe.model.path)} does not exist")
@@ -229,44 +227,27 @@ class _Runner:
     def _data(self) -> None:
         data = self.recipe.data
         settings: dict[str, Any] = data.model_dump()
-        if isinstance(data, (NpzData, CsvSeriesData, TextCsvData)):
+        if isinstance(data, FILE_SOURCES):
             settings["content"] = file_sha256(resolve(self.recipe_dir, data.path))
 
         def work(d: Path) -> tuple[dict[str, str], dict[str, Any]]:
-            from ..load import sources as datasets
-
             if isinstance(data, NpzData):
                 path = d / "data.npz"
                 shutil.copyfile(resolve(self.recipe_dir, data.path), path)
                 ds = load_data(path)
-                summary = {"description": f"{data.path}: {len(ds.x_train)} train / {len(ds.x_test)} test samples", "task": ds.task}
+                summary = {"description": f"{data.path}: {rows(ds.x_train)} train / {rows(ds.x_test)} test samples", "task": ds.task}
                 return {"npz": str(path)}, summary
-            if isinstance(data, AeonClassificationData):
-                prepared = datasets.aeon_classification(data.name, data.max_len)
-            elif isinstance(data, AeonSeriesData):
-                values = datasets.aeon_series(data.name, data.column)
-                prepared = datasets.series_windows(values, data.window, data.horizon, data.normalize, data.test_fraction, source=f"aeon:{data.name}")
-            elif isinstance(data, CsvSeriesData):
-                values = datasets.read_csv_column(resolve(self.recipe_dir, data.path), data.column)
-                prepared = datasets.series_windows(values, data.window, data.horizon, data.normalize, data.test_fraction, source=data.path)
-            elif isinstance(data, TextCsvData):
-                prepared = datasets.text_csv(resolve(self.recipe_dir, data.path), data.text_column, data.label_column,
-                                             vocab_size=data.vocab_size, max_len=data.max_len, test_fraction=data.test_fraction, seed=self.recipe.seed)
-            elif isinstance(data, GeneratedTextData):
-                texts, labels = datasets.generated_sentiment(data.samples, seed=self.recipe.seed)
-                prepared = datasets.text_classification(texts, labels, data.vocab_size, data.max_len, data.test_fraction, self.recipe.seed,
-                                                        source="GENERATED sentiment corpus (synthetic, not real reviews)")
-            elif isinstance(data, RottenTomatoesData):
-                prepared = datasets.rotten_tomatoes(data.vocab_size, data.max_len, data.test_fraction, self.recipe.seed)
-            else:  # pragma: no cover - the schema's union is exhaustive
-                raise InputError(f"data.kind {data.kind!r} is not handled")
+            prepared = prepare_data(data, self.recipe_dir, self.recipe.seed)
             if self.small:
                 prepared.arrays = _shrink(prepared.arrays)
+                prepared.extras = {k: _shrink(v, cap=16) for k, v in prepared.extras.items()}
             path = prepared.save_npz(d / "data.npz")
+            extras = {name: str(PreparedData(arrays).save_npz(d / f"{name}.npz")) for name, arrays in prepared.extras.items()}
             pre = {"label_names": prepared.label_names, "preprocessing": prepared.preprocessing}
             atomic_write_text(d / "preprocessing.json", json.dumps(pre, indent=2))
             ds = load_data(path)
-            return {"npz": str(path), "preprocessing": str(d / "preprocessing.json")}, {"description": prepared.description, "task": ds.task}
+            return ({"npz": str(path), "preprocessing": str(d / "preprocessing.json"), **extras},
+                    {"description": prepared.description, "task": ds.task})
 
         rec = self.step("data", settings, work)
         self.data_path = self.path(rec, "npz")
@@ -276,9 +257,7 @@ class _Runner:
 
     def _load_dataset(self, model: Any) -> Dataset:
         assert self.data_path is not None
-        shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
-        out = tuple(None if d is None else int(d) for d in model.outputs[0].shape[1:])
-        return load_data(self.data_path, model_input_shape=shape, model_output_shape=out)
+        return load_for_model(self.data_path, model)
 
     def _model(self) -> None:
         spec = self.recipe.model
@@ -313,10 +292,13 @@ class _Runner:
                 vocab = None
                 if (self.preprocessing or {}).get("tokenizer"):
                     vocab = len(self.preprocessing["tokenizer"]["words"]) + 2
+                if (self.preprocessing or {}).get("captioning"):
+                    vocab = len(self.preprocessing["captioning"]["words"])
                 n_classes = len(self.labels) if self.labels and ds.task == "classification" else None
                 model, history = train_baseline(tspec, ds, seed=self.recipe.seed, vocab_size=vocab, progress=self.say, n_classes=n_classes)
                 path = save_model(model, d / "model.keras", flavour="keras3")
-                info = inspect_model(model, seq_len=ds.x_train.shape[1] if ds.x_train.ndim > 1 else None)
+                x = ds.x_train
+                info = inspect_model(model, seq_len=x.shape[1] if isinstance(x, np.ndarray) and x.ndim > 1 else None)
                 summary = {"epochs_run": len(history.get("loss", [])), "params": info.params, "macs": info.macs,
                            "metrics": _evaluate(model, ds), "history": {k: v[-1] for k, v in history.items()}}
                 return {"model": str(path)}, summary

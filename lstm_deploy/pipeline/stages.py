@@ -8,7 +8,7 @@ entry is validated into it. Adding a stage is one :func:`register` call.
 
 Example:
     >>> list(STAGES)
-    ['prune', 'quantize', 'optimize', 'export', 'benchmark', 'report']
+    ['prune', 'quantize', 'optimize', 'export', 'caption', 'benchmark', 'report']
     >>> STAGES["prune"].config(sparsity=0.8).method
     'magnitude'
 """
@@ -28,6 +28,7 @@ from ..compress.qat.config import QatConfig
 from ..config import StageConfig
 from ..export.config import ExportConfig
 from ..optimize.config import OptimizeConfig
+from .caption import CaptionConfig
 
 if TYPE_CHECKING:
     from .runner import StepRecord
@@ -59,11 +60,9 @@ class StageContext:
 
     def dataset(self, model: Any) -> Any:
         """The run's data, validated against ``model``'s input and output shapes."""
-        from ..load.dataset import load_data
+        from ..load.dataset import load_for_model
 
-        shape = tuple(None if d is None else int(d) for d in model.inputs[0].shape[1:])
-        out = tuple(None if d is None else int(d) for d in model.outputs[0].shape[1:])  # labels are checked against it
-        return load_data(self.data_path, model_input_shape=shape, model_output_shape=out)
+        return load_for_model(self.data_path, model)
 
 
 @dataclass
@@ -205,6 +204,27 @@ def run_export(ctx: StageContext, config: ExportConfig, folder: Path) -> StageOu
     rows = [r.summary() for r in results]
     atomic_write_text(folder / "export.json", json.dumps(rows, indent=2, default=str))
     return StageOutput({"summary": folder / "export.json", "artifacts": folder}, {"artifacts": rows, "not_available": config.skipped()})
+
+
+@register("caption", CaptionConfig)
+def run_caption(ctx: StageContext, config: CaptionConfig, folder: Path) -> StageOutput:
+    """Caption the held-out images with Keras and with the exported encoder/decoder pairs (``image_captions`` data only)."""
+    import numpy as np
+
+    from ..errors import InputError
+    from ..load.modelio import load_model
+    from .caption import caption_rows
+
+    vocab = (ctx.preprocessing or {}).get("captioning")
+    data_step = next((s for s in ctx.steps if s.name == "data"), None)
+    if not vocab or data_step is None or "captions" not in data_step.outputs:
+        raise InputError("the caption stage needs captioned images: use data kind image_captions")
+    with np.load(ctx.out_dir / data_step.outputs["captions"], allow_pickle=False) as held_out:
+        images, references = held_out["images"], [str(c) for c in held_out["captions"]]
+    ctx.say(f"caption: exporting the captioner and captioning {len(images)} held-out images")
+    rows = caption_rows(load_model(ctx.model_path).model, images, references, vocab, config, folder)
+    atomic_write_text(folder / "captioning.json", json.dumps(rows, indent=2))
+    return StageOutput({"summary": folder / "captioning.json"}, {"images": len(images), "captions": rows})
 
 
 @register("benchmark", BenchConfig)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import _tf
-from ..load.dataset import Dataset
+from ..load.dataset import Dataset, take
 from ..compress.distribute import training_strategy
 from ..compress.fit import loss_for, predict
 from ..errors import InputError
@@ -26,6 +26,8 @@ def build_baseline(arch: Architecture, dataset: Dataset, vocab_size: int | None 
     present are fewer (a ``--small`` run keeps the first samples only).
     """
     keras = _tf.keras3()
+    if arch.type in CAPTIONERS:
+        return build_captioner(arch, dataset, n_classes or vocab_size)
     L = keras.layers
     x = dataset.x_train
     classification = dataset.task == "classification"
@@ -58,6 +60,39 @@ def build_baseline(arch: Architecture, dataset: Dataset, vocab_size: int | None 
     return keras.Sequential(layers, name=f"baseline_{arch.type}")
 
 
+CAPTIONERS = ("merge_captioner", "inject_captioner")
+
+
+def build_captioner(arch: Architecture, dataset: Dataset, vocab_size: int | None = None) -> Any:
+    """A next-word image captioner over ``image`` and ``tokens`` inputs (see :class:`~lstm_deploy.pipeline.recipe.Architecture`).
+
+    The inject captioner passes the Embedding's mask to the LSTM explicitly: Keras 3 drops it
+    when the LSTM is called with ``initial_state``, and would then run over the padding.
+    """
+    keras = _tf.keras3()
+    L = keras.layers
+    x = dataset.x_train
+    if not isinstance(x, dict) or sorted(x) != ["image", "tokens"] or x["image"].ndim != 4:
+        raise InputError(f"architecture type '{arch.type}' needs 'image' (samples, height, width, channels) and 'tokens' inputs "
+                         "(data kind image_captions)")
+    vocab = vocab_size or int(max(x["tokens"].max(), dataset.y_train.max(), dataset.y_test.max()) + 1)
+    units, filters = arch.units[0], arch.conv_filters
+    image = keras.Input(x["image"].shape[1:], name="image")
+    tokens = keras.Input(x["tokens"].shape[1:], dtype="int32", name="tokens")
+    f = L.MaxPooling2D(2)(L.Conv2D(filters, 3, padding="same", activation="relu")(image))
+    f = L.GlobalAveragePooling2D()(L.Conv2D(2 * filters, 3, padding="same", activation="relu")(f))
+    f = L.Dropout(arch.dropout)(f) if arch.dropout else f
+    embedding = L.Embedding(vocab, arch.embedding_dim, mask_zero=True)
+    words = embedding(tokens)
+    if arch.type == "merge_captioner":
+        merged = L.Add()([L.Dense(units, activation="relu")(f), L.LSTM(units)(words)])
+    else:
+        h0, c0 = L.Dense(units, activation="tanh")(f), L.Dense(units)(f)
+        merged = L.LSTM(units)(words, initial_state=[h0, c0], mask=embedding.compute_mask(tokens))
+    head = L.Dense(vocab, activation="softmax")(merged)
+    return keras.Model([image, tokens], head, name=arch.type)
+
+
 def train_baseline(spec: TrainSpec, dataset: Dataset, seed: int = 0, vocab_size: int | None = None, verbose: int = 0,
                    progress: Callable[[str], None] | None = None, n_classes: int | None = None) -> tuple[Any, dict[str, list[float]]]:
     """Build and train a baseline; returns ``(model, history)``. Early stopping on validation loss.
@@ -71,7 +106,7 @@ def train_baseline(spec: TrainSpec, dataset: Dataset, seed: int = 0, vocab_size:
         y, yv = dataset.labels(y), dataset.labels(yv)
     with training_strategy().scope():
         model = build_baseline(spec.architecture, dataset, vocab_size, n_classes)
-        probe = predict(model, x[:16])
+        probe = predict(model, take(x, slice(0, 16)))
         model.compile(keras.optimizers.Adam(spec.learning_rate), loss=loss_for(probe, y, dataset.task, keras),
                       metrics=["accuracy"] if dataset.task == "classification" else ["mae"])
     stop = keras.callbacks.EarlyStopping(patience=spec.patience, restore_best_weights=True)

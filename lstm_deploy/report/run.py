@@ -67,6 +67,8 @@ def _sections(out_dir: Path, steps: Sequence[Any]) -> list[tuple[str, str]]:
                                       _metric_change(r), r.get("argmax_agreement")] for r in rows])
             if s.get("not_available"):
                 body += f"\n\nnot available for that format (skipped): {', '.join(s['not_available'])}"
+        elif step.name == "caption":
+            body = _caption_table(s)
         elif step.name == "benchmark":
             md = out_dir / step.outputs.get("md", "benchmark/report.md")
             body = _embedded_benchmark(md) if md.exists() else "_benchmark report missing_"
@@ -74,6 +76,16 @@ def _sections(out_dir: Path, steps: Sequence[Any]) -> list[tuple[str, str]]:
             body = _kv(s)
         sections.append((title, body))
     return sections
+
+
+def _caption_table(summary: dict[str, Any]) -> str:
+    """One row per captioner (Keras, then each exported encoder/decoder pair): BLEU, exact match, agreement, size, latency."""
+    headers = ["decoder", "format", "mode", "BLEU-4", "BLEU-1", "exact match", "same caption as Keras", "decoder (KB)", "ms / token"]
+    rows = [[r["decoder"], r["format"], r["quantization"], f"{100 * r['bleu']:.1f}", f"{100 * r.get('bleu1', 0):.1f}", f"{100 * r['exact_match']:.1f} %",
+             "" if r.get("agrees_with_keras") is None else f"{100 * r['agrees_with_keras']:.1f} %",
+             "" if r.get("decoder_bytes") is None else round(r["decoder_bytes"] / 1024, 1), r.get("ms_per_token", "")]
+            for r in summary.get("captions", [])]
+    return f"{summary.get('images')} held-out images, greedy decoding unless a beam is named\n\n" + _table(headers, rows)
 
 
 def _metric_change(row: dict[str, Any]) -> str:

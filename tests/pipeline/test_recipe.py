@@ -30,7 +30,7 @@ def test_required_recipes_exist():
 @pytest.mark.parametrize(
     "change,message",
     [
-        ({"stages": [{"compress": {}}]}, "unknown stage 'compress'; known stages: prune, quantize, optimize, export, benchmark, report"),
+        ({"stages": [{"compress": {}}]}, "unknown stage 'compress'; known stages: prune, quantize, optimize, export, caption, benchmark, report"),
         ({"stages": [{"prune": {"sparsity": 1.5}}]}, r"stages\[0\].prune.sparsity: Input should be less than 1 \(got 1.5\)"),
         ({"stages": [{"prune": {"sparsity": "lots"}}]}, r"stages\[0\].prune.sparsity: Input should be a valid number"),
         ({"stages": [{"export": {"formats": ["coreml"]}}]}, r"stages\[0\].export.formats\[0\]: Input should be 'tflite' or 'onnx'"),
