@@ -186,9 +186,9 @@ def _fused_verdicts(layer: Any, masked: bool) -> dict[str, str]:
 
 def _bridge_problem(model: Any) -> tuple[str | None, dict[str, str]]:
     """Why the Keras bridge refuses ``model`` (every stage works on a rebuilt copy, so then none runs), and why
-    unit pruning leaves LSTMs alone: for models with several inputs from unit pruning's own graph analysis,
-    otherwise only LSTMs called with ``initial_state`` (read from the same flavour-neutral graph)."""
-    from ..compress.prune.units import INITIAL_STATE_UNIT_PRUNE, unit_problems
+    unit pruning leaves LSTMs alone, from unit pruning's own graph analysis: for models with several inputs every
+    LSTM, otherwise only LSTMs called with ``initial_state`` (the layer table answers for the others)."""
+    from ..compress.prune.units import unit_problems
     from ..errors import BridgeError
     from .graph import read_graph
 
@@ -196,9 +196,11 @@ def _bridge_problem(model: Any) -> tuple[str | None, dict[str, str]]:
         graph = read_graph(model)
     except BridgeError as exc:
         return str(exc), {}
+    problems = unit_problems(graph)
     if len(graph.inputs) > 1:
-        return None, unit_problems(graph)
-    return None, {spec.name: INITIAL_STATE_UNIT_PRUNE for spec in graph.layers if spec.n_state}
+        return None, problems
+    stateful = {spec.name for spec in graph.layers if spec.n_state}
+    return None, {name: why for name, why in problems.items() if name in stateful}
 
 
 def _qat_verdicts(model: Any, bridged: bool = True) -> tuple[dict[str, str], str]:

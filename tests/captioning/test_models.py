@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstm_deploy.errors import InputError, UnsupportedLayerError
+from lstm_deploy.errors import UnsupportedLayerError
 from lstm_deploy.load import flavours as bridge
 from lstm_deploy.load.summary import inspect_model
 
@@ -62,23 +62,25 @@ def test_inspect_counts_the_cnn(keras3, name):
     assert report.macs == sum(info.macs for info in report.layers) > sum(info.macs for info in convs) > 0
 
 
-def test_inject_lstm_keeps_its_units(keras3):
-    """Unit pruning cannot shrink an LSTM whose h0/c0 come from the encoder: inspect and prune say so alike."""
-    from lstm_deploy.compress.prune.units import INITIAL_STATE_UNIT_PRUNE, unit_prune
+@pytest.mark.parametrize("name", sorted(CAPTION_ZOO))
+def test_inspect_unit_verdicts_match_unit_pruning(keras3, name):
+    """Several inputs: inspect asks unit pruning's own graph analysis (the Dense layers joined to the LSTM shrink with it)."""
+    from lstm_deploy.compress.prune.units import unit_prune
 
-    model = CAPTION_ZOO["inject_captioner"](keras3)
-    lstm = next(info for info in inspect_model(model).layers if info.type.startswith("LSTM"))
-    assert lstm.stages["unit_prune"] == f"no: {INITIAL_STATE_UNIT_PRUNE}"
-    assert lstm.stages["magnitude_prune"] == "yes"
-    with pytest.raises((UnsupportedLayerError, InputError), match="initial_state"):
-        unit_prune(bridge.to_tf_keras(model), 0.5)
-
-
-def test_inspect_unit_verdicts_match_unit_pruning(keras3):
-    """Several inputs: inspect asks unit pruning's own graph analysis (merge: the LSTM feeds Add)."""
-    model = CAPTION_ZOO["merge_captioner"](keras3)
+    model = CAPTION_ZOO[name](keras3)
     report = inspect_model(model)
     lstm = next(info for info in report.layers if info.type.startswith("LSTM"))
-    assert lstm.stages["unit_prune"] == "no: its output feeds the multi-input layer 'add' (Add)".replace("'add'", f"'{model.layers[-2].name}'")
+    assert lstm.stages["unit_prune"] == "yes" and lstm.stages["magnitude_prune"] == "yes"
     assert lstm.stages["fused_export"] == "yes"
+    assert set(unit_prune(model, 0.5).kept) == {lstm.name}
     assert "masked model with several inputs: exports find the padding inside the graph, like Keras" in report.notes
+
+
+def test_inspect_says_why_an_lstm_fed_by_a_shared_state_keeps_its_units(keras3):
+    L = keras3.layers
+    image, tokens = keras3.Input(CAP_IMAGE, name="image"), keras3.Input((CAP_LEN,), dtype="int32", name="tokens")
+    h0 = L.Dense(6, name="h0")(L.Flatten()(image))
+    seq = L.LSTM(6, name="lstm")(L.Embedding(12, 4)(tokens), initial_state=[h0, h0])
+    model = keras3.Model([image, tokens], L.Concatenate()([seq, h0]))  # h0 is also an output path
+    lstm = next(info for info in inspect_model(model).layers if info.name == "lstm")
+    assert lstm.stages["unit_prune"] == "no: its initial_state comes from 'h0', which also feeds other layers"

@@ -149,7 +149,7 @@ def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_la
         measure_latency = config.method == "units" and sparsity > 0
     lat_before = lat_after = None
     if measure_latency:
-        lat_before, lat_after = onnx_latency(base, best.model, sample=dataset.x_test[0])
+        lat_before, lat_after = onnx_latency(base, best.model, sample=take(dataset.x_test, 0))
     before, after = fit.evaluate(base, dataset), fit.evaluate(best.model, dataset)
     report = PruneReport(
         method=config.method,

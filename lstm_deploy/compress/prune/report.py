@@ -71,9 +71,9 @@ def layer_rows(before: Any, after: Any, units_before: dict[str, int] | None = No
 
 
 def onnx_latency(
-    *models: Any, sample: np.ndarray, warmup: int = 20, repeats: int = 200, threads: int = 1, block: int = 20
+    *models: Any, sample: np.ndarray | dict[str, np.ndarray], warmup: int = 20, repeats: int = 200, threads: int = 1, block: int = 20
 ) -> list[dict[str, Any]]:
-    """Batch-1 ONNX Runtime latency of each tf_keras model on ``sample`` (one sequence, no batch axis).
+    """Batch-1 ONNX Runtime latency of each tf_keras model on ``sample`` (one sequence, no batch axis; a dict of them for several inputs).
 
     Each model goes through the artifact core (:func:`lstm_deploy.export.convert`, the route
     ``lstm-deploy export`` takes, masked models included) and runs through
@@ -93,10 +93,11 @@ def onnx_latency(
     from ...export import convert, load_artifact
     from ...load.flavours import predict
 
-    x = np.asarray(sample)[None]
+    several = isinstance(sample, dict)  # {input name: one sample} of a model with several inputs
+    x: Any = {k: np.asarray(v)[None] for k, v in sample.items()} if several else np.asarray(sample)[None]
     runners = []
     for model in models:
-        art = convert(model, "onnx", "fp32", input_shape=tuple(x.shape[1:]))
+        art = convert(model, "onnx", "fp32", input_shape=None if several else tuple(x.shape[1:]))
         runner = load_artifact(art, num_threads=threads)
         err = metrics.rel_error(runner.predict(x), predict(model, x))
         if err > 1e-4:

@@ -9,6 +9,12 @@ and pooling, with ``BatchNormalization`` sliced alongside. For ``Bidirectional``
 ``concat`` both directions lose the same *number* of units (their own choice of
 which); with ``sum``/``ave``/``mul`` they lose the *same* units.
 
+Units also cross the two joins of an image captioner, by slicing the ``Dense`` layers that
+must shrink with the LSTM (their output columns): an element-wise merge (``Add`` ...)
+of the LSTM with a ``Dense`` (the *merge* captioner's image features), and an
+``initial_state=[h0, c0]`` computed by ``Dense`` layers (the *inject* captioner). Such a
+Dense must feed nothing else.
+
 Before fine-tuning the result equals the original model with the removed units'
 outgoing weights (recurrent rows, consumer rows) set to zero -- the tests check that.
 
@@ -44,8 +50,8 @@ PER_FEATURE = frozenset({"BatchNormalization"})
 #: Layers that read features through the rows (axis -2) of their kernel(s).
 ROW_CONSUMERS = frozenset({"LSTM", "GRU", "Bidirectional", "Dense", "Conv1D", "TimeDistributed"})
 MERGES = ("concat", "sum", "ave", "mul")
-#: Why an LSTM called with ``initial_state=[h, c]`` keeps its units (``inspect`` says the same).
-INITIAL_STATE_UNIT_PRUNE = "its initial_state comes from other layers, whose outputs would have to shrink with it"
+#: Element-wise merges: every input has the LSTM's width, so the other inputs shrink with it.
+ELEMENTWISE = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"})
 
 
 @dataclass
@@ -55,6 +61,7 @@ class _Producer:
     directions: int  # 1 (LSTM) or 2 (Bidirectional)
     merge: str | None
     consumers: list[str] = field(default_factory=list)  # row consumers and per-feature layers downstream
+    columns: list[str] = field(default_factory=list)  # Dense layers whose outputs shrink with the units (merge partners, initial states)
 
 
 @dataclass(frozen=True)
@@ -85,8 +92,6 @@ def _layer_units(spec: Any) -> tuple[int, int, str | None] | str:
     if spec.class_name == "LSTM":
         if cfg.get("return_state"):
             return "returns its states"
-        if spec.n_state:
-            return INITIAL_STATE_UNIT_PRUNE
         return int(cfg["units"]), 1, None
     if spec.class_name == "Bidirectional":
         inner = cfg.get("layer") or {}
@@ -101,31 +106,72 @@ def _layer_units(spec: Any) -> tuple[int, int, str | None] | str:
     return LAYERS.get(spec.class_name, LAYERS["InputLayer"]).unit_prune or "not an LSTM layer"
 
 
-def _find_consumers(graph: Any, name: str, by_name: dict[str, Any], consumers: dict[str, list[str]], outputs: set[str]) -> list[str] | str:
+def _column_source(name: str, target: str, by_name: dict[str, Any], consumers: dict[str, list[str]]) -> str:
+    """The Dense whose output columns become ``target``'s input ``name`` (through pass-through layers), or raise why not."""
+    current = name
+    while True:
+        spec = by_name.get(current)
+        if spec is None or any(c != target for c in consumers.get(current, [])):
+            raise _Refusal(f"'{current}', which also feeds other layers")
+        if spec.class_name == "Dense":
+            return current
+        if spec.class_name not in PASS_THROUGH or len(spec.inbound) != 1:
+            raise _Refusal(f"'{current}' ({spec.class_name}), not a Dense layer whose outputs can shrink with it")
+        target, current = current, spec.inbound[0][0]
+
+
+class _Refusal(Exception):
+    """Why a unit cannot be removed (the message), raised inside the graph walk."""
+
+
+def _walk(graph: Any, name: str, by_name: dict[str, Any], consumers: dict[str, list[str]], outputs: set[str]) -> tuple[list[str], list[str]]:
+    """(row consumers and per-feature layers, Dense layers sliced by output column) that shrink with LSTM ``name``'s units."""
     found: list[str] = []
+    columns: list[str] = []
+    spec = by_name[name]
+    for ref in spec.inbound[len(spec.inbound) - spec.n_state:] if spec.n_state else []:  # initial_state=[h0, c0]
+        try:
+            columns.append(_column_source(ref[0], name, by_name, consumers))
+        except _Refusal as why:
+            raise _Refusal(f"its initial_state comes from {why}") from None
     queue = [name]
     while queue:
         current = queue.pop(0)
         if current in outputs:
-            return "its units reach the model's outputs directly"
-        nexts = consumers.get(current, [])
-        for nxt in nexts:
+            raise _Refusal("its units reach the model's outputs directly")
+        for nxt in consumers.get(current, []):
             spec = by_name[nxt]
             if spec.n_state and any(ref[0] == current for ref in spec.inbound[1:]):
-                return f"its output is the initial_state of '{nxt}'"
-            if spec.list_input:
-                return f"its output feeds the multi-input layer '{nxt}' ({spec.class_name})"
-            if spec.class_name in PASS_THROUGH or spec.class_name in PER_FEATURE:
+                raise _Refusal(f"its output is the initial_state of '{nxt}'")
+            if spec.class_name in ELEMENTWISE:
+                for ref in (r for r in spec.inbound if r[0] != current):
+                    try:
+                        columns.append(_column_source(ref[0], nxt, by_name, consumers))
+                    except _Refusal as why:
+                        raise _Refusal(f"its output is merged in '{nxt}' ({spec.class_name}) with {why}") from None
+                queue.append(nxt)
+            elif spec.list_input:
+                raise _Refusal(f"its output feeds the multi-input layer '{nxt}' ({spec.class_name})")
+            elif spec.class_name in PASS_THROUGH or spec.class_name in PER_FEATURE:
                 if spec.class_name in PER_FEATURE:
                     found.append(nxt)
                 queue.append(nxt)
             elif spec.class_name in ROW_CONSUMERS:
                 if spec.class_name == "TimeDistributed" and (spec.config.get("layer") or {}).get("class_name") not in ("Dense", "Conv1D"):
-                    return f"its output feeds '{nxt}' (TimeDistributed without a kernel)"
+                    raise _Refusal(f"its output feeds '{nxt}' (TimeDistributed without a kernel)")
                 found.append(nxt)
             else:
-                return f"its output feeds '{nxt}' ({spec.class_name}), which unit pruning cannot slice"
-    return found
+                raise _Refusal(f"its output feeds '{nxt}' ({spec.class_name}), which unit pruning cannot slice")
+    return found, list(dict.fromkeys(columns))
+
+
+def _find_consumers(graph: Any, name: str, by_name: dict[str, Any], consumers: dict[str, list[str]],
+                    outputs: set[str]) -> tuple[list[str], list[str]] | str:
+    """:func:`_walk`, or the reason the LSTM keeps its units."""
+    try:
+        return _walk(graph, name, by_name, consumers, outputs)
+    except _Refusal as why:
+        return str(why)
 
 
 def _gate_cols(units: int, keep: np.ndarray, gates: int = 4) -> np.ndarray:
@@ -160,6 +206,8 @@ def _scores(prod: _Producer, by_name: dict[str, Any]) -> list[np.ndarray]:
         for g in range(4):
             cols = g * u + units
             w_in += (kernel[:, cols] ** 2).sum(0) + (rec[:, cols] ** 2).sum(0) + bias[cols] ** 2
+        for c in prod.columns:  # a Dense whose outputs shrink with the units: its columns feed unit j too
+            w_in += (by_name[c].weights[0] ** 2).sum(0) + (by_name[c].weights[1] ** 2 if len(by_name[c].weights) > 1 else 0)
         w_out = (rec**2).sum(1)
         feats = _feature_index(prod, d, units)
         for c in prod.consumers:
@@ -241,7 +289,7 @@ def unit_prune(model: Any, sparsity: float, *, layers: tuple[str, ...] | None = 
                 raise UnsupportedLayerError(f"--layers: cannot remove units of layer '{spec.name}': {found}")
             skipped[spec.name] = found
             continue
-        prods.append(_Producer(spec.name, info[0], info[1], info[2], found))
+        prods.append(_Producer(spec.name, info[0], info[1], info[2], *found))
     if not prods:
         why = "; ".join(f"'{k}': {v}" for k, v in skipped.items()) or "it has no LSTM or Bidirectional(LSTM) layer"
         raise UnsupportedLayerError(f"model has no LSTM layer whose units can be removed ({why})")
@@ -271,13 +319,20 @@ def unit_prune(model: Any, sparsity: float, *, layers: tuple[str, ...] | None = 
 def _rebuild_graph(graph: Any, prods: list[_Producer], kept: dict[str, tuple[tuple[int, ...], ...]]) -> Any:
     new = copy.deepcopy(graph)
     keep_in: dict[str, np.ndarray] = {}
+    keep_out: dict[str, np.ndarray] = {}
     for p in prods:
         ks = [np.asarray(k, dtype=np.int64) for k in kept[p.name]]
         feats = np.concatenate([_feature_index(p, d, ks[d]) for d in range(p.directions)]) if p.merge == "concat" else ks[0]
         for c in p.consumers:
             keep_in[c] = feats
+        for c in p.columns:
+            keep_out[c] = ks[0]
     for spec in new.layers:
         w = list(spec.weights)
+        if spec.name in keep_out:  # a Dense shrinking with an LSTM: kernel columns and bias
+            cols = keep_out[spec.name]
+            w = [w[0][:, cols], *(b[cols] for b in w[1:])]
+            spec.config["units"] = len(cols)
         if spec.name in keep_in:
             idx = keep_in[spec.name]
             if spec.class_name in PER_FEATURE:
