@@ -71,13 +71,14 @@ def _selection_split(dataset: Dataset, config: QatConfig) -> fit.Split:
     return fit.Split(dataset.x_train, dataset.y_train, x_val, y_val)  # type: ignore[arg-type]
 
 
-def simulate_head(out: np.ndarray, head: str | None) -> np.ndarray:
+def simulate_head(out: np.ndarray, head: str | None, int8_output: bool = True) -> np.ndarray:
     """What the integer runtime's output layer makes of the simulated logits ``out``.
 
     Full-int8 TFLite ends a softmax/sigmoid head with an int8 output of scale 1/256: close
     probabilities become equal there, and the argmax of equal values is the first class. The
     simulation applies the same rounding so that its predictions are the artifact's.
     ``head`` is ``"softmax"``, ``"sigmoid"`` or ``None`` (outputs used as they are).
+    ``int8_output=False`` (the dynamic targets: float activations) applies the head without rounding.
     """
     if head is None:
         return out
@@ -86,6 +87,8 @@ def simulate_head(out: np.ndarray, head: str | None) -> np.ndarray:
     else:
         e = np.exp(out - out.max(axis=-1, keepdims=True))
         probs = e / e.sum(axis=-1, keepdims=True)
+    if not int8_output:
+        return probs.astype(np.float32)
     return (np.clip(np.round(probs * 256.0), 0, 255) / 256.0).astype(np.float32)
 
 
@@ -107,7 +110,7 @@ def _finetune(annotated: Any, teacher: Any, base: Any, dataset: Dataset, data: f
         out = fit.predict(model, data.x_val)
         gap = float(np.abs(out - teacher_val).mean())
         last_gap["quant_error"] = round(gap, 6)
-        return metrics.score(data.y_val, simulate_head(out, head), task), gap
+        return metrics.score(data.y_val, simulate_head(out, head, annotated.scheme.quantize_activations), task), gap
 
     budget = config.budget(rows(data.x_train))
     if config.distill:  # match the float model's outputs (logits when the head is softmax/sigmoid)
@@ -188,7 +191,7 @@ def quantize_aware_train(model: Any, dataset: Dataset, config: QatConfig | None 
     if not all(np.isfinite(w).all() for w in plain.get_weights()):
         raise StageError("QAT fine-tune produced NaN/inf weights; lower --learning-rate or check the data")
     x_test, y_test, task = dataset.x_test, dataset.y_test, dataset.task
-    simulated = simulate_head(fit.predict(annotated.model, x_test), head)
+    simulated = simulate_head(fit.predict(annotated.model, x_test), head, scheme.quantize_activations)
     report = QatReport(
         target=config.target, per_channel=config.per_channel, task=task, metric=metrics.primary_metric(task),
         float_metric=round(metrics.score(y_test, fit.predict(base, x_test), task), 6),
