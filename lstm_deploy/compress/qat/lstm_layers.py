@@ -127,6 +127,11 @@ def _split_state(inputs: Any, initial_state: Any) -> tuple[Any, Any]:
 @functools.lru_cache(maxsize=None)
 def classes() -> tuple[Any, Any]:
     """Return ``(QatLSTM, QatBidirectional)``, defined against tf_keras on first call."""
+    return _lstm_class(), _bidirectional_class()
+
+
+@functools.lru_cache(maxsize=None)
+def _lstm_class() -> Any:
     tf = _tf.tf()
     tfk = _tf.tf_keras()
 
@@ -190,6 +195,14 @@ def classes() -> tuple[Any, Any]:
                 out["cell_state"] = list(self.c_range.values())
             return out
 
+    return QatLSTM
+
+
+@functools.lru_cache(maxsize=None)
+def _bidirectional_class() -> Any:
+    tf = _tf.tf()
+    tfk = _tf.tf_keras()
+
     class QatBidirectional(tfk.layers.Layer):
         """Bidirectional(LSTM) stand-in: two :class:`QatLSTM` and the Keras merge modes."""
 
@@ -221,4 +234,4 @@ def classes() -> tuple[Any, Any]:
         def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
             return mask if self.return_sequences else None
 
-    return QatLSTM, QatBidirectional
+    return QatBidirectional
