@@ -81,11 +81,18 @@ class Converted:
         return len(self.data)
 
 
-def calibration_set(x_train: np.ndarray, n: int = CALIBRATION_SAMPLES, seed: int = 0) -> np.ndarray:
-    """The int8 calibration samples: ``n`` training sequences chosen with ``seed`` (all when fewer), in data order."""
-    if len(x_train) <= n:
+def calibration_set(x_train: Any, n: int = CALIBRATION_SAMPLES, seed: int = 0) -> Any:
+    """The int8 calibration samples: ``n`` training sequences chosen with ``seed`` (all when fewer), in data order.
+
+    ``x_train`` is an array or, for a model with several inputs, ``{input name: array}``
+    (the same samples are taken from every input).
+    """
+    from ..load.dataset import rows, take
+
+    total = rows(x_train)
+    if total <= n:
         return x_train
-    return x_train[np.sort(np.random.default_rng(seed).choice(len(x_train), n, replace=False))]
+    return take(x_train, np.sort(np.random.default_rng(seed).choice(total, n, replace=False)))
 
 
 def convert(

@@ -3,7 +3,7 @@
 tfmot refuses LSTM layers, and an LSTM wrapped for QAT converts to a slow ``WHILE``
 loop. Here QAT is used for *training only*: LSTMs run as fake-quantized stand-ins
 (weights on the int8 grid; for full-int8 TFLite also the kernel's int8 hidden state,
-int16 cell state and clipped gates), Dense/Conv1D/Embedding through tfmot's
+int16 cell state and clipped gates), Dense/Conv1D/Conv2D/Embedding through tfmot's
 ``QuantizeWrapperV2``; then the model is stripped back to plain layers whose weights
 are on the target's grid, which export to the fused LSTM ops.
 

@@ -18,13 +18,14 @@ import numpy as np
 from ... import _tf, metrics
 from ...errors import DataError, StageError
 from ...export.convert import calibration_set
-from ...load.dataset import Dataset
-from ...load.flavours import canonicalize, flavour_of, to_flavour, to_tf_keras
+from ...load.dataset import Dataset, X, rows, take
+from ...load.flavours import canonicalize, flavour_of, input_names, to_flavour, to_tf_keras
 from .. import fit
 from ..distribute import training_strategy
 from ..progress import Progress
 from .build import activation_ranges, annotate, calibrate, logit_twin, strip
 from .config import QatConfig, scheme_for
+from .registry import FULL_INT, int8_obstacle
 from .report import QatReport, compare_modes, sparsity, zeros_kept
 
 
@@ -44,10 +45,22 @@ def _to_tf_keras(model: Any) -> Any:
 
 
 def _check_data(model: Any, dataset: Dataset) -> None:
-    want = tuple(model.input_shape[1:])
-    got = dataset.x_train.shape[1:]
-    if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
-        raise DataError(f"{dataset.source}: x_train has sample shape {got}; the model expects {want}")
+    """x_train against the model's input(s): one array, or ``{input name: array}`` for a model with several inputs."""
+    names = input_names(model)
+    x = dataset.x_train
+    if not isinstance(x, dict):
+        if len(names) > 1:
+            raise DataError(f"{dataset.source}: the model has {len(names)} inputs ({', '.join(names)}); save one array per input and "
+                            f"split: {', '.join(f'x_train__{n}' for n in names)}, the same for x_test, instead of x_train / x_test")
+        x, names = {"": x}, [""]
+    missing = [n for n in names if n not in x]
+    if missing or len(x) != len(names):
+        raise DataError(f"{dataset.source}: x_train has arrays for inputs {', '.join(sorted(x))}; the model's inputs are {', '.join(names)}")
+    for name, tensor in zip(names, model.inputs):
+        want, got = tuple(tensor.shape[1:]), x[name].shape[1:]
+        if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
+            key, whose = (f"x_train__{name}", f"the model's input '{name}'") if name else ("x_train", "the model")
+            raise DataError(f"{dataset.source}: {key} has sample shape {got}; {whose} expects {want}")
 
 
 def _selection_split(dataset: Dataset, config: QatConfig) -> fit.Split:
@@ -58,13 +71,14 @@ def _selection_split(dataset: Dataset, config: QatConfig) -> fit.Split:
     return fit.Split(dataset.x_train, dataset.y_train, x_val, y_val)  # type: ignore[arg-type]
 
 
-def simulate_head(out: np.ndarray, head: str | None) -> np.ndarray:
+def simulate_head(out: np.ndarray, head: str | None, int8_output: bool = True) -> np.ndarray:
     """What the integer runtime's output layer makes of the simulated logits ``out``.
 
     Full-int8 TFLite ends a softmax/sigmoid head with an int8 output of scale 1/256: close
     probabilities become equal there, and the argmax of equal values is the first class. The
     simulation applies the same rounding so that its predictions are the artifact's.
     ``head`` is ``"softmax"``, ``"sigmoid"`` or ``None`` (outputs used as they are).
+    ``int8_output=False`` (the dynamic targets: float activations) applies the head without rounding.
     """
     if head is None:
         return out
@@ -73,11 +87,13 @@ def simulate_head(out: np.ndarray, head: str | None) -> np.ndarray:
     else:
         e = np.exp(out - out.max(axis=-1, keepdims=True))
         probs = e / e.sum(axis=-1, keepdims=True)
+    if not int8_output:
+        return probs.astype(np.float32)
     return (np.clip(np.round(probs * 256.0), 0, 255) / 256.0).astype(np.float32)
 
 
 def _finetune(annotated: Any, teacher: Any, base: Any, dataset: Dataset, data: fit.Split, config: QatConfig, head: str | None,
-              x_cal: np.ndarray, strategy: Any, progress: Progress | None) -> fit.FitRun:
+              x_cal: X, strategy: Any, progress: Progress | None) -> fit.FitRun:
     """Fine-tune the annotated model for the step budget; keep the check with the best validation metric under simulated quantization.
 
     Before every check the activation ranges are recalibrated as the converter will (so the
@@ -94,13 +110,13 @@ def _finetune(annotated: Any, teacher: Any, base: Any, dataset: Dataset, data: f
         out = fit.predict(model, data.x_val)
         gap = float(np.abs(out - teacher_val).mean())
         last_gap["quant_error"] = round(gap, 6)
-        return metrics.score(data.y_val, simulate_head(out, head), task), gap
+        return metrics.score(data.y_val, simulate_head(out, head, annotated.scheme.quantize_activations), task), gap
 
-    budget = config.budget(len(data.x_train))
+    budget = config.budget(rows(data.x_train))
     if config.distill:  # match the float model's outputs (logits when the head is softmax/sigmoid)
         train_targets, loss = fit.predict(teacher, data.x_train), tfk.losses.MeanSquaredError()
     else:
-        probe = fit.predict(base, data.x_train[:64])
+        probe = fit.predict(base, take(data.x_train, slice(0, 64)))
         train_targets, loss = fit.fit_targets(dataset, data.y_train, probe)[0], fit.loss_for(probe, data.y_train, task)
     with strategy.scope():
         annotated.model.compile(optimizer=tfk.optimizers.Adam(config.learning_rate), loss=loss)
@@ -135,7 +151,7 @@ def quantize_aware_train(model: Any, dataset: Dataset, config: QatConfig | None 
 
     Args:
         model: a Keras 3 or tf_keras model with LSTM / Bidirectional(LSTM) / Dense /
-            Conv1D / Embedding layers.
+            Conv1D / Conv2D / Embedding layers (several inputs allowed).
         dataset: training data (validated with :func:`lstm_deploy.load.dataset.load_data`).
         config: the :class:`QatConfig` (default: full-int8 TFLite, the default step budget); its
             ``compare`` lists the modes converted and scored side by side (post-training vs QAT).
@@ -175,7 +191,7 @@ def quantize_aware_train(model: Any, dataset: Dataset, config: QatConfig | None 
     if not all(np.isfinite(w).all() for w in plain.get_weights()):
         raise StageError("QAT fine-tune produced NaN/inf weights; lower --learning-rate or check the data")
     x_test, y_test, task = dataset.x_test, dataset.y_test, dataset.task
-    simulated = simulate_head(fit.predict(annotated.model, x_test), head)
+    simulated = simulate_head(fit.predict(annotated.model, x_test), head, scheme.quantize_activations)
     report = QatReport(
         target=config.target, per_channel=config.per_channel, task=task, metric=metrics.primary_metric(task),
         float_metric=round(metrics.score(y_test, fit.predict(base, x_test), task), 6),
@@ -187,7 +203,12 @@ def quantize_aware_train(model: Any, dataset: Dataset, config: QatConfig | None 
         activation_ranges=activation_ranges(annotated),
         warnings=[run.warning] if run.warning else [],
     )
-    report.modes = compare_modes(base, plain, dataset, config.compared_modes(), x_cal, simulated=(config.target, simulated))
+    modes = config.compared_modes()
+    obstacle = int8_obstacle(base)
+    if obstacle and FULL_INT in modes:  # the target itself is refused by annotate; another compared mode is skipped
+        modes = tuple(m for m in modes if m != FULL_INT)
+        report.warnings.append(f"{FULL_INT} not compared: the model has no full-integer artifact ({obstacle})")
+    report.modes = compare_modes(base, plain, dataset, modes, x_cal, simulated=(config.target, simulated))
     report.judge()
     out = to_flavour(plain, flavour) if flavour != "tf_keras" else plain
     return QatResult(model=out, tf_keras_model=plain, report=report)

@@ -2,7 +2,7 @@
 
 The pair mirrors tfmot's ``quantize_model`` / ``strip``: :func:`annotate` clones the
 caller's tf_keras model, replacing LSTM layers by fake-quantized stand-ins and wrapping
-Dense/Conv1D/Embedding in tfmot ``QuantizeWrapperV2``; :func:`strip` builds a *plain*
+Dense/Conv1D/Conv2D/Embedding in tfmot ``QuantizeWrapperV2``; :func:`strip` builds a *plain*
 clone of the original architecture whose quantized weights are the snapped (on-grid,
 masked) values. The plain model exports to fused kernels like any other model.
 
@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ... import _tf
+from ...load.dataset import X, rows, take
 from .config import QatScheme
 from .fakequant import quantize_weight_np
 from .lstm_layers import classes as lstm_classes
@@ -82,7 +83,7 @@ def annotate(model: Any, scheme: QatScheme, preserve_sparsity: bool = True) -> A
         UnsupportedLayerError: a layer QAT cannot handle (the message names it).
     """
     tfk = _tf.tf_keras()
-    check_model(model)
+    check_model(model, scheme.target)
     mapping: dict[str, Any] = {}
 
     def clone(layer: Any) -> Any:
@@ -139,11 +140,12 @@ def logit_twin(model: Any) -> Any | None:
     return twin
 
 
-def calibrate(annotated: Annotated, x: np.ndarray, batch_size: int = 256) -> None:
+def calibrate(annotated: Annotated, x: X, batch_size: int = 256) -> None:
     """Set every activation range to the min/max over ``x`` of the float model with on-grid weights.
 
     That is the stripped model the converter calibrates on the same samples, so the simulated
     ranges are the artifact's. Earlier ranges are forgotten (the weights have moved since).
+    ``x`` is an array or, for a model with several inputs, ``{input name: array}``.
     """
     QatLSTM, _ = lstm_classes()
     lstms = [l for l in _all_layers(annotated.model) if isinstance(l, QatLSTM)]
@@ -157,8 +159,8 @@ def calibrate(annotated: Annotated, x: np.ndarray, batch_size: int = 256) -> Non
     for s in switches:
         s.calibrating = True
     try:
-        for i in range(0, len(x), batch_size):
-            annotated.model(x[i:i + batch_size], training=False)
+        for i in range(0, rows(x), batch_size):
+            annotated.model(take(x, slice(i, i + batch_size)), training=False)
     finally:
         for s in switches:
             s.calibrating = False

@@ -65,8 +65,12 @@ def _step_fn(rk: Any, sim: bool, layer: Any) -> Any:
     return step
 
 
-def _recurrence(layer: Any, inputs: Any) -> Any:
+def _recurrence(layer: Any, inputs: Any, mask: Any = None, initial_state: Any = None) -> Any:
     """The forward pass of a :class:`QatLSTM` (``layer``): fake-quantized input, weights and, for full int8, states.
+
+    ``mask`` (``(batch, time)`` booleans) skips padded steps exactly as a Keras LSTM does: the
+    state and output are carried over. ``initial_state`` (``[h0, c0]``) starts the recurrence
+    instead of zeros.
 
     While ``layer.calibrating`` the float recurrence runs (with the on-grid weights, as the
     stripped model the converter calibrates) and only the ranges are recorded. Ranges are not
@@ -89,8 +93,11 @@ def _recurrence(layer: Any, inputs: Any) -> Any:
         z_in = z_in + layer.bias
     u = layer.units
     step = _step_fn(rk, scheme.quantize_states and not calibrating, layer)
-    zeros = tf.zeros([tf.shape(inputs)[0], u], dtype=inputs.dtype)
-    last, outputs, _ = tfk.backend.rnn(step, z_in, [zeros, zeros], go_backwards=layer.go_backwards)
+    if initial_state is None:
+        zeros = tf.zeros([tf.shape(inputs)[0], u], dtype=inputs.dtype)
+        initial_state = [zeros, zeros]
+    last, outputs, _ = tfk.backend.rnn(step, z_in, list(initial_state), go_backwards=layer.go_backwards, mask=mask,
+                                       zero_output_for_mask=layer.zero_output_for_mask)
     if scheme.quantize_states and track:
         updates += layer.h_range.update(outputs[..., :u])
         updates += layer.c_range.update(outputs[..., u:])
@@ -102,9 +109,29 @@ def _recurrence(layer: Any, inputs: Any) -> Any:
     return result
 
 
+def _first(mask: Any) -> Any:
+    """The sequence's mask when Keras hands one mask per input (``[mask, None, None]`` with initial_state)."""
+    return mask[0] if isinstance(mask, (list, tuple)) else mask
+
+
+def _split_state(inputs: Any, initial_state: Any) -> tuple[Any, Any]:
+    """``(sequence, [h0, c0] or None)`` from a call on ``inputs`` or on ``[inputs, h0, c0]`` (how Keras replays initial_state)."""
+    if isinstance(inputs, (list, tuple)):
+        inputs, rest = inputs[0], list(inputs[1:])
+        initial_state = rest or initial_state
+    if initial_state is not None and not isinstance(initial_state, (list, tuple)):
+        initial_state = [initial_state]
+    return inputs, initial_state
+
+
 @functools.lru_cache(maxsize=None)
 def classes() -> tuple[Any, Any]:
     """Return ``(QatLSTM, QatBidirectional)``, defined against tf_keras on first call."""
+    return _lstm_class(), _bidirectional_class()
+
+
+@functools.lru_cache(maxsize=None)
+def _lstm_class() -> Any:
     tf = _tf.tf()
     tfk = _tf.tf_keras()
 
@@ -112,8 +139,10 @@ def classes() -> tuple[Any, Any]:
         """An LSTM with fake-quantized weights and (for full-int8) fake-quantized internals."""
 
         def __init__(self, units: int, scheme: QatScheme, return_sequences: bool = False,
-                     go_backwards: bool = False, use_bias: bool = True, **kwargs: Any) -> None:
+                     go_backwards: bool = False, use_bias: bool = True, zero_output_for_mask: bool = False, **kwargs: Any) -> None:
             super().__init__(**kwargs)
+            self.supports_masking = True
+            self.zero_output_for_mask = zero_output_for_mask  # Keras sets it for the halves of a Bidirectional returning sequences
             self.units = units
             self.scheme = scheme
             self.return_sequences = return_sequences
@@ -122,6 +151,8 @@ def classes() -> tuple[Any, Any]:
             self.calibrating = False
 
         def build(self, input_shape: Any) -> None:
+            if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple, tf.TensorShape)):
+                input_shape = input_shape[0]  # [inputs, h0, c0]: called with initial_state
             n_in, u = int(input_shape[-1]), self.units
             ones = tfk.initializers.Ones()
             self.kernel = self.add_weight(name="kernel", shape=(n_in, 4 * u))
@@ -142,10 +173,16 @@ def classes() -> tuple[Any, Any]:
             rk = quantize_weight_tf(self.recurrent_kernel * self.recurrent_mask, s.lstm_gate_blocks, s.per_channel)
             return k, rk
 
-        def call(self, inputs: Any, training: Any = None) -> Any:
-            return _recurrence(self, inputs)
+        def call(self, inputs: Any, mask: Any = None, initial_state: Any = None, training: Any = None) -> Any:
+            inputs, initial_state = _split_state(inputs, initial_state)
+            return _recurrence(self, inputs, _first(mask), initial_state)
+
+        def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+            return _first(mask) if self.return_sequences else None
 
         def compute_output_shape(self, input_shape: Any) -> Any:
+            if isinstance(input_shape, list):
+                input_shape = input_shape[0]
             if self.return_sequences:
                 return tf.TensorShape([input_shape[0], input_shape[1], self.units])
             return tf.TensorShape([input_shape[0], self.units])
@@ -158,6 +195,14 @@ def classes() -> tuple[Any, Any]:
                 out["cell_state"] = list(self.c_range.values())
             return out
 
+    return QatLSTM
+
+
+@functools.lru_cache(maxsize=None)
+def _bidirectional_class() -> Any:
+    tf = _tf.tf()
+    tfk = _tf.tf_keras()
+
     class QatBidirectional(tfk.layers.Layer):
         """Bidirectional(LSTM) stand-in: two :class:`QatLSTM` and the Keras merge modes."""
 
@@ -165,14 +210,17 @@ def classes() -> tuple[Any, Any]:
 
         def __init__(self, forward: Any, backward: Any, merge_mode: str, return_sequences: bool, **kwargs: Any) -> None:
             super().__init__(**kwargs)
+            self.supports_masking = True
             self.forward_layer = forward
             self.backward_layer = backward
             self.merge_mode = merge_mode
             self.return_sequences = return_sequences
+            for half in (forward, backward):  # as Keras' Bidirectional: padded steps output zeros when returning sequences
+                half.zero_output_for_mask = return_sequences
 
-        def call(self, inputs: Any, training: Any = None) -> Any:
-            f = self.forward_layer(inputs, training=training)
-            b = self.backward_layer(inputs, training=training)
+        def call(self, inputs: Any, mask: Any = None, training: Any = None) -> Any:
+            f = self.forward_layer(inputs, mask=mask, training=training)
+            b = self.backward_layer(inputs, mask=mask, training=training)
             if self.return_sequences:
                 b = tf.reverse(b, axis=[1])
             if self.merge_mode == "concat":
@@ -183,4 +231,7 @@ def classes() -> tuple[Any, Any]:
                 return f * b
             return (f + b) / 2.0
 
-    return QatLSTM, QatBidirectional
+        def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+            return mask if self.return_sequences else None
+
+    return QatBidirectional

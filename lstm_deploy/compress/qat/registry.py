@@ -25,6 +25,7 @@ KIND: dict[str, str] = {
     "Bidirectional": "lstm",
     "Dense": "tfmot",
     "Conv1D": "tfmot",
+    "Conv2D": "tfmot",
     "Embedding": "tfmot",
     "Dropout": "passthrough",
     "SpatialDropout1D": "passthrough",
@@ -34,6 +35,10 @@ KIND: dict[str, str] = {
     "AveragePooling1D": "passthrough",
     "GlobalMaxPooling1D": "passthrough",
     "GlobalAveragePooling1D": "passthrough",
+    "MaxPooling2D": "passthrough",
+    "AveragePooling2D": "passthrough",
+    "GlobalMaxPooling2D": "passthrough",
+    "GlobalAveragePooling2D": "passthrough",
     "BatchNormalization": "passthrough",
     "LayerNormalization": "passthrough",
     "Activation": "passthrough",
@@ -42,7 +47,10 @@ KIND: dict[str, str] = {
 }
 
 _MERGES = ("concat", "sum", "mul", "ave")
-_HOW = "QAT supports LSTM, Bidirectional(LSTM), Dense, Conv1D and Embedding layers (plus weightless layers)"
+_HOW = "QAT supports LSTM, Bidirectional(LSTM), Dense, Conv1D, Conv2D and Embedding layers (plus weightless layers)"
+#: The QAT target whose artifact has no masked form (full-integer TFLite).
+FULL_INT = "tflite-int8"
+MASKED_WAY_OUT = "--target tflite-dynamic (or onnx-dynamic): int8 weights, float activations, and the mask kept"
 
 
 def _lstm_problem(layer: Any) -> str | None:
@@ -58,8 +66,13 @@ def _lstm_problem(layer: Any) -> str | None:
     return None
 
 
-def problem(layer: Any) -> str | None:
-    """Why QAT cannot handle ``layer`` (``None`` when it can)."""
+def problem(layer: Any, target: str = FULL_INT) -> str | None:
+    """Why QAT for ``target`` cannot handle ``layer`` (``None`` when it can).
+
+    Masks (``Embedding(mask_zero=True)``) are refused only for the full-integer target:
+    masked models have no int8 export, while the dynamic targets keep float activations and
+    the stand-in LSTMs honour the mask as Keras does.
+    """
     name = layer.__class__.__name__
     if name not in KIND:
         return f"{name} is not supported; {_HOW}"
@@ -72,18 +85,33 @@ def problem(layer: Any) -> str | None:
         if layer.merge_mode not in _MERGES:
             return f"merge_mode={layer.merge_mode!r}; expected one of {', '.join(_MERGES)}"
         return _lstm_problem(inner)
-    if name == "Embedding" and layer.get_config().get("mask_zero"):
-        return ("mask_zero=True: QAT targets the int8 kernel, and masked models have no int8 export (the padding is found "
-                "from exact input values); use export --quantize dynamic or float16, or pad without masking")
+    if name == "Embedding" and layer.get_config().get("mask_zero") and target == FULL_INT:
+        return (f"mask_zero=True: QAT {FULL_INT} targets the full-integer kernel, and masked models have no int8 export "
+                f"(the padding is found from exact input values); use {MASKED_WAY_OUT}")
     return None
 
 
-def check_model(model: Any) -> None:
-    """Raise :class:`UnsupportedLayerError` naming the first layer QAT cannot handle."""
+def check_model(model: Any, target: str = FULL_INT) -> None:
+    """Raise :class:`UnsupportedLayerError` naming the first layer QAT for ``target`` cannot handle."""
     for layer in model.layers:
-        why = problem(layer)
-        if why:
-            raise UnsupportedLayerError(
-                f"layer '{layer.name}' ({layer.__class__.__name__}): {why}. "
-                "Remove or replace it, or quantize after training instead (lstm-deploy export --quantize)"
-            )
+        why = problem(layer, target)
+        if not why:
+            continue
+        if MASKED_WAY_OUT in why:
+            raise UnsupportedLayerError(f"layer '{layer.name}' ({layer.__class__.__name__}): {why}")
+        raise UnsupportedLayerError(
+            f"layer '{layer.name}' ({layer.__class__.__name__}): {why}. "
+            "Remove or replace it, or quantize after training instead (lstm-deploy export --quantize)"
+        )
+    if target == FULL_INT and len(model.inputs) > 1:
+        raise UnsupportedLayerError(f"the model has {len(model.inputs)} inputs: QAT {FULL_INT} targets the full-integer export, which "
+                                    f"models with several inputs do not have yet; use {MASKED_WAY_OUT.split(':')[0]}")
+
+
+def int8_obstacle(model: Any) -> str | None:
+    """Why ``model`` has no full-integer artifact (several inputs, or a mask), or ``None``."""
+    if len(model.inputs) > 1:
+        return "several inputs"
+    if any(layer.__class__.__name__ == "Masking" or layer.get_config().get("mask_zero") for layer in model.layers):
+        return "masked"
+    return None

@@ -130,7 +130,7 @@ class QatReport:
 
 
 def quantized_weights(model: Any) -> list[np.ndarray]:
-    """The weights QAT quantizes (LSTM kernels, Dense/Conv1D kernels, embeddings) of a plain model."""
+    """The weights QAT quantizes (LSTM kernels, Dense/Conv kernels, embeddings) of a plain model."""
     out = []
     for layer in model.layers:
         for w in layer.weights:
@@ -153,19 +153,20 @@ def zeros_kept(before: Any, after: Any) -> bool:
 
 
 def compare_modes(
-    float_model: Any, qat_model: Any, dataset: Dataset, modes: Sequence[str], calibration: np.ndarray,
+    float_model: Any, qat_model: Any, dataset: Dataset, modes: Sequence[str], calibration: Any,
     simulated: tuple[str, np.ndarray] | None = None,
 ) -> list[ModeRow]:
     """Convert the float model (post-training quantization) and the QAT model for each mode and score both on x_test.
 
     ``simulated``: ``(mode, outputs)`` of the QAT simulation on x_test; that mode's row says
-    how often its artifact agrees with them.
+    how often its artifact agrees with them. For a model with several inputs, x_test and
+    ``calibration`` are ``{input name: array}``.
     """
     from ...export import convert, load_artifact
     from ...load.flavours import predict
 
     x, y, task = dataset.x_test, dataset.y_test, dataset.task
-    shape = tuple(x.shape[1:])
+    shape = None if isinstance(x, dict) else tuple(x.shape[1:])  # several inputs: the plan takes the model's shapes
     float_metric = metrics.score(y, predict(float_model, x), task)
     rows = []
     for mode in modes:

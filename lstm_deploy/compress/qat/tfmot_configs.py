@@ -1,4 +1,4 @@
-"""tfmot ``QuantizeConfig`` s for the non-recurrent layers (Dense, Conv1D, Embedding).
+"""tfmot ``QuantizeConfig`` s for the non-recurrent layers (Dense, Conv1D, Conv2D, Embedding).
 
 These layers go through tfmot's own machinery (:class:`QuantizeWrapperV2`), with two
 quantizers that match the deployment converters better than tfmot's defaults for a
@@ -24,7 +24,7 @@ from .config import QatScheme
 from .fakequant import fake_quant_range, quantize_weight_tf
 
 #: Weight attribute quantized for each layer class, and whether per-channel applies.
-WEIGHT_ATTR = {"Dense": ("kernel", True), "Conv1D": ("kernel", True), "Embedding": ("embeddings", False)}
+WEIGHT_ATTR = {"Dense": ("kernel", True), "Conv1D": ("kernel", True), "Conv2D": ("kernel", True), "Embedding": ("embeddings", False)}
 
 
 def tfmot() -> Any:
@@ -35,12 +35,22 @@ def tfmot() -> Any:
     return tfmot_mod
 
 
+@functools.lru_cache(maxsize=None)
 def tfmot_wrapper() -> Any:
-    """tfmot's ``QuantizeWrapperV2`` class."""
+    """tfmot's ``QuantizeWrapperV2``, passing the wrapped layer's output mask on.
+
+    The stock wrapper drops Keras masks: an ``Embedding(mask_zero=True)`` inside it would let
+    the stand-in LSTMs train on padding that the stripped model masks.
+    """
     from tensorflow_model_optimization.python.core.quantization.keras.quantize_wrapper import QuantizeWrapperV2
 
     tfmot()
-    return QuantizeWrapperV2
+
+    class MaskKeepingQuantizeWrapperV2(QuantizeWrapperV2):
+        def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+            return self.layer.compute_mask(inputs, mask)
+
+    return MaskKeepingQuantizeWrapperV2
 
 
 def _plain() -> Any:
@@ -154,7 +164,7 @@ def _layer_quantize_config() -> Any:
 
 
 def make_quantize_config(class_name: str, scheme: QatScheme) -> Any:
-    """A tfmot ``QuantizeConfig`` for a Dense, Conv1D or Embedding layer under ``scheme``."""
+    """A tfmot ``QuantizeConfig`` for a Dense, Conv1D, Conv2D or Embedding layer under ``scheme``."""
     attr, channel_ok = WEIGHT_ATTR[class_name]
     quantize_output = scheme.quantize_activations and class_name != "Embedding"
     return _layer_quantize_config()(attr, scheme.per_channel and channel_ok, quantize_output)
