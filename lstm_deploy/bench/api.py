@@ -4,6 +4,8 @@ Every (artifact, runtime) is measured in its own worker process
 (:mod:`lstm_deploy.bench.worker`) on the same seeded inputs, one after the other
 (never in parallel: parallel workers would time each other). Runtimes that cannot
 run here become ``unavailable`` rows with the reason; failures become ``error`` rows.
+Models with several inputs (captioners) take ``x_test__<input name>`` arrays; every input's
+timing and evaluation rows are the same samples.
 
 Example:
     >>> from lstm_deploy.bench import BenchConfig, benchmark, write_report
@@ -23,7 +25,8 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from ..errors import DataError, InputError
-from ..load.dataset import Dataset, load_data
+from ..load.dataset import Dataset, load_data, take
+from ..load.dataset import rows as n_rows
 from ..metrics import agreement, task_metrics
 from ..report.bench import HOST_NOTE, BenchReport, mark_pareto
 from .artifacts import Artifact, discover
@@ -31,6 +34,7 @@ from .config import BenchConfig
 from .jobs import REFERENCE_RUNTIMES, Job, run_jobs
 from .machine import describe_machine
 from .registry import expand_runtimes, get_runtime
+from .worker import write_inputs
 
 
 def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, config: BenchConfig | None = None,
@@ -40,7 +44,8 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
     Args:
         inputs: Keras models (.keras/.h5/SavedModel dir), .tflite/.onnx artifacts, directories of them.
         dataset: a :class:`~lstm_deploy.load.dataset.Dataset` or the path of its ``.npz``; ``x_test``
-            supplies the timing inputs and the task metric.
+            (``x_test__<input name>`` arrays for a model with several inputs) supplies the timing
+            inputs and the task metric.
         config: :class:`BenchConfig`.
         progress: ``True`` shows a rich progress bar on stderr; a callable receives one
             line per worker instead (for pipelines with their own log).
@@ -53,10 +58,10 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
     artifacts = discover(inputs)
     ds = dataset if isinstance(dataset, Dataset) else load_data(dataset, test_only=True)  # only x_test/y_test drive it
     _check_shapes(artifacts, ds)
-    x_eval, y_eval = ds.x_test[: config.eval_samples], ds.y_test[: config.eval_samples]
+    x_eval, y_eval = take(ds.x_test, slice(None, config.eval_samples)), ds.y_test[: config.eval_samples]
     rng = np.random.default_rng(config.seed)
-    n_time = max(config.batch_sizes)
-    x_time = ds.x_test[rng.choice(len(ds.x_test), size=n_time, replace=n_time > len(ds.x_test))]
+    n_time, n_test = max(config.batch_sizes), n_rows(ds.x_test)
+    x_time = take(ds.x_test, rng.choice(n_test, size=n_time, replace=n_time > n_test))  # the same rows of every input
     runtimes = [{"name": n, "formats": list(get_runtime(n).formats), "available": ok, "reason": why, "description": get_runtime(n).description}
                 for n in names for ok, why in [get_runtime(n).available()]]
     rows, jobs = _plan_jobs(artifacts, runtimes, config)
@@ -76,7 +81,7 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
 
     with tempfile.TemporaryDirectory(prefix="lstm-deploy-bench-") as work:
         inputs_npz = Path(work) / "inputs.npz"
-        np.savez(inputs_npz, x_time=x_time, x_eval=x_eval)
+        write_inputs(inputs_npz, x_time, x_eval)
         results, preds = run_jobs(jobs, inputs_npz, Path(work), config, progress)
     notes = [HOST_NOTE]
     rows += _measured_rows(jobs, results, preds, _references(sources, preds), y_eval, ds.task, notes)
@@ -86,7 +91,7 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
     mark_pareto(rows)
     report = BenchReport(
         results=rows, artifacts=[a.as_dict() for a in artifacts], runtimes=runtimes, machine=describe_machine(),
-        settings={**config.model_dump(mode="json", exclude={"stage"}), "runtimes": names, "eval_samples": len(x_eval), "data": ds.source,
+        settings={**config.model_dump(mode="json", exclude={"stage"}), "runtimes": names, "eval_samples": n_rows(x_eval), "data": ds.source,
                   "method": "one call = state reset + batch in + outputs out; warm-up untimed; p50/p90/p99 over timed calls"},
         task=ds.task, notes=notes,
     )
@@ -154,17 +159,46 @@ def _measured_rows(jobs: list[Job], results: dict[int, dict[str, Any]], preds: d
 
 
 def _check_shapes(artifacts: Sequence[Artifact], ds: Dataset) -> None:
-    sample = tuple(ds.x_test.shape[1:])
+    """Refuse data that does not fit an artifact, naming the array and the artifact (per input for several inputs)."""
     for art in artifacts:
         if art.input_shape is None or art.skip_reason:
             continue
+        if isinstance(ds.x_test, dict) or art.input_names:
+            _check_inputs(art, ds)
+            continue
+        sample = tuple(ds.x_test.shape[1:])
         want = art.input_shape[1:]
         if art.manifest and art.manifest.get("streaming"):  # one time step: checked against x_test's step shape
             entry = next((i for i in art.manifest.get("inputs") or [] if i.get("name") == art.manifest.get("input_name")), None)
             want = (sample[0], *entry["shape"][1:]) if entry else (sample[0], *want)
-        if len(want) != len(sample) or any(w is not None and w != s for w, s in zip(want, sample)):
-            shown = "(" + ", ".join("None" if w is None else str(w) for w in want) + ")"
-            raise DataError(f"{ds.source}: x_test has sample shape {sample}; artifact {art.path} expects {shown}")
+        if not _fits(want, sample):
+            raise DataError(f"{ds.source}: x_test has sample shape {sample}; artifact {art.path} expects {_shown(want)}")
+
+
+def _check_inputs(art: Artifact, ds: Dataset) -> None:
+    """A model with several inputs: one ``x_test__<name>`` array per input of ``art``, each of the input's sample shape."""
+    names = art.input_names or []
+    if not isinstance(ds.x_test, dict) or not names:
+        have = f"per-input arrays {', '.join(f'x_test__{n}' for n in ds.x_test)}" if isinstance(ds.x_test, dict) else "one x_test array"
+        want = f"inputs {', '.join(names)}: save {', '.join(f'x_test__{n}' for n in names)}" if names else "one input: save x_test"
+        if art.manifest and art.manifest.get("streaming"):
+            want = "one input per time step (streaming artifacts of models with several inputs do not exist)"
+        raise DataError(f"{ds.source}: holds {have}; artifact {art.path} takes {want}")
+    if sorted(ds.x_test) != sorted(names):
+        raise DataError(f"{ds.source}: holds x_test__{', x_test__'.join(ds.x_test)}; artifact {art.path} takes inputs "
+                        f"{', '.join(names)} (save {', '.join(f'x_test__{n}' for n in names)})")
+    for name in names:
+        sample, want = tuple(ds.x_test[name].shape[1:]), (art.input_shapes or {}).get(name)
+        if want is not None and not _fits(want[1:], sample):
+            raise DataError(f"{ds.source}: x_test__{name} has sample shape {sample}; artifact {art.path} input '{name}' expects {_shown(want[1:])}")
+
+
+def _fits(want: Sequence[int | None], sample: Sequence[int]) -> bool:
+    return len(want) == len(sample) and all(w is None or w == s for w, s in zip(want, sample))
+
+
+def _shown(want: Sequence[int | None]) -> str:
+    return "(" + ", ".join("None" if w is None else str(w) for w in want) + ")"
 
 
 def _base_row(art: Artifact, runtime: str) -> dict[str, Any]:

@@ -40,18 +40,28 @@ class Artifact:
     source_sha256: str | None = None
     input_shape: tuple[int | None, ...] | None = None
     n_inputs: int | None = None
+    #: every input's shape including batch, by name (signature names for LiteRT), in the artifact's order; None for Keras
+    input_shapes: dict[str, tuple[int | None, ...]] | None = field(default=None, repr=False)
+
+    @property
+    def input_names(self) -> list[str] | None:
+        """The named inputs of a model with several inputs (a captioner; from its manifest), else None."""
+        names = (self.manifest or {}).get("input_names")
+        return list(names) if names and len(names) > 1 else None
 
     @property
     def skip_reason(self) -> str | None:
         """Why this artifact cannot be benchmarked (inputs other than one sequence tensor), else None.
 
         Streaming exports are timed (per step and per stepped-through sequence); masked exports
-        take the model's one input, or x plus the ``lengths`` the runtime derives (``--lengths-input``).
+        take the model's one input, or x plus the ``lengths`` the runtime derives (``--lengths-input``);
+        models with several inputs whose manifest names them (``input_names``) take ``x_test__<name>`` arrays.
         """
         if self.manifest is not None and self.manifest.get("streaming"):
             return None
         masked = self.manifest is not None and bool(self.manifest.get("masking"))
-        if self.n_inputs is not None and self.n_inputs != 1 and not (masked and self.n_inputs == 2):
+        named = self.input_names is not None and len(self.input_names) == self.n_inputs  # one x_test__<name> array per input
+        if self.n_inputs is not None and self.n_inputs != 1 and not (masked and self.n_inputs == 2) and not named:
             return f"has {self.n_inputs} inputs; the benchmark feeds x_test to single-input sequence models"
         return None
 
@@ -115,7 +125,7 @@ def _describe(path: Path, name: str) -> Artifact:
         path=path, format=fmt, name=name, size_bytes=len(data), gzip_bytes=len(gzip.compress(data, 9, mtime=0)),
         sha256=_sha256(path, data), quantization=quant, manifest=manifest,
         source_path=str(src_path) if src_path else None, source_sha256=str(src_sha) if src_sha else None,
-        **dict(zip(("input_shape", "n_inputs"), input_signature(path, fmt))),
+        **_signature(path, fmt),
     )
 
 
@@ -176,16 +186,30 @@ def _quantization(manifest: dict[str, Any] | None) -> str | None:
 
 def input_signature(path: Path, fmt: str) -> tuple[tuple[int | None, ...] | None, int | None]:
     """The sequence input's shape including batch (None = dynamic) and the number of inputs; (None, None) for Keras."""
+    sig = _signature(path, fmt)
+    return sig["input_shape"], sig["n_inputs"]
+
+
+def _signature(path: Path, fmt: str) -> dict[str, Any]:
+    """``input_shape`` (shape including batch, None = dynamic, of the input with the highest rank: a masked export
+    adds a rank-1 lengths input), ``n_inputs`` and ``input_shapes`` (every input by name, in the artifact's order).
+
+    LiteRT inputs are named as its signature names them (what :class:`lstm_deploy.runtime.Model` feeds),
+    those of a model without a signature by tensor name. All three are None for Keras models.
+    """
     if fmt == "tflite":
         from ai_edge_litert.interpreter import Interpreter
 
         try:
-            details = Interpreter(model_path=str(path)).get_input_details()
+            interpreter = Interpreter(model_path=str(path))
+            details = interpreter.get_input_details()
+            named = interpreter.get_signature_runner().get_input_details() if interpreter.get_signature_list() else None
         except (RuntimeError, ValueError) as exc:
             raise InputError(f"{path}: not a loadable .tflite file ({str(exc).splitlines()[0]})") from None
-        # The sequence input is the one with the highest rank (a masked export adds a rank-1 lengths input).
         main = max(details, key=lambda d: len(d["shape"])) if details else None
-        return (tuple(int(d) for d in main["shape"]) if main is not None else None), len(details)
+        shapes = {name: tuple(int(d) for d in detail["shape"]) for name, detail in (named or {d["name"]: d for d in details}).items()}
+        return {"input_shape": tuple(int(d) for d in main["shape"]) if main is not None else None, "n_inputs": len(details),
+                "input_shapes": shapes}
     if fmt == "onnx":
         import onnx
 
@@ -195,8 +219,7 @@ def input_signature(path: Path, fmt: str) -> tuple[tuple[int | None, ...] | None
             raise InputError(f"{path}: not a loadable .onnx file ({exc.__class__.__name__}: {exc})") from None
         initializers = {i.name for i in model.graph.initializer}
         inputs = [i for i in model.graph.input if i.name not in initializers]
-        if not inputs:
-            return None, 0
-        dims = max((i.type.tensor_type.shape.dim for i in inputs), key=len)
-        return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims), len(inputs)
-    return None, None
+        shapes = {i.name: tuple(d.dim_value if d.HasField("dim_value") else None for d in i.type.tensor_type.shape.dim) for i in inputs}
+        main = max(shapes.values(), key=len) if inputs else None
+        return {"input_shape": main, "n_inputs": len(inputs), "input_shapes": shapes}
+    return {"input_shape": None, "n_inputs": None, "input_shapes": None}

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import InputError
+from ..load.dataset import X, rows
 
 RUNTIME_MODULES = ("keras", "tf_gpu", "tflite", "litert_gpu", "onnxruntime", "openvino")
 
@@ -49,7 +50,8 @@ class Runtime:
     Subclasses set ``name``, ``formats`` and ``description`` and implement
     ``available``, ``load`` and ``_run_batch``. ``run`` always starts every sequence
     from a fresh state (``reset()`` before each call), which is what a stateless
-    model means; for fixed-batch artifacts it loops over batch-sized chunks.
+    model means; for fixed-batch artifacts it loops over batch-sized chunks. A batch is an
+    array, or ``{input name: array}`` for a model with several inputs (rows taken alike).
     """
 
     name: ClassVar[str] = ""
@@ -84,20 +86,18 @@ class Runtime:
             return "native"
         return "loop"
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: X) -> np.ndarray:
         """Outputs for a batch of independent sequences ``x`` (state reset before each call)."""
-        if self.batching(len(x)) != "loop":
+        if self.batching(rows(x)) != "loop":
             self.reset()
             return self._run_batch(x)
-        from ..runtime import fixed_batches
-
         outs = []
-        for chunk, n in fixed_batches(x, self.fixed_batch):
+        for chunk, n in _fixed_chunks(x, self.fixed_batch):
             self.reset()
             outs.append(self._run_batch(chunk)[:n])
         return np.concatenate(outs)
 
-    def _run_batch(self, x: np.ndarray) -> np.ndarray:
+    def _run_batch(self, x: X) -> np.ndarray:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -107,9 +107,20 @@ class Runtime:
         """How LSTM state is handled between independent sequences (a report column)."""
         return "stateless: every call starts from zero state"
 
-    def step_caller(self, x: np.ndarray) -> Any | None:
+    def step_caller(self, x: X) -> Any | None:
         """A no-argument callable advancing streaming artifacts one time step of ``x``, or ``None`` (not a streaming artifact)."""
         return None
+
+
+def _fixed_chunks(x: X, size: int | None) -> Any:
+    """:func:`lstm_deploy.runtime.fixed_batches` of an array, or of every array of ``{input name: array}`` row-aligned."""
+    from ..runtime import fixed_batches
+
+    if not isinstance(x, dict):
+        return fixed_batches(x, size)
+    parts = {name: list(fixed_batches(arr, size)) for name, arr in x.items()}
+    first = next(iter(parts.values()))
+    return [({name: part[i][0] for name, part in parts.items()}, n) for i, (_, n) in enumerate(first)]
 
 
 class ArtifactRuntime(Runtime):
@@ -146,12 +157,12 @@ class ArtifactRuntime(Runtime):
             self._models[batch_size] = self.resized(batch_size)
         return "resized" if self._models[batch_size] is not None else "loop"
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: X) -> np.ndarray:
         if self.model.streaming:  # whole sequences stepped through, state zeroed per sequence
             seq = self.model.stream_predict(x)
             return seq if self.model.streaming.get("model_output") == "every_step" else seq[:, -1]
-        model = self._models[len(x)] if self.batching(len(x)) == "resized" else self.model
-        return model.predict(x)  # resets state before every invocation, pads the last chunk
+        model = self._models[rows(x)] if self.batching(rows(x)) == "resized" else self.model
+        return model.predict(x)  # resets state before every invocation, pads the last chunk; a dict for several inputs
 
     def state_handling(self) -> str:
         spec = self.model.streaming

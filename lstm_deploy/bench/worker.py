@@ -3,7 +3,9 @@
 The parent (:mod:`lstm_deploy.bench.api`) starts one worker process per
 (artifact, runtime) -- per thread count as well for runtimes whose thread pools are
 fixed at start-up -- so peak memory and imported libraries of one runtime never
-pollute another's numbers. Input: a job JSON file; output: a result JSON file.
+pollute another's numbers. Input: a job JSON file naming an inputs ``.npz`` (``x_time`` and
+``x_eval``, or ``x_time__<input name>`` / ``x_eval__<input name>`` for a model with several
+inputs); output: a result JSON file.
 
 Method (identical for every runtime): import the runtime library (timed apart),
 load the artifact (timed), first inference (timed), then per batch size ``warmup``
@@ -30,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..load.dataset import X, rows, take
 from .registry import Runtime, RuntimeUnavailable, get_runtime
 from .stats import summarize
 
@@ -50,12 +53,29 @@ def peak_rss_mb() -> float:
     return kib / 1024.0 if sys.platform != "darwin" else kib / 2**20
 
 
-def predict_all(rt: Runtime, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Outputs for every sequence in ``x``, run as independent sequences in chunks."""
-    return np.concatenate([rt.run(x[i : i + batch]) for i in range(0, len(x), batch)])
+def predict_all(rt: Runtime, x: X, batch: int = 256) -> np.ndarray:
+    """Outputs for every sequence in ``x`` (an array or ``{input name: array}``), run as independent sequences in chunks."""
+    return np.concatenate([rt.run(take(x, slice(i, i + batch))) for i in range(0, rows(x), batch)])
 
 
-def _time_calls(rt: Runtime | _Steps, x: np.ndarray, warmup: int, repeats: int, min_seconds: float, max_seconds: float) -> list[float]:
+def read_inputs(path: str | Path) -> tuple[X, X]:
+    """``(x_time, x_eval)`` from an inputs ``.npz``: arrays, or ``{input name: array}`` from ``x_time__<name>`` members."""
+    with np.load(path) as data:
+        if "x_time" in data.files:
+            return data["x_time"], data["x_eval"]
+        split = {key: {k.split("__", 1)[1]: data[k] for k in data.files if k.startswith(f"{key}__")} for key in ("x_time", "x_eval")}
+    return split["x_time"], split["x_eval"]
+
+
+def write_inputs(path: str | Path, x_time: X, x_eval: X) -> None:
+    """The inputs ``.npz`` :func:`read_inputs` reads (per-input members for ``{input name: array}``)."""
+    if not isinstance(x_time, dict):
+        np.savez(path, x_time=x_time, x_eval=x_eval)
+        return
+    np.savez(path, **{f"x_time__{k}": v for k, v in x_time.items()}, **{f"x_eval__{k}": v for k, v in x_eval.items()})
+
+
+def _time_calls(rt: Runtime | _Steps, x: X, warmup: int, repeats: int, min_seconds: float, max_seconds: float) -> list[float]:
     """Per-call wall times after ``warmup`` untimed calls (warm-up also stops after ``max_seconds``).
 
     Timing continues past ``repeats`` until ``min_seconds`` have passed (at most
@@ -94,7 +114,7 @@ class _Steps:
         self.step()
 
 
-def _step_fields(rt: Runtime, x: np.ndarray, budget: tuple[int, int, float, float]) -> dict[str, Any]:
+def _step_fields(rt: Runtime, x: X, budget: tuple[int, int, float, float]) -> dict[str, Any]:
     """Streaming artifacts: per-step latency (one ``step()`` of the batch) next to the whole-sequence numbers."""
     step = rt.step_caller(x)
     if step is None:
@@ -107,8 +127,7 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
     """Run one job (see module docstring) and return the result dict."""
     result: dict[str, Any] = {"status": "ok", "reason": "", "rows": [], "baseline_rss_mb": peak_rss_mb()}
     cls = get_runtime(job["runtime"])
-    with np.load(job["inputs"]) as data:
-        x_time, x_eval = data["x_time"], data["x_eval"]
+    x_time, x_eval = read_inputs(job["inputs"])
     batch_sizes: list[int] = list(job["batch_sizes"])
     try:
         t0 = time.perf_counter()
@@ -120,14 +139,14 @@ def measure(job: dict[str, Any]) -> dict[str, Any]:
             t0 = time.perf_counter()
             rt.load(job["artifact"], threads)
             load_ms = (time.perf_counter() - t0) * 1000
-            first_x = x_time[: batch_sizes[0]] if batch_sizes else x_eval[:1]
+            first_x = take(x_time, slice(None, batch_sizes[0])) if batch_sizes else take(x_eval, slice(None, 1))
             t0 = time.perf_counter()
             rt.run(first_x)
             first_ms = (time.perf_counter() - t0) * 1000
             if i == 0 and job.get("predictions_out"):
                 np.save(job["predictions_out"], predict_all(rt, x_eval, int(job.get("eval_batch", 256))))
             for batch in batch_sizes:
-                x = x_time[:batch]
+                x = take(x_time, slice(None, batch))
                 mode = rt.batching(batch)
                 budget = (int(job["warmup"]), int(job["repeats"]), float(job["min_seconds"]), float(job["max_seconds"]))
                 times = _time_calls(rt, x, *budget)

@@ -58,6 +58,8 @@ class LiteRtGpu(Runtime):
         self.out_shape = tuple(int(d) for d in next(iter(out.values()))["shape"])
 
     def _run_batch(self, x: np.ndarray) -> np.ndarray:
+        if isinstance(x, dict):
+            raise ValueError(f"the model has {len(x)} inputs; this runtime feeds single-input sequence models")
         self.inputs[0].write(np.ascontiguousarray(x, dtype=np.float32))
         self.model.run_by_index(0, self.inputs, self.outputs)
         n = int(np.prod(self.out_shape))

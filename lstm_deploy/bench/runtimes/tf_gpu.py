@@ -12,6 +12,7 @@ import shutil
 
 import numpy as np
 
+from ...load.dataset import X
 from ..registry import RuntimeUnavailable, register
 from .keras import KerasFunction
 
@@ -39,6 +40,6 @@ class TensorFlowGPU(KerasFunction):
             raise RuntimeUnavailable("TensorFlow sees no GPU (install tensorflow[and-cuda] matching the driver)")
         super()._setup()
 
-    def _run_batch(self, x: np.ndarray) -> np.ndarray:
+    def _run_batch(self, x: X) -> np.ndarray:
         with self.tf.device("/GPU:0"):
-            return self.fn(x.astype(np.float32, copy=False)).numpy()
+            return super()._run_batch(x)

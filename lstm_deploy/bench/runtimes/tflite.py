@@ -42,13 +42,23 @@ class TFLiteRuntime(ArtifactRuntime):
         """An interpreter resized to ``batch_size``, kept only if it reproduces the looped outputs."""
         from ...runtime import Model, RuntimeError_
 
-        info = self.model.inputs[self.model.input_name]
-        probe = np.random.default_rng(0).normal(size=(batch_size, *info.shape[1:])).astype(np.float32)
-        if np.dtype(info.dtype).kind in "iu" and info.scale is None:  # token ids
-            probe = np.abs(probe * 3).astype(info.dtype) + 1
+        names = self.model.manifest.get("input_names") or [self.model.input_name]
+        ranges = self.model.manifest.get("input_ranges") or {}
+        probes = {name: _probe(self.model.inputs[name], batch_size, ranges.get(name)) for name in names}
+        probe = probes if len(names) > 1 else probes[names[0]]  # several inputs: predict takes {input name: array}
         try:
             model = Model(self.path, self.model.manifest, num_threads=self.threads, batch_size=batch_size, preprocess=False)
             got = model.predict(probe)
         except (RuntimeError_, RuntimeError, ValueError):  # e.g. fused LSTM state tensors have a fixed batch
             return None
         return model if np.allclose(got, self.model.predict(probe), rtol=1e-4, atol=1e-5) else None
+
+
+def _probe(info: Any, batch_size: int, token_range: list[int] | None = None) -> np.ndarray:
+    """Seeded inputs of ``batch_size`` rows for one input (token ids: small whole numbers >= 1, within ``token_range``)."""
+    probe = np.random.default_rng(0).normal(size=(batch_size, *info.shape[1:])).astype(np.float32)
+    if np.dtype(info.dtype).kind in "iu" and info.scale is None:  # token ids
+        probe = np.abs(probe * 3).astype(info.dtype) + 1
+        if token_range:
+            probe = np.clip(probe, token_range[0], token_range[1]).astype(info.dtype)
+    return probe
