@@ -1,5 +1,5 @@
 # Two commands matter: `make demo` and `make test`. Both install what they need first.
-# (`make test-fast` skips the four slow recipe runs; CI always runs `make test`.)
+# (`make test-fast` skips the five slow recipe runs; CI always runs `make test`.)
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python

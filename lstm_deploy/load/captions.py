@@ -1,8 +1,9 @@
 """Image captions as next-word training data: the ``image_captions`` recipe source.
 
 A captions file is an ``.npz`` with ``images`` (N, H, W, C; uint8 0-255 or floats) and one
-caption per image (a string array, key ``captions`` by default). Captions are lower-cased
-and split on spaces; a caption is kept when it has at most ``max_words`` words and every
+caption per image (a string array, key ``captions`` by default). Captions are lower-cased,
+punctuation other than ``'`` and ``-`` inside words is dropped (``"family: man, woman"`` ->
+``"family man woman"``), and they are split on spaces; a caption is kept when it has at most ``max_words`` words and every
 word occurs at least ``min_count`` times in the file (rare words cannot be learnt from one
 example). The kept images are split by a seeded shuffle into train and test, and each
 caption ``w1 .. wn`` becomes ``n + 1`` samples ``(image, <start> w1 .. wk padded) -> w(k+1)``
@@ -19,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,6 +70,19 @@ class CaptionVocabulary:
                 "padding": "post", "words": ["<pad>", "<start>", "<end>", *self.words]}
 
 
+_PUNCTUATION = re.compile(r"[^\w\s'-]")
+
+
+def normalize_caption(text: str) -> str:
+    """Lower-case words without punctuation, single-spaced.
+
+    Example:
+        >>> normalize_caption("Family: Man, Woman,  Boy")
+        'family man woman boy'
+    """
+    return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
+
+
 def read_captions(path: str | Path, captions_key: str = "captions") -> tuple[np.ndarray, list[str], str]:
     """``(images as float32, lower-cased captions, scaling)`` of a captions ``.npz``; uint8 images are divided by 255."""
     path = Path(path)
@@ -87,7 +102,7 @@ def read_captions(path: str | Path, captions_key: str = "captions") -> tuple[np.
     if not np.isfinite(pixels).all():
         raise DataError(f"{path}: images contain NaN or inf")
     scale = "divide by 255" if images.dtype == np.uint8 else "none"
-    return pixels, [" ".join(str(c).lower().split()) for c in captions], scale
+    return pixels, [normalize_caption(str(c)) for c in captions], scale
 
 
 def next_word_samples(images: np.ndarray, captions: Sequence[str], vocab: CaptionVocabulary) -> tuple[dict[str, np.ndarray], np.ndarray]:

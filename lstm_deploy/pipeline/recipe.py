@@ -1,8 +1,8 @@
 """Recipes: a whole pipeline as data (YAML), validated before any work starts.
 
 A recipe names the data, the model (a file, or a ``train:`` block that builds a
-baseline), and the stages in pipeline order: ``prune``, ``quantize`` (QAT),
-``export``, ``benchmark``, ``report``. CLI flags build the same structure, and a run
+baseline), and the stages in pipeline order: ``prune``, ``quantize`` (QAT), ``optimize``,
+``export``, ``caption`` (captioners), ``benchmark``, ``report``. CLI flags build the same structure, and a run
 writes out the recipe it executed, so every result can be reproduced.
 
 A recipe is a file people share, so it is read as untrusted data: YAML is parsed with the
