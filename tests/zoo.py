@@ -149,6 +149,19 @@ def inject_captioner(k: Any) -> Any:
     return k.Model([image, tokens], L.Dense(CAP_VOCAB, activation="softmax")(seq), name="inject_captioner")
 
 
+def caption_dataset(n: int = 32) -> Any:
+    """Random data for the captioners: ``x_<split>__image``, post-padded ``x_<split>__tokens``, next-word labels."""
+    from lstm_deploy.load.dataset import validate_arrays
+
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for split in ("train", "test"):
+        tokens = rng.integers(1, 12, (n, CAP_LEN))
+        tokens[:, 3:] = 0  # post-padded prefixes
+        arrays |= {f"x_{split}__image": rng.standard_normal((n, *CAP_IMAGE)), f"x_{split}__tokens": tokens, f"y_{split}": rng.integers(1, 12, n)}
+    return validate_arrays(arrays, model_inputs={"image": CAP_IMAGE, "tokens": (CAP_LEN,)})
+
+
 #: Image captioners with two inputs (image, caption prefix): tests/captioning.
 CAPTION_ZOO: dict[str, Callable[[Any], Any]] = {f.__name__: f for f in (merge_captioner, inject_captioner)}
 

@@ -9,22 +9,11 @@ from lstm_deploy import _tf
 from lstm_deploy.compress.qat import QatConfig, quantize_aware_train, scheme_for
 from lstm_deploy.compress.qat.fakequant import quantize_weight_np
 from lstm_deploy.errors import UnsupportedLayerError
-from lstm_deploy.load.dataset import validate_arrays
 
 from tests.helpers import run_cli
-from tests.zoo import CAP_IMAGE, CAP_LEN, CAPTION_ZOO, keras_module
+from tests.zoo import CAPTION_ZOO, caption_dataset, keras_module
 
 DYNAMIC = QatConfig(target="tflite-dynamic", steps=6, batch_size=16, compare=("tflite-dynamic",))
-
-
-def _dataset(n: int = 32):
-    rng = np.random.default_rng(0)
-    arrays = {}
-    for split in ("train", "test"):
-        tokens = rng.integers(1, 12, (n, CAP_LEN))
-        tokens[:, 3:] = 0  # post-padded prefixes
-        arrays |= {f"x_{split}__image": rng.standard_normal((n, *CAP_IMAGE)), f"x_{split}__tokens": tokens, f"y_{split}": rng.integers(1, 12, n)}
-    return validate_arrays(arrays, model_inputs={"image": CAP_IMAGE, "tokens": (CAP_LEN,)})
 
 
 def _layer(model, cls: str):
@@ -44,7 +33,7 @@ def _pruned(name: str):
 
 @pytest.fixture(scope="module")
 def trained():
-    ds = _dataset()
+    ds = caption_dataset()
     out = {}
     for name in sorted(CAPTION_ZOO):
         model = _pruned(name)
@@ -81,7 +70,7 @@ def test_strip_gives_back_the_annotated_float_path(name):
     annotated = annotate(base, scheme_for(DYNAMIC))
     standin = annotated.layers[_layer(base, "LSTM").name]
     assert len(standin._inbound_nodes[0].keras_inputs) == (3 if name == "inject_captioner" else 1)  # [tokens, h0, c0]
-    x = _dataset(8).x_test
+    x = caption_dataset(8).x_test
     np.testing.assert_allclose(strip(annotated)(x).numpy(), annotated.model(x, training=False).numpy(), atol=1e-6)
 
 
@@ -119,13 +108,13 @@ def test_qat_lstm_masks_like_keras(return_sequences, with_state):
 
 def test_full_int8_refuses_the_masked_captioner_and_names_the_way_out():
     with pytest.raises(UnsupportedLayerError, match=r"layer 'embedding\w*' \(Embedding\): mask_zero=True.*--target tflite-dynamic"):
-        quantize_aware_train(CAPTION_ZOO["merge_captioner"](keras_module("keras3")), _dataset(), QatConfig(steps=0, compare=()))
+        quantize_aware_train(CAPTION_ZOO["merge_captioner"](keras_module("keras3")), caption_dataset(), QatConfig(steps=0, compare=()))
 
 
 def test_quantize_cli_exits_2_on_the_int8_default(tmp_path, capsys):
     model = CAPTION_ZOO["merge_captioner"](keras_module("keras3"))
     model.save(tmp_path / "m.keras")
-    ds = _dataset(8)
+    ds = caption_dataset(8)
     np.savez(tmp_path / "d.npz", **{f"{s}__{k}": v for s in ("x_train", "x_test") for k, v in getattr(ds, s).items()},
              y_train=ds.y_train, y_test=ds.y_test)
     code, _out, err = run_cli(["quantize", tmp_path / "m.keras", "--data", tmp_path / "d.npz", "-o", tmp_path / "q.keras"], capsys)

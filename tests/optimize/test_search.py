@@ -7,6 +7,7 @@ without the optional ``ray`` extra it resumes in-process instead (``make test`` 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,7 +122,10 @@ def test_recipe_yaml_rebuilds_the_winner(searched, tmp_path):
     recipe = load_recipe(out / "recipe.yaml")
     assert [s.stage for s in recipe.stages][-3:] == ["export", "benchmark", "report"]
     run_recipe(recipe, tmp_path / "run")
-    rebuilt = tmp_path / "run" / "export" / best["artifact"]
+    # export names the artifact after its model: prune/model.keras when the winner was pruned, the input model otherwise
+    written = json.loads((tmp_path / "run" / "export" / "export.json").read_text())
+    assert [(a["format"], a["quantization"]) for a in written] == [(best["format"], best["quantization"])]
+    rebuilt = tmp_path / "run" / "export" / Path(written[0]["artifact"]).name
     ds = load_data(searched["data"])
     assert metrics.score(ds.y_test, Model.load(rebuilt).predict(ds.x_test), ds.task) == pytest.approx(best["metric"])
     # Same graph and weights; tf2onnx numbers node and initializer names per process ('R0__95' vs 'R0__363'),
