@@ -85,19 +85,25 @@ def normalize_caption(text: str) -> str:
 
 def read_captions(path: str | Path, captions_key: str = "captions") -> tuple[np.ndarray, list[str], str]:
     """``(images as float32, lower-cased captions, scaling)`` of a captions ``.npz``; uint8 images are divided by 255."""
+    import zipfile
+
+    from .dataset import MAX_BYTES, _read_npz
+
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            missing = [k for k in ("images", captions_key) if k not in data.files]
-            if missing:
-                raise DataError(f"{path}: no {' or '.join(missing)} array; a captions file holds 'images' (N, H, W, C) and "
-                                f"'{captions_key}' (N strings); arrays found: {', '.join(data.files[:10])}")
-            images, captions = data["images"], data[captions_key]
-    except (OSError, ValueError) as exc:
+    if not path.is_file() or not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a readable .npz captions file (missing, a folder, or not a zip archive)")
+    try:  # headers checked (size, no pickles) before anything is decompressed, as for every data file
+        data = _read_npz(path, ("images", captions_key), MAX_BYTES)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise DataError(f"{path}: not a readable .npz captions file ({exc.__class__.__name__}: {str(exc)[:200]})") from None
-    if images.ndim != 4 or captions.ndim != 1 or len(images) != len(captions) or captions.dtype.kind != "U":
-        raise DataError(f"{path}: expected images (N, H, W, C) and {captions_key} (N strings), got shapes {images.shape} and "
-                        f"{captions.shape} ({captions.dtype})")
+    missing = [k for k in ("images", captions_key) if k not in data]
+    if missing:
+        raise DataError(f"{path}: no {' or '.join(missing)} array; a captions file holds 'images' (N, H, W, C) and "
+                        f"'{captions_key}' (N strings)")
+    images, captions = data["images"], data[captions_key]
+    if images.ndim != 4 or images.dtype.kind not in "uif" or captions.ndim != 1 or len(images) != len(captions) or captions.dtype.kind != "U":
+        raise DataError(f"{path}: expected numeric images (N, H, W, C) and {captions_key} (N strings), got {images.shape} "
+                        f"({images.dtype}) and {captions.shape} ({captions.dtype})")
     pixels = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
     if not np.isfinite(pixels).all():
         raise DataError(f"{path}: images contain NaN or inf")

@@ -47,6 +47,13 @@ def test_image_captions_names_what_is_missing(tmp_path, captions_npz):
         image_captions(captions_npz, captions_key="names")
     with pytest.raises(DataError, match="only 0 captions"):
         image_captions(captions_npz, min_count=50)
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, images=np.array([object()] * 2, dtype=object), captions=np.array(["a", "b"]))
+    with pytest.raises(DataError, match="pickled Python objects"):  # refused from the header, nothing unpickled
+        image_captions(pickled)
+    (tmp_path / "text.npz").write_text("not a zip")
+    with pytest.raises(DataError, match="not a readable .npz captions file"):
+        image_captions(tmp_path / "text.npz")
 
 
 @pytest.mark.parametrize("recipe, message", [
