@@ -142,8 +142,9 @@ def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None =
         arrays = _read_npz(path, REQUIRED + OPTIONAL, max_bytes)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc.__class__.__name__}: {str(exc)[:200]})") from None
-    if test_only and "x_train" not in arrays and "y_train" not in arrays and "x_test" in arrays and "y_test" in arrays:
-        arrays = {**arrays, "x_train": arrays["x_test"], "y_train": arrays["y_test"]}
+    if test_only and "y_train" not in arrays and "y_test" in arrays and not any(k.startswith("x_train") for k in arrays):
+        copies = {k.replace("x_test", "x_train", 1): v for k, v in arrays.items() if k == "x_test" or k.startswith("x_test__")}
+        arrays = {**arrays, **copies, "y_train": arrays["y_test"]} if copies else arrays
     return validate_arrays(arrays, source=str(path), model_input_shape=model_input_shape, task=task, model_output_shape=model_output_shape,
                            model_inputs=model_inputs)
 

@@ -99,3 +99,14 @@ def test_data_with_other_inputs_or_one_array_is_refused_by_name(exported, tmp_pa
     np.savez(tmp_path / "plain.npz", **plain)
     with pytest.raises(DataError, match=r"holds one x_test array; artifact .* takes inputs image, tokens: save x_test__image, x_test__tokens"):
         benchmark([onnx], tmp_path / "plain.npz", BenchConfig(runtimes=("onnxruntime",)))
+
+
+def test_a_test_only_file_with_per_input_arrays_is_enough(exported):
+    """benchmark trains nothing: x_test__<input> / y_test alone are accepted, as x_test / y_test are for one input."""
+    from lstm_deploy.bench import BenchConfig, benchmark
+
+    tmp, artifacts, arrays, accuracy = exported
+    np.savez(tmp / "test_only.npz", **{k: v for k, v in arrays.items() if k.startswith(("x_test", "y_test"))})
+    report = benchmark([artifacts[0]], tmp / "test_only.npz", BenchConfig(runtimes=("tflite",), batch_sizes=(1,), threads=(1,),
+                                                                          warmup=1, repeats=3, min_seconds=0.0, max_seconds=0.5))
+    assert [r["status"] for r in report.results] == ["ok"] and report.results[0]["accuracy"] == pytest.approx(accuracy)
