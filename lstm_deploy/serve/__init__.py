@@ -1,5 +1,10 @@
 """``lstm-deploy serve``: an exported artifact behind HTTP, micro-batched, validated, TensorFlow-free.
 
+``POST /predict`` takes ``{"x": <one sequence or a list of them>}``; an artifact with several
+inputs (its manifest lists ``input_names``, e.g. an image captioner) takes one entry per input,
+``{"x": {"image": <one sample or a list>, "tokens": <the same number>}}``, and ``GET /metadata``
+lists every input under ``inputs``.
+
 Needs the ``serve`` extra (``pip install 'lstm-deploy[serve]'``: Starlette + uvicorn).
 
 Example:

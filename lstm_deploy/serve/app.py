@@ -1,7 +1,10 @@
 """The ASGI application behind ``lstm-deploy serve`` (Starlette; run by uvicorn or any ASGI server).
 
-Endpoints: ``POST /predict`` (``{"x": [...]}`` -> ``{"y": [...]}`` plus class names),
-``GET /healthz`` and ``GET /metadata``. Requests are validated against the manifest
+Endpoints: ``POST /predict`` (``{"x": [...]}`` -> ``{"y": [...]}`` plus class names; an
+artifact with several inputs, e.g. a captioner, takes ``{"x": {"image": ..., "tokens": ...}}``:
+one sample of every input, or lists of the same length), ``GET /healthz`` and ``GET /metadata``
+(every input under ``inputs``; for several inputs ``input`` holds their names, the body and the
+batching rule instead of one shape). Requests are validated against the manifest
 (:mod:`lstm_deploy.serve.contract`) and micro-batched (:mod:`lstm_deploy.serve.batching`).
 Nothing here imports TensorFlow: the model runs through :mod:`lstm_deploy.runtime`.
 
@@ -28,7 +31,7 @@ from ..errors import InputError
 from ..runtime import Model, RuntimeError_
 from .batching import MicroBatcher, Overloaded, describe
 from .config import ServeConfig
-from .contract import RequestError, answer, metadata, parse_body, to_batch
+from .contract import RequestError, answer, metadata, parse_body, to_request
 
 log = logging.getLogger("lstm_deploy.serve")
 
@@ -76,7 +79,7 @@ def create_app(artifact: str | Path | Model, config: ServeConfig | None = None) 
     async def predict(request: Request) -> JSONResponse:
         try:
             data = parse_body(await _read_body(request, config.max_body_bytes))
-            x, single = to_batch(model, data["x"], config.max_request_sequences)
+            x, single = to_request(model, data["x"], config.max_request_sequences)
             y = await batcher.submit(x)
         except RequestError as exc:
             return _error(exc.status, exc.message)

@@ -8,6 +8,11 @@ the batch's output. Correctness does not depend on batching: ``predict`` treats 
 sequence as independent (state reset for TFLite, fixed batches padded), which is what
 makes a batched answer the one-at-a-time answer.
 
+A request is an ``(n, ...)`` array, or for a model with several inputs a dict
+``{input name: (n, ...) array}`` with the same ``n`` in every input: those are
+concatenated input by input, and ``n`` (the sequences, or samples) is what
+``max_batch``, ``max_queue`` and the counters count.
+
 Example:
     >>> import asyncio, numpy as np
     >>> async def demo():
@@ -35,25 +40,48 @@ class Overloaded(Exception):
     """More sequences are waiting than the queue allows (the caller answers 503)."""
 
 
+Inputs = np.ndarray | dict[str, np.ndarray]
+"""One request's rows: an array, or ``{input name: array}`` (the same number of rows in each)."""
+
+
+def rows(x: Inputs) -> int:
+    """How many sequences (rows along the batch axis) ``x`` holds."""
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def _concatenate(xs: list[Inputs]) -> Inputs:
+    """The requests' rows one after the other (input by input for dicts)."""
+    if len(xs) == 1:
+        return xs[0]
+    if isinstance(xs[0], dict):
+        return {name: np.concatenate([x[name] for x in xs]) for name in xs[0]}  # type: ignore[index]
+    return np.concatenate(xs)  # type: ignore[arg-type]
+
+
 @dataclass
 class _Request:
-    x: np.ndarray
+    x: Inputs
     future: asyncio.Future[np.ndarray]
+
+    @property
+    def rows(self) -> int:
+        return rows(self.x)
 
 
 class MicroBatcher:
     """Gathers ``submit(x)`` calls into ``predict`` calls of up to ``max_batch`` sequences.
 
     Args:
-        predict: ``(n, ...) -> (n, ...)`` over independent sequences, safe to call from
-            ``workers`` threads at once (``lstm_deploy.runtime.Model.predict`` is).
+        predict: ``(n, ...) -> (n, ...)`` over independent sequences (or ``{name: (n, ...)}``
+            -> ``(n, ...)`` for several inputs), safe to call from ``workers`` threads at once
+            (``lstm_deploy.runtime.Model.predict`` is).
         max_batch: most sequences per call; 1 disables batching.
         max_wait_ms: how long a batch's first request waits for company.
         workers: calls in flight at the same time.
         max_queue: most sequences waiting; ``submit`` raises :class:`Overloaded` beyond.
     """
 
-    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], *, max_batch: int = 32, max_wait_ms: float = 2.0,
+    def __init__(self, predict: Callable[[Any], np.ndarray], *, max_batch: int = 32, max_wait_ms: float = 2.0,
                  workers: int = 1, max_queue: int = 4096) -> None:
         self._predict = predict
         self.max_batch, self.max_wait = max_batch, max_wait_ms / 1000.0
@@ -86,12 +114,13 @@ class MicroBatcher:
         """Sequences waiting for a worker."""
         return self._queued
 
-    async def submit(self, x: np.ndarray) -> np.ndarray:
-        """The model output for the sequences ``x`` (``(n, ...)``), computed in some batch."""
-        if self._queued + len(x) > self.max_queue:
+    async def submit(self, x: Inputs) -> np.ndarray:
+        """The model output for the sequences ``x`` (``(n, ...)``, or ``{name: (n, ...)}``), computed in some batch."""
+        n = rows(x)
+        if self._queued + n > self.max_queue:
             raise Overloaded(f"{self._queued} sequences are waiting (limit {self.max_queue})")
         request = _Request(x, asyncio.get_running_loop().create_future())
-        self._queued += len(x)
+        self._queued += n
         self.stats["requests"] += 1
         self._queue.put_nowait(request)
         return await request.future
@@ -105,7 +134,7 @@ class MicroBatcher:
             await self._slots.acquire()
             first = carry or await self._queue.get()
             carry = None
-            batch, size = [first], len(first.x)
+            batch, size = [first], first.rows
             deadline = loop.time() + self.max_wait
             while size < self.max_batch:
                 try:
@@ -118,11 +147,11 @@ class MicroBatcher:
                         nxt = await asyncio.wait_for(self._queue.get(), left)
                     except TimeoutError:
                         break
-                if size + len(nxt.x) > self.max_batch:  # never split a request: it opens the next batch
+                if size + nxt.rows > self.max_batch:  # never split a request: it opens the next batch
                     carry = nxt
                     break
                 batch.append(nxt)
-                size += len(nxt.x)
+                size += nxt.rows
             self._queued -= size
             task = asyncio.create_task(self._run(batch))
             self._running.add(task)
@@ -130,15 +159,15 @@ class MicroBatcher:
 
     async def _run(self, batch: list[_Request]) -> None:
         try:
-            x = batch[0].x if len(batch) == 1 else np.concatenate([r.x for r in batch])
+            x = _concatenate([r.x for r in batch])
             y = await asyncio.get_running_loop().run_in_executor(self._executor, self._predict, x)
             self.stats["batches"] += 1
-            self.stats["sequences"] += len(x)
+            self.stats["sequences"] += rows(x)
             offset = 0
             for request in batch:
                 if not request.future.done():  # a client that went away leaves a cancelled future
-                    request.future.set_result(y[offset:offset + len(request.x)])
-                offset += len(request.x)
+                    request.future.set_result(y[offset:offset + request.rows])
+                offset += request.rows
         except Exception as exc:  # hand the failure to every waiting request; the handler decides the status
             for request in batch:
                 if not request.future.done():
