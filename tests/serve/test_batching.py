@@ -102,3 +102,19 @@ def test_overload_is_refused_not_queued_forever():
         await batcher.stop()
 
     _run(scenario())
+
+
+def test_several_input_requests_are_joined_input_by_input_and_counted_in_rows():
+    """``{name: (n, ...)}`` requests (captioners): each input concatenated, each request its own rows, n counted."""
+    calls: list[dict[str, np.ndarray]] = []
+
+    def two_inputs(x: dict[str, np.ndarray]) -> np.ndarray:
+        calls.append(x)
+        return x["image"].reshape(len(x["image"]), -1).sum(axis=1) * 100 + x["tokens"].sum(axis=1)
+
+    batcher = MicroBatcher(two_inputs, max_batch=6, max_wait_ms=50)
+    xs = [{"image": np.full((n, 2, 2), i, np.float32), "tokens": np.full((n, 3), i, np.int32)} for i, n in enumerate((1, 3, 2, 4))]
+    ys = _run(_submit_all(batcher, xs))
+    assert [y.tolist() for y in ys] == [[400.0 * i + 3 * i] * len(x["image"]) for i, x in enumerate(xs)]
+    assert all(len(c["image"]) == len(c["tokens"]) <= 6 for c in calls) and sum(len(c["tokens"]) for c in calls) == 10
+    assert len(calls) < 4 and describe(batcher)["sequences"] == 10 and describe(batcher)["requests"] == 4
