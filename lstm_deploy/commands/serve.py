@@ -29,6 +29,7 @@ def command(artifact: str, host: str, port: int, max_batch: int, max_wait_ms: fl
 
     \b
     POST /predict  {"x": [...one sequence or a list of them...]} -> {"y": [...], "labels": [...]}
+                   several inputs (captioners): {"x": {"image": <one or a list>, "tokens": <as many>}}
     GET  /healthz  liveness and batching counters
     GET  /metadata the input/output contract from the manifest
     Bad input gets a 4xx answer with a one-line reason. Needs: pip install 'lstm-deploy[serve]'.
