@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import signal
 import sys
 
 import click
@@ -107,6 +108,9 @@ def main(argv: list[str] | None = None) -> None:
             click.echo(f"Error: an input ended early ({one_line(str(exc.__cause__), 200) or 'EOFError'}); is a file truncated?", err=True)
             sys.exit(2)
         click.echo("Error: interrupted (Ctrl-C); files are written whole or not at all", err=True)
+        # An interrupt still pending in TensorFlow's C++ code would be raised again while SystemExit
+        # unwinds, and Python would then die of SIGINT (exit -2) instead of 130: ignore further ones.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
