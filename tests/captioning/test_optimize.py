@@ -21,7 +21,8 @@ def test_optimize_searches_a_captioner_and_its_winner_runs(tmp_path):
     np.savez(tmp_path / "d.npz", **{f"{s}__{k}": v for s in ("x_train", "x_test") for k, v in getattr(ds, s).items()},
              y_train=ds.y_train, y_test=ds.y_test)
     optimize_model(tmp_path / "cap.keras", tmp_path / "d.npz", tmp_path / "out",
-                   OptimizeConfig(format="onnx", trials=2, finetune_steps=4, finalists=1))
+                   # random labels: any drop is noise, so no trial may be cut for its budget (that made the test flaky)
+                   OptimizeConfig(format="onnx", trials=2, finetune_steps=4, finalists=1, max_metric_drop=1.0))
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["search"]["trials_finished"] == 2 and all(t["status"] == "ok" for t in report["trials"]), report["trials"]
     best = report["best"]
