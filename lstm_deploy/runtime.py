@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["BACKENDS", "Model", "OnnxBackend", "RuntimeError_", "Stream", "TFLiteBackend", "TensorInfo", "check_inputs", "finish_outputs",
-           "fixed_batches", "generate", "lengths_from_padding", "predict_inputs", "prepare_inputs", "read_manifest"]
+           "fixed_batches", "generate", "lengths_from_padding", "predict_inputs", "prepare_inputs", "read_manifest", "rows"]
 
 MANIFEST_SUFFIX = ".json"
 
@@ -203,22 +203,39 @@ def lengths_from_padding(x: np.ndarray, masking: dict[str, Any]) -> np.ndarray:
     return lengths
 
 
-def fixed_batches(x: np.ndarray, size: int | None, *, chunk: int = 256) -> Iterator[tuple[np.ndarray, int]]:
+def rows(x: Any) -> int:
+    """Number of samples in ``x``: an array, or ``{input name: array}`` for a model with several inputs.
+
+    Example:
+        >>> rows({"image": np.zeros((3, 8, 8, 3)), "tokens": np.zeros((3, 5))})
+        3
+    """
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
+def fixed_batches(x: Any, size: int | None, *, chunk: int = 256) -> Iterator[tuple[Any, int]]:
     """Split ``x`` into batches of exactly ``size`` (the last zero-padded), or of up to ``chunk`` when ``size`` is None.
 
     Yields ``(batch, n_real)``; callers keep ``outputs[:n_real]`` (the one chunk-and-pad loop of the project).
+    ``x`` may be ``{input name: array}`` (a model with several inputs): every array is cut at the
+    same rows and each batch is such a dict.
 
     Example:
         >>> [(b.shape[0], n) for b, n in fixed_batches(np.zeros((5, 2)), 2)]
         [(2, 2), (2, 2), (2, 1)]
     """
     step = size or chunk
-    for start in range(0, len(x), step):
-        batch = x[start:start + step]
-        n = len(batch)
-        if size and n < size:
-            batch = np.concatenate([batch, np.zeros((size - n,) + batch.shape[1:], batch.dtype)])
-        yield batch, n
+
+    def cut(arr: np.ndarray, start: int) -> np.ndarray:
+        batch = arr[start:start + step]
+        if size and len(batch) < size:
+            batch = np.concatenate([batch, np.zeros((size - len(batch),) + batch.shape[1:], batch.dtype)])
+        return batch
+
+    total = rows(x)
+    for start in range(0, total, step):
+        batch = {name: cut(arr, start) for name, arr in x.items()} if isinstance(x, dict) else cut(x, start)
+        yield batch, min(step, total - start)
 
 
 def _quantize(x: np.ndarray, info: TensorInfo) -> np.ndarray:
@@ -515,16 +532,11 @@ def predict_inputs(model: Model, feeds: Any, *, chunk: int = 256) -> np.ndarray:
         >>> probs = Model.load("captioner.fp32.onnx").predict({"image": images, "tokens": prefixes})   # doctest: +SKIP
     """
     arrays = check_inputs(model, feeds)
-    names = list(arrays)
-    n_rows = len(arrays[names[0]])
     outs = []
-    for start in range(0, n_rows, chunk):
-        parts = {name: list(fixed_batches(arrays[name][start:start + chunk], model.batch_size, chunk=chunk)) for name in names}
-        for i in range(len(parts[names[0]])):
-            n = parts[names[0]][i][1]
-            feed = {name: _quantize(parts[name][i][0], model._backend.inputs[name]) for name in names}
-            y = model._backend.run(feed, reset=True)[model.output_name]
-            outs.append(_dequantize(y, model._backend.outputs[model.output_name])[:n])
+    for batch, n in fixed_batches(arrays, model.batch_size, chunk=chunk):
+        feed = {name: _quantize(arr, model._backend.inputs[name]) for name, arr in batch.items()}
+        y = model._backend.run(feed, reset=True)[model.output_name]
+        outs.append(_dequantize(y, model._backend.outputs[model.output_name])[:n])
     return model._join(outs)
 
 
@@ -570,7 +582,7 @@ def generate(encoder: Model, decoder: Model, image: np.ndarray, *, beam: int = 1
         raise RuntimeError_(f"beam: expected a width of at least 1, got {beam}")
     name = wiring["image_input"]
     x = np.asarray(image)[None]
-    encoded = _run_all(encoder, {name: x.astype(encoder._backend.inputs[name].dtype) if not encoder._backend.inputs[name].quantized else x})
+    encoded = _run_all(encoder, {name: x})  # _run_all casts (or quantizes) to the encoder's input
     state = {s["input"]: encoded[s["init"]] if s["init"] != "zeros" else np.zeros((1, s["units"]), np.float32) for s in wiring["states"]}
     features = {f: encoded[f] for f in wiring["features"]}
     cap = int(max_len or wiring["prefix_length"])

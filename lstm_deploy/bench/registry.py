@@ -91,8 +91,10 @@ class Runtime:
         if self.batching(rows(x)) != "loop":
             self.reset()
             return self._run_batch(x)
+        from ..runtime import fixed_batches
+
         outs = []
-        for chunk, n in _fixed_chunks(x, self.fixed_batch):
+        for chunk, n in fixed_batches(x, self.fixed_batch):
             self.reset()
             outs.append(self._run_batch(chunk)[:n])
         return np.concatenate(outs)
@@ -110,17 +112,6 @@ class Runtime:
     def step_caller(self, x: X) -> Any | None:
         """A no-argument callable advancing streaming artifacts one time step of ``x``, or ``None`` (not a streaming artifact)."""
         return None
-
-
-def _fixed_chunks(x: X, size: int | None) -> Any:
-    """:func:`lstm_deploy.runtime.fixed_batches` of an array, or of every array of ``{input name: array}`` row-aligned."""
-    from ..runtime import fixed_batches
-
-    if not isinstance(x, dict):
-        return fixed_batches(x, size)
-    parts = {name: list(fixed_batches(arr, size)) for name, arr in x.items()}
-    first = next(iter(parts.values()))
-    return [({name: part[i][0] for name, part in parts.items()}, n) for i, (_, n) in enumerate(first)]
 
 
 class ArtifactRuntime(Runtime):

@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from ..load.dataset import X, rows, take
+from ..load.dataset import X, take
+from ..runtime import fixed_batches
 from .registry import Runtime, RuntimeUnavailable, get_runtime
 from .stats import summarize
 
@@ -55,7 +56,7 @@ def peak_rss_mb() -> float:
 
 def predict_all(rt: Runtime, x: X, batch: int = 256) -> np.ndarray:
     """Outputs for every sequence in ``x`` (an array or ``{input name: array}``), run as independent sequences in chunks."""
-    return np.concatenate([rt.run(take(x, slice(i, i + batch))) for i in range(0, rows(x), batch)])
+    return np.concatenate([rt.run(chunk) for chunk, _ in fixed_batches(x, None, chunk=batch)])
 
 
 def read_inputs(path: str | Path) -> tuple[X, X]:

@@ -20,7 +20,7 @@ import numpy as np
 from .. import runtime
 from ..atomic import atomic_path
 from ..errors import DataError, ExportError, InputError, ParityError
-from ..load.dataset import Dataset, load_data, rows, take
+from ..load.dataset import Dataset, load_data, model_inputs, rows, take
 from . import manifest as manifest_mod
 from . import plan as plan_mod
 from .config import ExportConfig
@@ -131,15 +131,6 @@ def _npz_label_names(data: Any) -> list[str] | None:
         return [str(v) for v in npz[key].tolist()] if key else None
 
 
-def _multi_inputs(model: Any) -> dict[str, tuple[int | None, ...]] | None:
-    """``{input name: sample shape}`` of a model with several inputs, else ``None``."""
-    from ..load.flavours import input_names
-
-    if len(model.inputs) == 1:
-        return None
-    return {name: tuple(t.shape[1:]) for name, t in zip(input_names(model), model.inputs)}
-
-
 @dataclass
 class _Checks:
     """The parity inputs every artifact of one export is judged on."""
@@ -212,7 +203,7 @@ def export_model(
     source = _resolve_model(model_or_path)
     model_shape = tuple(source.tf_keras.inputs[0].shape[1:])
     out_shape = tuple(source.tf_keras.outputs[0].shape[1:])  # class labels must fit the model's outputs
-    multi = _multi_inputs(source.tf_keras)
+    multi = model_inputs(source.tf_keras) if len(source.tf_keras.inputs) > 1 else None
     dataset = data if isinstance(data, Dataset) or data is None else load_data(
         data, model_input_shape=None if multi else model_shape, model_output_shape=out_shape, model_inputs=multi)
     labels = labels or _npz_label_names(data)

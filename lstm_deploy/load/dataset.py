@@ -31,6 +31,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 
 from ..errors import DataError
+from ..runtime import rows  # noqa: F401  (re-exported: the one row count of an array or {input: array})
 
 Task = Literal["classification", "regression"]
 REQUIRED = ("x_train", "y_train", "x_test", "y_test")
@@ -46,9 +47,9 @@ MULTI_KEY = re.compile(r"^x_(train|val|test)__(.+)$")
 X = Any  # np.ndarray, or {input name: np.ndarray} for a model with several inputs
 
 
-def rows(x: X) -> int:
-    """Number of samples in ``x`` (an array or a dict of per-input arrays)."""
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+def sequence_length(x: X) -> int | None:
+    """Time steps of a ``(samples, time, ...)`` array (what ``inspect`` counts MACs over); ``None`` for per-input dicts or flat rows."""
+    return int(x.shape[1]) if isinstance(x, np.ndarray) and x.ndim > 1 else None
 
 
 def take(x: X, index: Any) -> X:
@@ -149,6 +150,15 @@ def load_data(path: str | Path, model_input_shape: Sequence[int | None] | None =
                            model_inputs=model_inputs)
 
 
+def _sample_shape(tensor: Any) -> tuple[int | None, ...]:
+    return tuple(None if d is None else int(d) for d in tensor.shape[1:])
+
+
+def model_inputs(model: Any) -> dict[str, tuple[int | None, ...]]:
+    """``{input name: sample shape}`` of a Keras model (either flavour), in its input order."""
+    return {t.name.split(":")[0]: _sample_shape(t) for t in model.inputs}
+
+
 def load_for_model(path: str | Path, model: Any, **kwargs: Any) -> Dataset:
     """:func:`load_data` checked against ``model`` (either flavour): its input(s) and its output width.
 
@@ -157,14 +167,31 @@ def load_for_model(path: str | Path, model: Any, **kwargs: Any) -> Dataset:
     Example:
         >>> ds = load_for_model("d.npz", keras_model)        # doctest: +SKIP
     """
-    def shape(t: Any) -> tuple[int | None, ...]:
-        return tuple(None if d is None else int(d) for d in t.shape[1:])
-
-    out = shape(model.outputs[0])
-    if len(model.inputs) > 1:
-        inputs = {t.name.split(":")[0]: shape(t) for t in model.inputs}
+    inputs, out = model_inputs(model), _sample_shape(model.outputs[0])
+    if len(inputs) > 1:
         return load_data(path, model_output_shape=out, model_inputs=inputs, **kwargs)
-    return load_data(path, model_input_shape=shape(model.inputs[0]), model_output_shape=out, **kwargs)
+    return load_data(path, model_input_shape=next(iter(inputs.values())), model_output_shape=out, **kwargs)
+
+
+def check_fits(model: Any, dataset: Dataset) -> None:
+    """Raise :class:`DataError` when ``dataset``'s inputs do not fit ``model``'s (either flavour), naming the array.
+
+    Several inputs: the ``x_<split>__<input name>`` arrays go through the contract's per-input
+    checks (:func:`validate_arrays`); one input: ``x_train``'s sample shape.
+    """
+    inputs = model_inputs(model)
+    if isinstance(dataset.x_train, dict):
+        arrays = {f"{split}__{name}": arr for split in ("x_train", "x_test") for name, arr in getattr(dataset, split).items()}
+        validate_arrays({**arrays, "y_train": dataset.y_train, "y_test": dataset.y_test}, dataset.source, task=dataset.task,
+                        model_inputs=inputs)
+        return
+    names = list(inputs)
+    if len(names) > 1:
+        raise DataError(f"{dataset.source}: the model has {len(names)} inputs ({', '.join(names)}); save one array per input and "
+                        f"split: {', '.join(f'x_train__{n}' for n in names)}, the same for x_test, instead of x_train / x_test")
+    want, got = inputs[names[0]], dataset.x_train.shape[1:]
+    if len(got) != len(want) or any(e is not None and e != g for e, g in zip(want, got)):
+        raise DataError(f"{dataset.source}: x_train has sample shape {got}; the model expects {want}")
 
 
 def _size(n: int) -> str:

@@ -85,21 +85,23 @@ def predict(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     Direct calls, not ``model.predict`` (much faster for the small sets lstm-deploy scores).
     A stateful model runs in chunks of its fixed batch, each from zero state, and is left
     at zero state. The one batched predict behind fine-tuning, export parity and reports.
+    A model with several inputs takes ``x`` as ``{input name: array}``.
 
     Example:
         >>> out = predict(model, dataset.x_test)     # doctest: +SKIP
     """
     from ..runtime import fixed_batches
 
-    if isinstance(x, dict):
-        return _predict_inputs(model, x, batch_size)
+    names = input_names(model)
+    if isinstance(x, dict) and sorted(x) != sorted(names):  # a model with several inputs takes {input name: array}
+        raise ValueError(f"predict: inputs {sorted(x)} do not match the model's inputs {names}")
     stateful = _has_state(model)
     fixed = int(model.inputs[0].shape[0]) if stateful else None
     outs = []
-    for xb, n in fixed_batches(np.asarray(x), fixed, chunk=batch_size):
+    for xb, n in fixed_batches(x if isinstance(x, dict) else np.asarray(x), fixed, chunk=batch_size):
         if stateful:
             reset_states(model)
-        y = call(model, [xb])
+        y = call(model, [np.asarray(xb[name]) for name in names] if isinstance(xb, dict) else [xb])
         if len(y) != 1:
             raise UnsupportedLayerError(f"model '{model.name}' has {len(y)} outputs; this step supports single-output models")
         outs.append(y[0][:n])
@@ -113,23 +115,6 @@ def predict(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
 def input_names(model: Any) -> list[str]:
     """The model's input names, in its input order (either flavour)."""
     return [t.name.split(":")[0] for t in model.inputs]
-
-
-def _predict_inputs(model: Any, x: dict[str, np.ndarray], batch_size: int) -> np.ndarray:
-    """:func:`predict` for a model with several inputs, ``x`` = ``{input name: array}`` (a captioner)."""
-    names = input_names(model)
-    if sorted(x) != sorted(names):
-        raise ValueError(f"predict: inputs {sorted(x)} do not match the model's inputs {names}")
-    n = len(x[names[0]])
-    outs = []
-    for start in range(0, n, batch_size):
-        y = call(model, [np.asarray(x[name][start:start + batch_size]) for name in names])
-        if len(y) != 1:
-            raise UnsupportedLayerError(f"model '{model.name}' has {len(y)} outputs; this step supports single-output models")
-        outs.append(y[0])
-    if not outs:
-        raise ValueError("predict: x holds no samples")
-    return np.concatenate(outs, axis=0)
 
 
 def _has_state(model: Any) -> bool:

@@ -184,10 +184,11 @@ def _fused_verdicts(layer: Any, masked: bool) -> dict[str, str]:
     return {"fused_export": "no: " + "; ".join(parts), **out}
 
 
-def _bridge_problem(model: Any) -> tuple[str | None, dict[str, str]]:
-    """Why the Keras bridge refuses ``model`` (every stage works on a rebuilt copy, so then none runs), and why
-    unit pruning leaves LSTMs alone, from unit pruning's own graph analysis: for models with several inputs every
-    LSTM, otherwise only LSTMs called with ``initial_state`` (the layer table answers for the others)."""
+def _bridge_problem(model: Any) -> tuple[str | None, dict[str, str], Any]:
+    """Why the Keras bridge refuses ``model`` (every stage works on a rebuilt copy, so then none runs), why
+    unit pruning leaves LSTMs alone, from unit pruning's own graph analysis (for models with several inputs every
+    LSTM, otherwise only LSTMs called with ``initial_state``: the layer table answers for the others), and the
+    flavour-neutral graph the other verdicts read (``None`` when the bridge refuses)."""
     from ..compress.prune.units import unit_problems
     from ..errors import BridgeError
     from .graph import read_graph
@@ -195,12 +196,12 @@ def _bridge_problem(model: Any) -> tuple[str | None, dict[str, str]]:
     try:
         graph = read_graph(model)
     except BridgeError as exc:
-        return str(exc), {}
+        return str(exc), {}, None
     problems = unit_problems(graph)
     if len(graph.inputs) > 1:
-        return None, problems
+        return None, problems, graph
     stateful = {spec.name for spec in graph.layers if spec.n_state}
-    return None, {name: why for name, why in problems.items() if name in stateful}
+    return None, {name: why for name, why in problems.items() if name in stateful}, graph
 
 
 def _qat_verdicts(model: Any, bridged: bool = True) -> tuple[dict[str, str], str]:
@@ -233,43 +234,38 @@ def _qat_verdicts(model: Any, bridged: bool = True) -> tuple[dict[str, str], str
     return per_layer, "yes"
 
 
-def _export_refusal(model: Any, masked: bool) -> str | None:
+def _export_refusal(model: Any, masked: bool, graph: Any) -> str | None:
     """Why ``lstm-deploy export`` (full-sequence artifacts) refuses ``model``, or ``None``.
 
     Mirrors :func:`lstm_deploy.export.plan.build_plan`; ``tests/load/test_inspect_truth.py``
     checks the two agree on every zoo model.
     """
     if len(model.inputs) != 1:
-        return _multi_input_refusal(model)
+        return _multi_input_refusal(graph)
     if len(model.outputs) != 1:
         return f"model has {len(model.outputs)} outputs; export supports single-output models"
     stateful = [layer.name for layer in model.layers if any(getattr(s, "stateful", False) for s in (layer, wrapped_layer(layer)) if s is not None)]
     if stateful:
         return f"stateful layer(s) {', '.join(stateful)}: export them with --streaming (explicit h/c state inputs and outputs)"
-    return _masked_refusal(model) if masked else None
+    return _masked_refusal(model, graph) if masked else None
 
 
-def _multi_input_refusal(model: Any) -> str | None:
+def _multi_input_refusal(graph: Any) -> str | None:
     """What the multi-input export graph (:mod:`lstm_deploy.export.multi`) refuses, in its words."""
     from ..errors import UnsupportedLayerError
     from ..export.multi import check_graph
 
-    from .graph import read_graph
-
     try:
-        check_graph(read_graph(model))
+        check_graph(graph)
     except UnsupportedLayerError as exc:
         return str(exc)
     return None
 
 
-def _masked_refusal(model: Any) -> str | None:
-    """What the masked export graph (post-padded inputs + lengths) cannot express."""
+def _masked_refusal(model: Any, graph: Any) -> str | None:
+    """What the masked export graph (post-padded inputs + lengths) cannot express; ``graph`` is ``model``'s flavour-neutral wiring."""
     from ..export.masked import MASK_NEUTRAL  # the layers the masked export passes a padded sequence through
 
-    from .graph import read_graph
-
-    graph = read_graph(model)  # flavour-neutral wiring
     prev = graph.inputs[0][0]
     for spec in graph.layers:
         if [ref[0] for ref in spec.inbound] != [prev]:
@@ -317,10 +313,10 @@ def inspect_model(model: Any, seq_len: int | None = None, flavour: str | None = 
         raise InputError(f"--seq-len: expected a positive integer, got {seq_len}")
     check_supported(model.layers)
     masked = any(layer.__class__.__name__ == "Masking" or getattr(layer, "mask_zero", False) for layer in model.layers)
-    bridge, unit_problems = _bridge_problem(model)
+    bridge, unit_problems, graph = _bridge_problem(model)
     multi = len(model.inputs) > 1
     qat_layers, qat_model = _qat_verdicts(model, bridged=bridge is None)
-    refusal = bridge or _export_refusal(model, masked)
+    refusal = bridge or _export_refusal(model, masked, graph)
     qat_model = f"no: {bridge}" if bridge else qat_model
     layers: list[LayerInfo] = []
     for index, layer in enumerate(model.layers):

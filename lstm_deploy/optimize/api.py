@@ -31,7 +31,7 @@ import numpy as np
 from .. import metrics
 from ..atomic import atomic_write_bytes
 from ..errors import InputError
-from ..load.dataset import Dataset, load_for_model, rows
+from ..load.dataset import Dataset, load_for_model, rows, sequence_length
 from .config import OptimizeConfig
 from .executors import make_executor
 from .search import Budget, finished_outcomes, objective_value, open_study, run_search
@@ -93,8 +93,7 @@ def _prepare(model_path: str | Path, data: str | Path | Dataset, out_dir: str | 
     dataset = data if isinstance(data, Dataset) else load_for_model(data, base)
     if rows(dataset.x_train) < 2:
         raise InputError(f"{dataset.source}: x_train has {rows(dataset.x_train)} sample(s); the search needs a training part and a validation split")
-    x = dataset.x_train
-    info = inspect_model(base, seq_len=int(x.shape[1]) if isinstance(x, np.ndarray) and x.ndim > 1 else None)
+    info = inspect_model(base, seq_len=sequence_length(dataset.x_train))
     space = SearchSpace.for_model(info, config)
     view = search_view(dataset, config)
     reference = {"val_metric": fit.evaluate(base, view), "test_metric": fit.evaluate(base, dataset)}

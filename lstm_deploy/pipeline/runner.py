@@ -29,12 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 
 from .. import __version__, metrics
 from ..atomic import atomic_write_text
 from ..errors import InputError, UnsupportedLayerError
-from ..load.dataset import Dataset, load_data, load_for_model, rows
+from ..load.dataset import Dataset, load_data, load_for_model, rows, sequence_length
 from ..load.sources import PreparedData
 from ..load.modelio import file_sha256
 from ..paths import check_output_dir
@@ -297,8 +296,7 @@ class _Runner:
                 n_classes = len(self.labels) if self.labels and ds.task == "classification" else None
                 model, history = train_baseline(tspec, ds, seed=self.recipe.seed, vocab_size=vocab, progress=self.say, n_classes=n_classes)
                 path = save_model(model, d / "model.keras", flavour="keras3")
-                x = ds.x_train
-                info = inspect_model(model, seq_len=x.shape[1] if isinstance(x, np.ndarray) and x.ndim > 1 else None)
+                info = inspect_model(model, seq_len=sequence_length(ds.x_train))
                 summary = {"epochs_run": len(history.get("loss", [])), "params": info.params, "macs": info.macs,
                            "metrics": _evaluate(model, ds), "history": {k: v[-1] for k, v in history.items()}}
                 return {"model": str(path)}, summary

@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime import rows
+
 
 class Overloaded(Exception):
     """More sequences are waiting than the queue allows (the caller answers 503)."""
@@ -42,11 +44,6 @@ class Overloaded(Exception):
 
 Inputs = np.ndarray | dict[str, np.ndarray]
 """One request's rows: an array, or ``{input name: array}`` (the same number of rows in each)."""
-
-
-def rows(x: Inputs) -> int:
-    """How many sequences (rows along the batch axis) ``x`` holds."""
-    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
 
 
 def _concatenate(xs: list[Inputs]) -> Inputs:

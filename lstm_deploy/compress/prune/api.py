@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 
 from ... import metrics
-from ...errors import InputError
-from ...load.dataset import Dataset, rows, take
+from ...load.dataset import Dataset, check_fits, rows, take
 from .. import fit
 from ..distribute import training_strategy
 from ..progress import Progress
@@ -45,28 +44,6 @@ class _Attempt:
     units_after: dict[str, int] | None = None
     run: fit.FitRun | None = None
     achieved: float = 0.0
-
-
-def _check_data(model: Any, dataset: Dataset) -> None:
-    if isinstance(dataset.x_train, dict):  # several inputs: x_train__<input name> arrays, one per model input
-        from ...load.dataset import validate_arrays
-        from ...load.flavours import input_names
-
-        arrays = {f"{split}__{name}": arr for split in ("x_train", "x_test") for name, arr in getattr(dataset, split).items()}
-        arrays |= {"y_train": dataset.y_train, "y_test": dataset.y_test}
-        validate_arrays(arrays, dataset.source, task=dataset.task,
-                        model_inputs={n: tuple(t.shape[1:]) for n, t in zip(input_names(model), model.inputs)})
-        return
-    if len(model.inputs) > 1:
-        from ...load.flavours import input_names
-
-        names = input_names(model)
-        raise InputError(f"{dataset.source}: the model has {len(names)} inputs ({', '.join(names)}); save one array per input and "
-                         f"split: {', '.join(f'x_train__{n}' for n in names)}, the same for x_test, instead of x_train / x_test")
-    shape = tuple(model.inputs[0].shape[1:])
-    got = dataset.x_train.shape[1:]
-    if len(got) != len(shape) or any(e is not None and e != g for e, g in zip(shape, got)):
-        raise InputError(f"{dataset.source}: x_train has sample shape {got}; the model expects {shape}")
 
 
 def _attempt(base: Any, dataset: Dataset, config: PruneConfig, val: fit.Split, progress: Progress | None) -> _Attempt:
@@ -126,7 +103,7 @@ def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_la
 
     flavour = flavour_of(model)
     base = to_tf_keras(model, canonical=True)  # a verified copy; the caller's model is untouched
-    _check_data(base, dataset)
+    check_fits(base, dataset)
     val = fit.split(dataset, config.val_fraction, config.seed)
     val_before = fit.evaluate(base, dataset, val.x_val, val.y_val)
     notes = []

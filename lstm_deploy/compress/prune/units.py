@@ -106,12 +106,29 @@ def _layer_units(spec: Any) -> tuple[int, int, str | None] | str:
     return LAYERS.get(spec.class_name, LAYERS["InputLayer"]).unit_prune or "not an LSTM layer"
 
 
-def _column_source(name: str, target: str, by_name: dict[str, Any], consumers: dict[str, list[str]]) -> str:
+@dataclass(frozen=True)
+class _Wiring:
+    """Who feeds whom in a graph: layers by name, each tensor's consumers, the model's output layers."""
+
+    by_name: dict[str, Any]
+    consumers: dict[str, list[str]]
+    outputs: set[str]
+
+
+def _wiring(graph: Any) -> _Wiring:
+    consumers: dict[str, list[str]] = defaultdict(list)
+    for spec in graph.layers:
+        for ref in spec.inbound:
+            consumers[ref[0]].append(spec.name)
+    return _Wiring({s.name: s for s in graph.layers}, consumers, {ref[0] for ref in graph.outputs})
+
+
+def _column_source(name: str, target: str, w: _Wiring) -> str:
     """The Dense whose output columns become ``target``'s input ``name`` (through pass-through layers), or raise why not."""
     current = name
     while True:
-        spec = by_name.get(current)
-        if spec is None or any(c != target for c in consumers.get(current, [])):
+        spec = w.by_name.get(current)
+        if spec is None or any(c != target for c in w.consumers.get(current, [])):
             raise _Refusal(f"'{current}', which also feeds other layers")
         if spec.class_name == "Dense":
             return current
@@ -124,29 +141,29 @@ class _Refusal(Exception):
     """Why a unit cannot be removed (the message), raised inside the graph walk."""
 
 
-def _walk(graph: Any, name: str, by_name: dict[str, Any], consumers: dict[str, list[str]], outputs: set[str]) -> tuple[list[str], list[str]]:
+def _walk(w: _Wiring, name: str) -> tuple[list[str], list[str]]:
     """(row consumers and per-feature layers, Dense layers sliced by output column) that shrink with LSTM ``name``'s units."""
     found: list[str] = []
     columns: list[str] = []
-    spec = by_name[name]
+    spec = w.by_name[name]
     for ref in spec.inbound[len(spec.inbound) - spec.n_state:] if spec.n_state else []:  # initial_state=[h0, c0]
         try:
-            columns.append(_column_source(ref[0], name, by_name, consumers))
+            columns.append(_column_source(ref[0], name, w))
         except _Refusal as why:
             raise _Refusal(f"its initial_state comes from {why}") from None
     queue = [name]
     while queue:
         current = queue.pop(0)
-        if current in outputs:
+        if current in w.outputs:
             raise _Refusal("its units reach the model's outputs directly")
-        for nxt in consumers.get(current, []):
-            spec = by_name[nxt]
+        for nxt in w.consumers.get(current, []):
+            spec = w.by_name[nxt]
             if spec.n_state and any(ref[0] == current for ref in spec.inbound[1:]):
                 raise _Refusal(f"its output is the initial_state of '{nxt}'")
             if spec.class_name in ELEMENTWISE:
                 for ref in (r for r in spec.inbound if r[0] != current):
                     try:
-                        columns.append(_column_source(ref[0], nxt, by_name, consumers))
+                        columns.append(_column_source(ref[0], nxt, w))
                     except _Refusal as why:
                         raise _Refusal(f"its output is merged in '{nxt}' ({spec.class_name}) with {why}") from None
                 queue.append(nxt)
@@ -165,11 +182,10 @@ def _walk(graph: Any, name: str, by_name: dict[str, Any], consumers: dict[str, l
     return found, list(dict.fromkeys(columns))
 
 
-def _find_consumers(graph: Any, name: str, by_name: dict[str, Any], consumers: dict[str, list[str]],
-                    outputs: set[str]) -> tuple[list[str], list[str]] | str:
+def _find_consumers(w: _Wiring, name: str) -> tuple[list[str], list[str]] | str:
     """:func:`_walk`, or the reason the LSTM keeps its units."""
     try:
-        return _walk(graph, name, by_name, consumers, outputs)
+        return _walk(w, name)
     except _Refusal as why:
         return str(why)
 
@@ -261,16 +277,12 @@ def unit_prune(model: Any, sparsity: float, *, layers: tuple[str, ...] | None = 
     if not 0.0 <= sparsity < 1.0:
         raise InputError(f"--sparsity: expected a fraction of units in [0, 1), got {sparsity!r}")
     graph = read_graph(model)
-    by_name = {s.name: s for s in graph.layers}
+    wiring = _wiring(graph)
+    by_name = wiring.by_name
     if layers is not None:
         for name in layers:
             if name not in by_name:
                 raise InputError(f"--layers: model has no layer named '{name}'; its layers: {', '.join(by_name)}")
-    consumers: dict[str, list[str]] = defaultdict(list)
-    for spec in graph.layers:
-        for ref in spec.inbound:
-            consumers[ref[0]].append(spec.name)
-    outputs = {ref[0] for ref in graph.outputs}
     prods: list[_Producer] = []
     skipped: dict[str, str] = {}
     for spec in graph.layers:
@@ -283,7 +295,7 @@ def unit_prune(model: Any, sparsity: float, *, layers: tuple[str, ...] | None = 
             if spec.n_state:
                 skipped[spec.name] = info
             continue
-        found = _find_consumers(graph, spec.name, by_name, consumers, outputs)
+        found = _find_consumers(wiring, spec.name)
         if isinstance(found, str):
             if layers is not None:
                 raise UnsupportedLayerError(f"--layers: cannot remove units of layer '{spec.name}': {found}")
@@ -368,21 +380,16 @@ def unit_problems(graph: Any) -> dict[str, str]:
     Only layers it would skip are listed; ``inspect`` uses it for models with several inputs.
 
     Example:
-        >>> unit_problems(read_graph(merge_captioner))            # doctest: +SKIP
-        {'lstm': "its output feeds the multi-input layer 'add' (Add)"}
+        >>> unit_problems(read_graph(captioner_whose_image_dense_also_feeds_the_head))   # doctest: +SKIP
+        {'lstm': "its output is merged in 'add' (Add) with 'dense', which also feeds other layers"}
     """
-    by_name = {s.name: s for s in graph.layers}
-    consumers: dict[str, list[str]] = defaultdict(list)
-    for spec in graph.layers:
-        for ref in spec.inbound:
-            consumers[ref[0]].append(spec.name)
-    outputs = {ref[0] for ref in graph.outputs}
+    wiring = _wiring(graph)
     out: dict[str, str] = {}
     for spec in graph.layers:
         if spec.class_name not in ("LSTM", "Bidirectional"):
             continue
         info = _layer_units(spec)
-        found = info if isinstance(info, str) else _find_consumers(graph, spec.name, by_name, consumers, outputs)
+        found = info if isinstance(info, str) else _find_consumers(wiring, spec.name)
         if isinstance(found, str):
             out[spec.name] = found
     return out

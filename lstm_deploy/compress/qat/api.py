@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from ... import _tf, metrics
-from ...errors import DataError, StageError
+from ...errors import StageError
 from ...export.convert import calibration_set
-from ...load.dataset import Dataset, X, rows, take
-from ...load.flavours import canonicalize, flavour_of, input_names, to_flavour, to_tf_keras
+from ...load.dataset import Dataset, X, check_fits, rows, take
+from ...load.flavours import canonicalize, flavour_of, to_flavour, to_tf_keras
 from .. import fit
 from ..distribute import training_strategy
 from ..progress import Progress
@@ -42,25 +42,6 @@ def _to_tf_keras(model: Any) -> Any:
     if flavour_of(model) == "keras3":
         return to_tf_keras(model)
     return canonicalize(model)[0]
-
-
-def _check_data(model: Any, dataset: Dataset) -> None:
-    """x_train against the model's input(s): one array, or ``{input name: array}`` for a model with several inputs."""
-    names = input_names(model)
-    x = dataset.x_train
-    if not isinstance(x, dict):
-        if len(names) > 1:
-            raise DataError(f"{dataset.source}: the model has {len(names)} inputs ({', '.join(names)}); save one array per input and "
-                            f"split: {', '.join(f'x_train__{n}' for n in names)}, the same for x_test, instead of x_train / x_test")
-        x, names = {"": x}, [""]
-    missing = [n for n in names if n not in x]
-    if missing or len(x) != len(names):
-        raise DataError(f"{dataset.source}: x_train has arrays for inputs {', '.join(sorted(x))}; the model's inputs are {', '.join(names)}")
-    for name, tensor in zip(names, model.inputs):
-        want, got = tuple(tensor.shape[1:]), x[name].shape[1:]
-        if len(want) != len(got) or any(w is not None and w != g for w, g in zip(want, got)):
-            key, whose = (f"x_train__{name}", f"the model's input '{name}'") if name else ("x_train", "the model")
-            raise DataError(f"{dataset.source}: {key} has sample shape {got}; {whose} expects {want}")
 
 
 def _selection_split(dataset: Dataset, config: QatConfig) -> fit.Split:
@@ -170,7 +151,7 @@ def quantize_aware_train(model: Any, dataset: Dataset, config: QatConfig | None 
     config = config or QatConfig()
     flavour = flavour_of(model)
     base = _to_tf_keras(model)
-    _check_data(base, dataset)
+    check_fits(base, dataset)
     scheme = scheme_for(config)
     twin = logit_twin(base) if config.distill else None
     teacher_model = twin if twin is not None else base

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from ... import _tf
-from ...load.dataset import X, rows, take
+from ...load.dataset import X
+from ...runtime import fixed_batches
 from .config import QatScheme
 from .fakequant import quantize_weight_np
 from .lstm_layers import classes as lstm_classes
@@ -159,8 +160,8 @@ def calibrate(annotated: Annotated, x: X, batch_size: int = 256) -> None:
     for s in switches:
         s.calibrating = True
     try:
-        for i in range(0, rows(x), batch_size):
-            annotated.model(take(x, slice(i, i + batch_size)), training=False)
+        for batch, _ in fixed_batches(x, None, chunk=batch_size):
+            annotated.model(batch, training=False)
     finally:
         for s in switches:
             s.calibrating = False
