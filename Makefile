@@ -1,5 +1,7 @@
 # Two commands matter: `make demo` and `make test`. Both install what they need first.
-# (`make test-fast` skips the five slow recipe runs; CI always runs `make test`.)
+# `make test` is the fast tier (lint, unit/invariant/parity tests, the Node client);
+# `make test-slow` is everything marked `slow` (examples, end-to-end recipes, fresh-venv and
+# emulation checks). CI runs both (.ci/run).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 NODE_CLIENT := examples/node/node_modules/.installed
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-slow test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 2; }
@@ -34,12 +36,15 @@ $(NODE_CLIENT): examples/node/package.json examples/node/package-lock.json
 			|| echo "npm ci failed: the Node.js client test will be skipped"; \
 	else echo "npm not found: the Node.js client test will be skipped"; fi
 
-# Two passes: everything but the `slow` recipes (files kept whole per worker, so module fixtures
-# are built once), then the slow recipes spread one test per worker. CI runs both (.ci/run).
+# Fast tier: files kept whole per worker (--dist loadfile) so module fixtures are built once.
 test: lint $(NODE_CLIENT)
-	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow" --durations=20
-	$(PY) -m pytest -n 2 --dist load -q -m slow --durations=10
+	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow" --durations=15
 
+# Slow tier: one test per worker at a time (each is minutes of real training, conversion or emulation).
+test-slow: $(STAMP) $(NODE_CLIENT)
+	$(PY) -m pytest -n 2 --dist load -q -m slow --durations=15
+
+# Kept for habit: the fast tier without the Node client.
 test-fast: lint
 	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow"
 

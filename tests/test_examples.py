@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ["01_inspect.py", "02_prune.py", "03_quantize.py", "04_export.py", "05_runtime.py", "06_benchmark.py", "07_pipeline.py"]
 DRIVER = """
@@ -24,6 +26,8 @@ for name in {names!r}:
     runpy.run_path({examples!r} + "/" + name, run_name="__main__")
     print(f"-- {{time.perf_counter() - start:.0f}} s", flush=True)
 """
+pytestmark = pytest.mark.slow  # slow tier: seven examples end to end (1.5-2.5 min)
+
 NOISE = ("Traceback", "XNNPACK", "TensorFlow Lite", "oneDNN", "cuda", "[W:onnxruntime", "W0000", "I0000", "E0000", "WARNING")
 
 

@@ -18,9 +18,9 @@ RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
 RECIPES = sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
 
 
-# The quickstart runs in the first pass of `make test`; the other recipes (minutes each) are
-# marked slow and run in its second pass, spread over the workers one test at a time.
-@pytest.mark.parametrize("name", [name if name == "quickstart" else pytest.param(name, marks=pytest.mark.slow) for name in RECIPES])
+# Slow tier: every recipe end to end (minutes each; `make test-slow` spreads them over the workers).
+@pytest.mark.slow
+@pytest.mark.parametrize("name", RECIPES)
 def test_recipe_runs_end_to_end_in_small_mode(tmp_path, name):
     recipe = load_recipe(RECIPES_DIR / f"{name}.yaml")
     lines: list[str] = []
