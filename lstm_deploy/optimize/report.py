@@ -84,7 +84,7 @@ def _recipe(run: "_Run", best: dict[str, Any]) -> str:
 
     Written as plain YAML, stage options as the trial recorded them (defaults left out); the recipe
     schema lives in :mod:`lstm_deploy.pipeline.recipe`, a floor above this one, so
-    ``tests/optimize/test_recipe_out.py`` parses what this writes.
+    ``tests/optimize/test_winner_recipe.py`` parses what this writes.
     """
     import numpy as np
 
