@@ -13,7 +13,8 @@ Example:
     PosixPath('bench_out/report.md')
 """
 
-from ..report.bench import SCHEMA, SCHEMA_VERSION, BenchReport, write_report
+from ..report.bench import SCHEMA, SCHEMA_VERSION, BenchReport
+from ..report.write import write_report
 from .api import benchmark
 from .config import BenchConfig
 from .registry import ArtifactRuntime, Runtime, RuntimeUnavailable, expand_runtimes, get_runtime, register, runtime_names

@@ -53,7 +53,7 @@ def command(inputs: tuple[str, ...], data: str, runtimes: str, batch_sizes: str,
     """
     from ..bench import benchmark
     from ..paths import check_output_dir
-    from ..report.bench import write_report
+    from ..report.write import write_report
 
     check_output_dir(out_dir, "-o", inputs={"data": data, **{f"INPUT {n}": i for n, i in enumerate(inputs, 1)}})  # before the run, not after it
     config = build_config(

@@ -39,6 +39,7 @@ from .. import _tf
 from ..errors import UnsupportedLayerError
 
 LENGTHS = "lengths"
+OUTPUT = "output"  # the export graph's output name (every graph shape; :mod:`.plan` re-exports it)
 
 # Layers that ignore a Keras mask (they compute every step the same way), so passing a
 # masked sequence through them unmasked gives exactly Keras' result.
@@ -128,8 +129,6 @@ def _seq_clone(layer: Any, input_shape: Any) -> Any:
 
 def masked_fn(layers: list[Any], spec: MaskSpec) -> Callable[..., dict[str, Any]]:
     """The traced function of a masked straight-chain model: ``x -> {"output": y}`` (``(x, lengths)`` with ``spec.lengths_input``)."""
-    from .plan import OUTPUT
-
     tf = _tf.tf()
     why = f"masked model ({spec.kind})"
     clones: dict[int, Any] = {}

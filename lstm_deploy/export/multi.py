@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import _tf
 from ..errors import UnsupportedLayerError
-from .masked import MASK_NEUTRAL, _LiveMask, _seq_clone
+from .masked import MASK_NEUTRAL, OUTPUT, _LiveMask, _seq_clone
 
 InputSpec = tuple[str, tuple[int, ...], str]  # (name, per-sample shape, dtype)
 _WHY = "multi-input model"
@@ -86,7 +86,6 @@ def graph_fn(model: Any) -> tuple[Callable[..., dict[str, Any]], list[InputSpec]
         UnsupportedLayerError: several outputs, a dynamic input shape, or a mask that the graph cannot follow.
     """
     from ..load.graph import read_graph
-    from .plan import OUTPUT
 
     tf = _tf.tf()
     graph = read_graph(model)

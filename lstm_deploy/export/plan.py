@@ -24,12 +24,11 @@ from typing import Any
 
 from .. import _tf
 from ..errors import InputError, UnsupportedLayerError
-from .masked import LENGTHS, MASK_NEUTRAL, MaskSpec, masked_fn
+from .masked import LENGTHS, MASK_NEUTRAL, OUTPUT, MaskSpec, masked_fn
 
 __all__ = ["INPUT", "LENGTHS", "MASK_NEUTRAL", "OUTPUT", "ExportPlan", "MaskSpec", "build_plan", "count_lstms", "find_mask", "flat_layers"]
 
 INPUT = "x"
-OUTPUT = "output"
 
 # Layers that act on one time step at a time (allowed after the LSTMs of a streaming export).
 _STEP_LAYERS = ("Dense", "Dropout", "Activation", "TimeDistributed", "LayerNormalization", "BatchNormalization",

@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import BridgeError, UnsupportedLayerError
-from .graph import Flavour, GraphSpec, LayerSpec, build_model, canonicalize_graph, dtype_name, read_graph
+from .graph import GraphSpec, LayerSpec, build_model, canonicalize_graph, dtype_name, read_graph
+from .keras_flavour import Flavour, flavour_of
 
 __all__ = ["BRIDGE_ATOL", "Flavour", "GraphSpec", "LayerSpec", "build_model", "call", "canonicalize", "canonicalize_graph", "convert",
            "flavour_of", "input_names", "max_abs_diff", "predict", "read_graph", "reset_states", "sample_inputs", "to_flavour", "to_keras3",
@@ -30,16 +31,6 @@ __all__ = ["BRIDGE_ATOL", "Flavour", "GraphSpec", "LayerSpec", "build_model", "c
 
 BRIDGE_ATOL = 1e-5
 DEFAULT_SEQ_LEN = 7  # used to verify models whose sequence length is dynamic
-
-
-def flavour_of(model: Any) -> Flavour:
-    """Return ``"tf_keras"`` for Keras 2 models and ``"keras3"`` for Keras 3 models."""
-    module = type(model).__module__
-    if module.startswith("tf_keras") or module.startswith("keras.src.engine") or module.startswith("tensorflow.python.keras"):
-        return "tf_keras"
-    if module.startswith("keras"):
-        return "keras3"
-    raise BridgeError(f"expected a Keras model, got {type(model).__module__}.{type(model).__name__}")
 
 
 # ---------------------------------------------------------------- verification

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import inspect as _inspect
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from .. import _tf
 from ..errors import BridgeError, UnsupportedLayerError
+from .keras_flavour import Flavour, flavour_of
 from .layers import check_supported
 
-Flavour = Literal["keras3", "tf_keras"]
 TensorRef = tuple[str, int, int]  # (layer name, node index, tensor index)
 
 # Constructor arguments we never carry across: weights are copied, so initializers,
@@ -153,8 +153,6 @@ def _parse_inbound(entry: dict[str, Any], flavour: Flavour) -> tuple[list[Tensor
 
 def read_graph(model: Any) -> GraphSpec:
     """Read any supported Keras model (either flavour) into a :class:`GraphSpec`."""
-    from .flavours import flavour_of
-
     flavour = flavour_of(model)
     check_supported([layer for layer in model.layers])
     config = model.get_config()

@@ -210,7 +210,7 @@ def _qat_verdicts(model: Any, bridged: bool = True) -> tuple[dict[str, str], str
     QAT canonicalizes ``RNN(LSTMCell)`` layers into ``LSTM`` first, so the registry is asked
     about the canonical layers (an RNN's cells are named ``<rnn>_cell<i>`` and ``<rnn>``).
     """
-    from ..compress.qat import registry
+    from ..compress.qat.registry import KIND, check_model, problem
     from ..errors import UnsupportedLayerError
     from .flavours import canonicalize
 
@@ -222,13 +222,13 @@ def _qat_verdicts(model: Any, bridged: bool = True) -> tuple[dict[str, str], str
     per_layer = {}
     for layer in model.layers:
         derived = by_name.get(layer.name) or [layer]
-        why = next((p for p in map(registry.problem, derived) if p), None)
-        if why is None and registry.KIND.get(derived[0].__class__.__name__) == "passthrough":
+        why = next((p for p in map(problem, derived) if p), None)
+        if why is None and KIND.get(derived[0].__class__.__name__) == "passthrough":
             per_layer[layer.name] = "yes (passed through unquantized)" if layer.weights else "yes (no weights to quantize)"
         else:
             per_layer[layer.name] = _verdict(why)
     try:
-        registry.check_model(canonical)
+        check_model(canonical)
     except UnsupportedLayerError as exc:
         return per_layer, f"no: {exc}"
     return per_layer, "yes"

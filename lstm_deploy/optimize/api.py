@@ -34,6 +34,7 @@ from ..errors import InputError
 from ..load.dataset import Dataset, load_for_model, rows, sequence_length
 from .config import OptimizeConfig
 from .executors import make_executor
+from .run import _Run
 from .search import Budget, finished_outcomes, objective_value, open_study, run_search
 from .space import SearchSpace
 from .trial import RUNTIMES, TrialOutcome, TrialSetup, search_view
@@ -52,20 +53,6 @@ class OptimizeResult:
     @property
     def partial(self) -> bool:
         return bool(self.report["partial"])
-
-
-@dataclass
-class _Run:
-    """The fixed inputs of one search, as the later steps need them."""
-
-    config: OptimizeConfig
-    out: Path
-    loaded: Any
-    dataset: Dataset
-    data_path: Path | None
-    space: SearchSpace
-    reference: dict[str, float]
-    params: int
 
 
 def study_name(config: OptimizeConfig, model_sha: str, dataset: Dataset) -> str:

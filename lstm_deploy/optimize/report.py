@@ -20,14 +20,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import yaml
 
 from .. import __version__, metrics
 from ..atomic import atomic_write_bytes, atomic_write_text
+from .run import _Run
 from .search import objective_value
-
-if TYPE_CHECKING:
-    from .api import _Run
 
 SCHEMA = "lstm-deploy/optimize"
 SCHEMA_VERSION = 1
@@ -80,10 +80,13 @@ def _install_winner(run: "_Run", best: dict[str, Any]) -> dict[str, Path]:
 
 
 def _recipe(run: "_Run", best: dict[str, Any]) -> str:
-    """The recipe that rebuilds the winner from the original model (validated before it is written)."""
-    import numpy as np
+    """The recipe that rebuilds the winner from the original model.
 
-    from ..pipeline.recipe import parse_recipe
+    Written as plain YAML, stage options as the trial recorded them (defaults left out); the recipe
+    schema lives in :mod:`lstm_deploy.pipeline.recipe`, a floor above this one, so
+    ``tests/optimize/test_winner_recipe.py`` parses what this writes.
+    """
+    import numpy as np
 
     data_path = run.data_path
     if data_path is None:  # a Dataset given in Python: ship its arrays beside the recipe
@@ -99,7 +102,7 @@ def _recipe(run: "_Run", best: dict[str, Any]) -> str:
     recipe = {"name": f"optimized-{stem}", "description": f"winner of lstm-deploy optimize ({run.config.objective})",
               "seed": run.config.seed, "data": {"kind": "npz", "path": str(data_path.resolve())},
               "model": {"path": str(run.loaded.path.resolve())}, "stages": stages + [{"report": {}}]}
-    return parse_recipe(recipe, source="optimize winner").to_yaml()
+    return yaml.safe_dump(recipe, sort_keys=False)
 
 
 def _ratios(baseline: dict[str, Any], best: dict[str, Any]) -> dict[str, float | None]:

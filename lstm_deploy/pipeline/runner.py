@@ -25,7 +25,7 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,20 +39,7 @@ from ..load.modelio import file_sha256
 from ..paths import check_output_dir
 from .data import FILE_SOURCES, prepare_data, resolve
 from .recipe import AeonClassificationData, AeonSeriesData, NpzData, Recipe
-from .stages import STAGES, Progress, StageContext
-
-
-@dataclass
-class StepRecord:
-    """What one step did: its folder, whether it was skipped, its outputs and summary."""
-
-    name: str
-    directory: Path
-    fingerprint: str
-    skipped: bool
-    seconds: float
-    outputs: dict[str, str] = field(default_factory=dict)
-    summary: dict[str, Any] = field(default_factory=dict)
+from .stages import STAGES, Progress, StageContext, StepRecord
 
 
 @dataclass

@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from ..atomic import atomic_write_text
 from ..bench.config import BenchConfig
@@ -30,9 +30,6 @@ from ..export.config import ExportConfig
 from ..optimize.config import OptimizeConfig
 from .caption import CaptionConfig
 
-if TYPE_CHECKING:
-    from .runner import StepRecord
-
 Progress = Callable[[str], None]
 
 
@@ -41,6 +38,19 @@ class ReportConfig(StageConfig):
 
     stage: Literal["report"] = "report"
     title: str | None = None
+
+
+@dataclass
+class StepRecord:
+    """What one step of a run did (the runner records it): its folder, whether it was skipped, its outputs and summary."""
+
+    name: str
+    directory: Path
+    fingerprint: str
+    skipped: bool
+    seconds: float
+    outputs: dict[str, str] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

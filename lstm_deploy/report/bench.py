@@ -18,11 +18,9 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..atomic import atomic_write_text
 from ..errors import InputError
 
 SCHEMA = "lstm-deploy/benchmark-report"
@@ -251,34 +249,3 @@ def _streaming_section(report: BenchReport) -> list[str]:
     lines += [f"| {r['artifact']} | {r['runtime']} | {r['batch_size']} | {r['threads']} | {r.get('steps')} | {_f(r.get('step_p50_ms'))} | "
               f"{_f(r.get('step_p99_ms'))} | {_f(r['p50_ms'])} | {r.get('state') or '-'} |" for r in rows]
     return lines + [""]
-
-
-def check_out_dir(out_dir: str | Path) -> Path:
-    """``out_dir`` as a Path; raises InputError when it exists and is not a directory."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"-o {out}: exists and is not a directory; choose a folder for the reports")
-    return out
-
-
-def write_report(report: BenchReport, out_dir: str | Path) -> dict[str, Path]:
-    """Write report.json, report.csv, report.md, the plots and report.html into ``out_dir``.
-
-    Example:
-        >>> paths = write_report(report, "bench_out")        # doctest: +SKIP
-        >>> sorted(paths)                                    # doctest: +SKIP
-        ['csv', 'html', 'json', 'latency_by_runtime', 'latency_vs_metric', 'md', 'size_by_artifact']
-    """
-    from .html import inline_images, write_page
-    from .plots import write_plots
-
-    out = check_out_dir(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    plots = write_plots(report, out)
-    md = report.to_markdown([p.name for p in plots])
-    paths = {p.stem: p for p in plots}
-    paths["json"] = atomic_write_text(out / "report.json", report.to_json() + "\n")
-    paths["csv"] = atomic_write_text(out / "report.csv", report.to_csv())
-    paths["md"] = atomic_write_text(out / "report.md", md)
-    paths["html"] = write_page(out / "report.html", "lstm-deploy benchmark report", md, inline_images(plots))
-    return paths
