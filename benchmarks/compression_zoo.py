@@ -128,7 +128,9 @@ def cli(args: list[str]) -> tuple[float, float, int, str]:
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, proc.returncode, (proc.stderr or proc.stdout)[-600:]
+    tail = (proc.stderr or proc.stdout)[-600:]
+    # Committed results name files relative to the repository, never this machine's absolute paths.
+    return wall, cpu, proc.returncode, tail.replace(f"{ROOT}{os.sep}", "").replace(str(ROOT), ".")
 
 
 def _manifest_metric(folder: Path) -> dict:
