@@ -1,4 +1,7 @@
-"""The README's app guide runs: its Python lines, the Android call sequence through LiteRT's Python API, ONNX Runtime Mobile."""
+"""The app guide runs: the Python lines of the README and of docs/apps.md, the Android call sequence through LiteRT's Python API, ONNX Runtime Mobile.
+
+Fast tier: one tiny masked LSTM, exported with and without class names.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +15,35 @@ import pytest
 
 from tests.zoo import T, seeded
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README, APPS = ROOT / "README.md", ROOT / "docs" / "apps.md"
 LABELS = ["a", "b", "c"]
 
 
-def guide_block(marker: str) -> str:
-    """The fenced code block right after ``<!-- app-guide:MARKER -->`` in the README."""
-    text = README.read_text(encoding="utf-8")
+def guide_block(marker: str, page: Path = APPS) -> str:
+    """The fenced code block right after ``<!-- app-guide:MARKER -->`` in a page."""
+    text = page.read_text(encoding="utf-8")
     found = re.search(rf"<!-- app-guide:{marker} -->\s*```\w*\n(.*?)```", text, re.S)
-    assert found, f"README has no app-guide:{marker} block"
+    assert found, f"{page.name} has no app-guide:{marker} block"
     return found.group(1)
+
+
+def run_python_guide(page: Path, artifact: Path, x: np.ndarray, folder: Path, monkeypatch) -> dict:
+    """Run a page's Python lines as written, in a folder holding the artifact where they name it and data.npz."""
+    code = guide_block("python", page)
+    named = re.search(r'^ARTIFACT = "([^"]+)"', code, re.M)
+    assert named, f"{page.name}'s Python lines no longer set ARTIFACT = \"...\""
+    # Same folder, the test's file name: a .tflite stays a .tflite (the lines say "or a .tflite").
+    target = folder / Path(named.group(1)).parent / artifact.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(artifact.read_bytes())
+    Path(f"{target}.json").write_bytes(Path(f"{artifact}.json").read_bytes())
+    np.savez(folder / "data.npz", x_test=x)
+    code = code.replace(named.group(0), f'ARTIFACT = "{target.relative_to(folder).as_posix()}"')
+    monkeypatch.chdir(folder)
+    scope: dict = {}
+    exec(code, scope)  # the page's lines, as written but for the artifact's file name
+    return scope
 
 
 @pytest.fixture(scope="module")
@@ -33,20 +55,28 @@ def exported(tmp_path_factory):
     model = k.Sequential([k.Input((T, 3)), L.Masking(0.0), L.LSTM(5), L.Dense(3, activation="softmax")])
     out = tmp_path_factory.mktemp("guide")
     results = export_model(model, out, ExportConfig(formats=("tflite", "onnx")), name="model", labels=LABELS)
+    plain = export_model(model, out / "plain", ExportConfig(formats=("onnx",)), name="model")  # a default export: no labels
     x = np.random.default_rng(3).standard_normal((7, T, 3)).astype(np.float32)
     x[2, 4:] = 0.0
     x[5, :3] = 0.0
-    return model, {r.format: r.artifact for r in results}, x
+    artifacts = {r.format: r.artifact for r in results}
+    artifacts["onnx-no-labels"] = plain[0].artifact
+    return model, artifacts, x
 
 
-@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
-def test_readme_python_lines_run(exported, fmt):
+@pytest.mark.parametrize("page", [README, APPS], ids=["README", "docs-apps"])
+@pytest.mark.parametrize("fmt", ["tflite", "onnx", "onnx-no-labels"])
+def test_python_lines_run(exported, fmt, page, tmp_path, monkeypatch):
     model, artifacts, x = exported
-    scope = {"ARTIFACT": str(artifacts[fmt]), "x": x}
-    exec(guide_block("python"), scope)  # the README's lines, as written
+    scope = run_python_guide(page, artifacts[fmt], x, tmp_path, monkeypatch)
     expected = np.asarray(model(x, training=False))
     assert np.abs(scope["probs"] - expected).max() <= 1e-5
-    assert scope["labels"] == [LABELS[i] for i in expected.argmax(1)]
+    classes = expected.argmax(1)
+    assert scope["labels"] == ([int(i) for i in classes] if fmt == "onnx-no-labels" else [LABELS[i] for i in classes])
+
+
+def test_readme_and_apps_page_show_the_same_python_lines():
+    assert guide_block("python", README) == guide_block("python", APPS)
 
 
 def test_android_call_sequence_through_litert_python(exported):
