@@ -101,3 +101,13 @@ def test_committed_results_record_no_absolute_paths():
 )
 def test_absolute_path_pattern(line, absolute):
     assert bool(ABSOLUTE.search(line)) is absolute
+
+
+def test_readme_is_short_and_its_test_markers_are_well_formed():
+    """A newcomer's page: at most 300 lines; every `readme-test: skip` marker gives its reason (the slow test relies on it)."""
+    from tests.test_readme import readme_blocks
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 300
+    blocks = readme_blocks(text)  # raises ValueError naming the line of a bad marker
+    assert all(b.skip is None or len(b.skip) >= 10 for b in blocks)
