@@ -6,6 +6,10 @@ import json
 import runpy
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # slow tier: an example end to end (train, prune, export, caption)
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "captioning" / "captioning.py"
 
 
