@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..export.config import ExportConfig
@@ -107,6 +109,10 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
     for r in results:
         if r.note:  # a quantized mode that quantized nothing: said once, exit 0
             console.print(f"note: {r.note}", soft_wrap=True, highlight=False)
+    import shlex
+
+    click.echo("next: " + shlex.join(["lstm-deploy", "benchmark", model_path, out_dir, "--data", data or "DATA.npz", "-o", str(Path(out_dir).parent / "bench")])
+               + "  (times every artifact here and says which one to ship)")
 
 
 def _print_warnings(console: object, caught: list, category: type) -> None:

@@ -204,6 +204,7 @@ def export_model(
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise InputError(f"output folder {out_dir} is an existing file; pass a folder path with -o")
     say("loading model")
+    cfg = _with_intent(cfg, model_or_path, say)
     source = _resolve_model(model_or_path)
     model_shape = tuple(source.tf_keras.inputs[0].shape[1:])
     out_shape = tuple(source.tf_keras.outputs[0].shape[1:])  # class labels must fit the model's outputs
@@ -245,6 +246,22 @@ def export_model(
     if failed:
         raise ParityError(_failure_message(failed))
     return results
+
+
+def _with_intent(cfg: ExportConfig, model_or_path: Any, say: Callable[[str], None]) -> ExportConfig:
+    """No modes asked for, and the model file says what it was prepared for (``quantize``): add that mode beside fp32."""
+    from ..load.intent import export_modes
+
+    if "quantize" in cfg.model_fields_set or not isinstance(model_or_path, (str, Path)):
+        return cfg
+    target = export_modes(model_or_path)
+    if target is None or target[1] in cfg.quantize:
+        return cfg
+    fmt, mode = target
+    if not any(mode in FORMATS[f].quantizations for f in cfg.formats):
+        return cfg
+    say(f"{Path(model_or_path).name} was trained by quantize for {fmt} {mode}: exporting {mode} beside fp32 (--quantize chooses other modes)")
+    return cfg.replace(quantize=(*cfg.quantize, mode))  # type: ignore[return-value]
 
 
 def _failure_message(failed: list[ExportResult]) -> str:

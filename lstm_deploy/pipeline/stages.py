@@ -131,13 +131,13 @@ def _line_progress(ctx: StageContext, ds: Any) -> LineProgress:
     return LineProgress(ctx.say, primary_metric(ds.task))
 
 
-def _model_stage(ctx: StageContext, folder: Path, compress: Callable[[Any, Any], Any]) -> StageOutput:
-    """Load the current model, compress it, save it in the user's flavour and write its report."""
+def _model_stage(ctx: StageContext, folder: Path, compress: Callable[[Any, Any], Any], intent: dict[str, Any] | None = None) -> StageOutput:
+    """Load the current model, compress it, save it in the user's flavour (with ``intent``) and write its report."""
     from ..load.modelio import load_model, save_model
 
     loaded = load_model(ctx.model_path)
     result = compress(loaded.model, ctx.dataset(loaded.model))
-    path = save_model(result.model, folder / "model.keras", flavour=loaded.flavour)
+    path = save_model(result.model, folder / "model.keras", flavour=loaded.flavour, intent=intent)
     atomic_write_text(folder / "report.json", json.dumps(result.report.to_dict(), indent=2, default=str))
     return StageOutput({"model": path, "report": folder / "report.json"}, result.report.summary())
 
@@ -168,7 +168,8 @@ def run_quantize(ctx: StageContext, config: QatConfig, folder: Path) -> StageOut
 
     if ctx.small:
         config = _small_budget(config)
-    return _model_stage(ctx, folder, lambda model, ds: quantize_aware_train(model, ds, config, progress=_line_progress(ctx, ds)))
+    return _model_stage(ctx, folder, lambda model, ds: quantize_aware_train(model, ds, config, progress=_line_progress(ctx, ds)),
+                        intent=config.intent())
 
 
 @register("optimize", OptimizeConfig)
