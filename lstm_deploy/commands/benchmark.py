@@ -101,4 +101,4 @@ def _print_summary(report: "BenchReport", paths: dict[str, Path]) -> None:
     from ..report.recommend import render_text
 
     for line in render_text(report.recommendation):  # the answer comes last, where the eye lands
-        console.print(escape(line), highlight=False)
+        console.print(escape(line), highlight=False, soft_wrap=True)

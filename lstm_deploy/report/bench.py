@@ -181,7 +181,7 @@ def render_markdown(report: BenchReport, plots: list[str]) -> str:
               f"seed {report.settings.get('seed')}.", ""]
     lines += [f"> {note}" for note in report.notes] + [""]
     for batch in sorted({r["batch_size"] for r in report.ok_rows()}):
-        lines += [f"## All measurements, batch size {batch} (ranked by p50 latency; ★ = no other row is better beyond noise)", "",
+        lines += [f"## Batch size {batch} (every measurement, ranked by p50 latency; ★ = no other row is better beyond noise)", "",
                   f"| # | ★ | artifact | mode | runtime | threads | batching | p50 ms | p90 ms | p99 ms | seq/s | load ms | peak RSS MiB | size KB (gzip) | {names[0]} | {names[1]} | agreement |",
                   "|---:|:-:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for i, r in enumerate((r for r in ranked(report.results) if r["batch_size"] == batch), 1):

@@ -348,6 +348,8 @@ def render_markdown(rec: Mapping[str, Any] | None) -> list[str]:
              "Latency is p50 / p99 of one call on this host's CPU (not a phone).", "",
              "| goal | artifact | mode | " + ("accuracy" if b["metric"] == "accuracy" else "RMSE") + " (vs source) | host p50 / p99 ms | size KB | why |",
              "|---|---|---|---|---|---:|---|"]
+    if all(rec["goals"].get(g) is None for g in GOALS):
+        return lines[:4] + [f"**No recommendation.** {rec.get('note', '')}", ""]
     for goal in GOALS:
         g = rec["goals"].get(goal)
         if g is None:
@@ -367,6 +369,8 @@ def render_text(rec: Mapping[str, Any] | None) -> list[str]:
         return []
     b = rec["budget"]
     lines = [f"What to ship ({b['metric']} drop <= {_budget_text(b['metric'], b['max_drop'])}; latency on this host's CPU):"]
+    if all(rec["goals"].get(g) is None for g in GOALS):
+        return lines + ["  " + rec.get("note", "")]
     for goal in GOALS:
         g = rec["goals"].get(goal)
         if g is None:
@@ -375,6 +379,4 @@ def render_text(rec: Mapping[str, Any] | None) -> list[str]:
         lat = "" if g.get("p50_ms") is None else f", p50 {g['p50_ms']:.3g} ms / p99 {g['p99_ms']:.3g} ms (host)"
         lines.append(f"  {GOAL_TITLES[goal]}{' (tie)' if g['tie'] else ''}: {g['artifact']} -- {_pct(b['metric'], g['metric'])} "
                      f"({_drop_text(b['metric'], g['metric_drop'])} on {g['n_rows']} rows){lat}, {g['size_bytes'] / 1024:.1f} KB")
-    if all(rec["goals"].get(g) is None for g in GOALS):
-        lines.append("  " + rec.get("note", ""))
     return lines
