@@ -31,21 +31,52 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 _METRIC_VALUES = ("metric_before", "metric_after", "float", "simulated_quantized")
 
+#: Raw summary keys -> what a person reads (a key missing here is shown with underscores as spaces).
+LABELS = {
+    "epochs_run": "epochs trained", "params": "parameters", "macs": "multiply-accumulates per sequence",
+    "method": "pruning method", "target_sparsity": "weights removed (target)", "achieved_sparsity": "weights removed (reached)",
+    "metric": "metric", "metric_before": "before", "metric_after": "after", "metric_drop": "change",
+    "gzip_bytes_before": "gzip size before (KB)", "gzip_bytes_after": "gzip size after (KB)",
+    "p50_ms_before": "ONNX Runtime p50 before (ms)", "p50_ms_after": "ONNX Runtime p50 after (ms)", "speedup": "speed-up (x)",
+    "steps_run": "fine-tune steps run", "best_step": "fine-tune step kept", "recovered": "accuracy recovered by fine-tuning",
+    "target": "quantization target", "float": "float model", "simulated_quantized": "simulated quantized model",
+    "sparsity_after": "weights at zero after QAT", "simulation_agreement": "simulation agrees with the artifact", "verdict": "verdict",
+    "artifact": "artifact", "latency_ms": "host p50 (ms)", "size_bytes": "size (KB)", "gzip_bytes": "gzip size (KB)",
+    "gzip_ratio": "gzip ratio", "partial": "search stopped early", "trials": "trials run",
+}
+_FRACTIONS = ("target_sparsity", "achieved_sparsity", "sparsity_after", "simulation_agreement")
+
+
+def _label(key: str) -> str:
+    return LABELS.get(key, key.replace("_", " "))
+
+
+def _value(key: str, value: Any, metric: str | None) -> Any:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if metric and (key in _METRIC_VALUES or key.endswith((" post-training", " QAT"))):
+        return format_metric(metric, value)
+    if metric and key == "metric_drop":
+        return format_drop(metric, -value if metric == "accuracy" else value)  # a drop of one point reads "-1.00 points"
+    if key in _FRACTIONS and isinstance(value, (int, float)):
+        return f"{100 * value:.1f} %"
+    if key.endswith("bytes") or "bytes_" in key:
+        return f"{value / 1024:.1f}"
+    if key == "speedup" and isinstance(value, (int, float)):
+        return f"{value:.2f}"
+    return value
+
 
 def _kv(summary: dict[str, Any]) -> str:
-    """A two-column table of a step's summary; metric values printed as people read them (percent for accuracy)."""
+    """A two-column table of a step's summary with human labels; metrics in percent, sizes in KB (1 KB = 1024 bytes)."""
     metric = summary.get("metric")
     rows = []
     for key, value in summary.items():
         if value is None or isinstance(value, (list, dict)):
             continue
-        if metric and (key in _METRIC_VALUES or key.endswith((" post-training", " QAT"))):
-            value = format_metric(metric, value)
-        elif metric and key == "metric_drop":
-            value = format_drop(metric, value)
-        rows.append((key, value))
+        rows.append((_label(key), _value(key, value, metric)))
     nested = summary.get("metrics") if isinstance(summary.get("metrics"), dict) else {}
-    rows += [(f"test {k}", format_metric(k, v)) for k, v in nested.items()]
+    rows += [(f"test {k.replace('_', '-') if k == 'macro_f1' else k}", format_metric(k, v)) for k, v in nested.items()]
     return _table(("", "value"), rows) if rows else "_nothing to report_"
 
 
@@ -95,10 +126,26 @@ def _metric_change(row: dict[str, Any]) -> str:
 
 
 def _embedded_benchmark(md: Path) -> str:
-    """The benchmark stage's report.md minus its title and images (shown once, below), headings one level down."""
-    lines = md.read_text(encoding="utf-8").splitlines()[1:]
-    kept = [("#" + line) if line.startswith("## ") else line for line in lines if not line.startswith("![")]
-    return "\n".join(kept).strip()
+    """The benchmark stage's report.md minus its title, its recommendation (at the top of this page) and images
+    (shown once, below), headings one level down."""
+    lines, skipping = [], False
+    for line in md.read_text(encoding="utf-8").splitlines()[1:]:
+        if line.startswith("## "):
+            skipping = line == "## What to ship"
+        if not skipping and not line.startswith("!["):
+            lines.append(("#" + line) if line.startswith("## ") else line)
+    return "\n".join(lines).strip()
+
+
+def recommendation(out_dir: Path, steps: Sequence[Any]) -> dict[str, Any] | None:
+    """The benchmark step's ``recommendation`` (from its report.json), if the run had one."""
+    import json
+
+    step = next((s for s in steps if s.name == "benchmark"), None)
+    path = out_dir / step.outputs.get("json", "benchmark/report.json") if step is not None else None
+    if path is None or not path.exists():
+        return None
+    return json.loads(path.read_text(encoding="utf-8")).get("recommendation")
 
 
 def _images(out_dir: Path) -> list[Path]:
@@ -108,7 +155,10 @@ def _images(out_dir: Path) -> list[Path]:
 def write_run_report(recipe: Any, out_dir: Path, steps: Sequence[Any], title: str | None = None) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into ``out_dir``; return both paths."""
     title = title or f"lstm-deploy report: {recipe.name}"
-    md = [f"# {title}", "", recipe.description.strip(), "", f"lstm-deploy {__version__}; recipe: `recipe.yaml` in this folder.", ""]
+    from .recommend import render_markdown
+
+    md = [f"# {title}", "", *render_markdown(recommendation(out_dir, steps)), recipe.description.strip(), "",
+          f"lstm-deploy {__version__}; recipe: `recipe.yaml` in this folder. The sections below follow the run's steps.", ""]
     for name, body in _sections(out_dir, steps):
         md += [f"## {name}", "", body, ""]
     images = _images(out_dir)
