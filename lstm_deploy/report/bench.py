@@ -205,7 +205,9 @@ def render_markdown(report: BenchReport, plots: list[str]) -> str:
         lines += ["## Android device (adb)", "", "| artifact | device | threads | avg ms | init ms | first ms |", "|---|---|---:|---:|---:|---:|"]
         lines += [f"| {a.get('artifact')} | {a.get('device')} | {a.get('threads')} | {_f(a.get('avg_ms'))} | {_f(a.get('init_ms'))} | {_f(a.get('first_inference_ms'))} |" for a in report.adb]
         lines.append("")
-    lines += [f"![{p}]({p})" for p in plots] + ([""] if plots else [])
+    from .plots import caption
+
+    lines += (["## Plots", ""] if plots else []) + [line for p in plots for line in (f"![{caption(p)}]({p})", "")]
     lines += ["## Machine", "", f"- CPU: {m.get('cpu_model')} ({m.get('cpu_count')} logical, {m.get('cpu_usable')} usable), "
               f"memory {m.get('memory_gib')} GiB, GPU: {m.get('gpu') or 'none'}", f"- OS: {m.get('os')}, Python {m.get('python')}"]
     vers = m.get("versions") or {}

@@ -99,7 +99,7 @@ def _sections(out_dir: Path, steps: Sequence[Any]) -> list[tuple[str, str]]:
             if s.get("not_available"):
                 body += f"\n\nnot available for that format (skipped): {', '.join(s['not_available'])}"
         elif step.name == "caption":
-            body = _caption_table(s)
+            body = _caption_table(s, str(Path(step.outputs.get("summary", "caption/captioning.json")).parent))
         elif step.name == "benchmark":
             md = out_dir / step.outputs.get("md", "benchmark/report.md")
             body = _embedded_benchmark(md) if md.exists() else "_benchmark report missing_"
@@ -109,14 +109,28 @@ def _sections(out_dir: Path, steps: Sequence[Any]) -> list[tuple[str, str]]:
     return sections
 
 
-def _caption_table(summary: dict[str, Any]) -> str:
-    """One row per captioner (Keras, then each exported encoder/decoder pair): BLEU, exact match, agreement, size, latency."""
+def _caption_table(summary: dict[str, Any], folder: str = "caption") -> str:
+    """One row per captioner (Keras, then each exported encoder/decoder pair), then a few test images with their captions."""
     headers = ["decoder", "format", "mode", "BLEU-4", "BLEU-1", "exact match", "same caption as Keras", "decoder (KB)", "ms / token"]
-    rows = [[r["decoder"], r["format"], r["quantization"], f"{100 * r['bleu']:.1f}", f"{100 * r.get('bleu1', 0):.1f}", f"{100 * r['exact_match']:.1f} %",
+    rows = [[r["decoder"], r["format"], r["quantization"], f"{100 * r['bleu']:.1f} %", f"{100 * r.get('bleu1', 0):.1f} %", f"{100 * r['exact_match']:.1f} %",
              "" if r.get("agrees_with_keras") is None else f"{100 * r['agrees_with_keras']:.1f} %",
              "" if r.get("decoder_bytes") is None else round(r["decoder_bytes"] / 1024, 1), r.get("ms_per_token", "")]
             for r in summary.get("captions", [])]
-    return f"{summary.get('images')} held-out images, greedy decoding unless a beam is named\n\n" + _table(headers, rows)
+    text = (f"{summary.get('images')} held-out images, greedy decoding unless a beam is named. BLEU in percent (0-100); "
+            "exact match: the generated caption equals the human-written one.\n\n" + _table(headers, rows))
+    return text + _caption_examples(summary.get("captions", []), folder)
+
+
+def _caption_examples(rows: list[dict[str, Any]], folder: str) -> str:
+    """The first test images, each with its reference caption and what Keras and every exported decoder generated."""
+    keras = next((r for r in rows if r.get("references")), None)
+    if keras is None:
+        return ""
+    lines = ["", "", "**Examples.** The first test images; under each: the human-written caption, then what each captioner generated.", ""]
+    for i, ref in enumerate(keras["references"]):
+        said = "; ".join(f"{r['decoder']}: \"{r['examples'][i]}\"" for r in rows if i < len(r.get("examples") or []))
+        lines += [f"![Image {i + 1}. Reference: \"{ref}\". Generated: {said}]({folder}/examples/{i + 1}.png)", ""]
+    return "\n".join(lines)
 
 
 def _metric_change(row: dict[str, Any]) -> str:
@@ -152,6 +166,15 @@ def _images(out_dir: Path) -> list[Path]:
     return sorted((out_dir / "benchmark").glob("*.png")) if (out_dir / "benchmark").exists() else []
 
 
+def _caption_images(out_dir: Path, steps: Sequence[Any]) -> dict[str, str]:
+    """The caption step's example images, keyed as the report's Markdown names them."""
+    step = next((s for s in steps if s.name == "caption"), None)
+    if step is None:
+        return {}
+    folder = Path(step.outputs.get("summary", "caption/captioning.json")).parent
+    return inline_images(sorted((out_dir / folder / "examples").glob("*.png")), prefix=f"{folder.as_posix()}/examples/")
+
+
 def write_run_report(recipe: Any, out_dir: Path, steps: Sequence[Any], title: str | None = None) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into ``out_dir``; return both paths."""
     title = title or f"lstm-deploy report: {recipe.name}"
@@ -163,9 +186,12 @@ def write_run_report(recipe: Any, out_dir: Path, steps: Sequence[Any], title: st
         md += [f"## {name}", "", body, ""]
     images = _images(out_dir)
     if images:
-        md += ["## plots", ""] + [f"![{p.stem}](benchmark/{p.name})" for p in images] + [""]
+        from .plots import caption
+
+        md += ["## Plots", ""] + [line for p in images for line in (f"![{caption(p.name)}](benchmark/{p.name})", "")]
     text = "\n".join(md)
     md_path = atomic_write_text(out_dir / "report.md", text)
     recipe_html = f"<h2>recipe</h2><pre>{html.escape(recipe.to_yaml())}</pre>"
-    html_path = write_page(out_dir / "report.html", title, text, inline_images(images, prefix="benchmark/"), recipe_html)
+    pictures = {**inline_images(images, prefix="benchmark/"), **_caption_images(out_dir, steps)}
+    html_path = write_page(out_dir / "report.html", title, text, pictures, recipe_html)
     return md_path, html_path

@@ -105,7 +105,7 @@ def test_markdown_ranked_marked_and_unavailable_listed(report):
     assert "not phone numbers" in md
     assert "| litert-gpu | unavailable | no GPU / here | a.tflite |" in md
     assert "openvino is not installed" in md
-    assert "![latency_vs_metric.png](latency_vs_metric.png)" in md
+    assert "![Host p50 latency of one call (log scale) against the test metric" in md and "](latency_vs_metric.png)" in md
 
 
 def test_write_report_files(report, tmp_path):
