@@ -92,10 +92,14 @@ def _sections(out_dir: Path, steps: Sequence[Any]) -> list[tuple[str, str]]:
             body = f"{s.get('description', '')}\n\ntask: **{s.get('task')}**"
         elif step.name == "export":
             rows = s.get("artifacts", [])
-            headers = ["artifact", "format", "quantization", "size (KB)", "fused LSTM", "parity", "rel. error", "metric (Keras -> artifact)", "argmax agreement"]
+            headers = ["artifact", "format", "mode", "size (KB)", "quantized weights", "fused LSTM", "parity", "rel. error",
+                       "metric (Keras -> artifact)", "same class as Keras"]
             body = _table(headers, [[r.get("artifact") or "(not written)", r["format"], r["quantization"], round(r["size_bytes"] / 1024, 1),
+                                      "" if r.get("weights") is None else f"{r['quantized_weights']} of {r['weights']}",
                                       "yes" if r.get("fused") else "no", "pass" if r.get("passed") else "FAIL", r.get("rel_error"),
-                                      _metric_change(r), r.get("argmax_agreement")] for r in rows])
+                                      _metric_change(r), "" if r.get("argmax_agreement") is None else f"{100 * r['argmax_agreement']:.1f} %"]
+                                     for r in rows])
+            body += "".join(f"\n\n{r['note']}" for r in rows if r.get("note"))
             if s.get("not_available"):
                 body += f"\n\nnot available for that format (skipped): {', '.join(s['not_available'])}"
         elif step.name == "caption":
