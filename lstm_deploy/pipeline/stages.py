@@ -235,7 +235,7 @@ def run_benchmark(ctx: StageContext, config: BenchConfig, folder: Path) -> Stage
     from ..bench.registry import expand_runtimes, get_runtime
 
     export = next((s for s in ctx.recipe.stages if s.stage == "export"), None)
-    if "max_metric_drop" not in config.model_fields_set and export is not None and export.max_metric_drop is not None:
+    if config.max_metric_drop is None and export is not None and export.max_metric_drop is not None:
         config = config.replace(max_metric_drop=export.max_metric_drop)  # type: ignore[assignment]  # one budget per recipe
     inputs = ([ctx.model_path] if config.include_keras else []) + ([ctx.export_dir] if ctx.export_dir is not None else [])
     names = expand_runtimes(list(config.runtimes))
