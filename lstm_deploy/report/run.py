@@ -57,7 +57,7 @@ def _value(key: str, value: Any, metric: str | None) -> Any:
     if metric and (key in _METRIC_VALUES or key.endswith((" post-training", " QAT"))):
         return format_metric(metric, value)
     if metric and key == "metric_drop":
-        return format_drop(metric, -value if metric == "accuracy" else value)  # a drop of one point reads "-1.00 points"
+        return format_drop(metric, (-value if metric == "accuracy" else value) + 0.0)  # a drop of one point reads "-1.00 points"
     if key in _FRACTIONS and isinstance(value, (int, float)):
         return f"{100 * value:.1f} %"
     if key.endswith("bytes") or "bytes_" in key:
@@ -149,7 +149,7 @@ def _embedded_benchmark(md: Path) -> str:
     lines, skipping = [], False
     for line in md.read_text(encoding="utf-8").splitlines()[1:]:
         if line.startswith("## "):
-            skipping = line == "## What to ship"
+            skipping = line in ("## What to ship", "## Plots")  # the answer opens this page; the plots close it
         if not skipping and not line.startswith("!["):
             lines.append(("#" + line) if line.startswith("## ") else line)
     return "\n".join(lines).strip()
