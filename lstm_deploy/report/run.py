@@ -126,15 +126,16 @@ def _caption_table(summary: dict[str, Any], folder: str = "caption") -> str:
 
 
 def _caption_examples(rows: list[dict[str, Any]], folder: str) -> str:
-    """The first test images, each with its reference caption and what Keras and every exported decoder generated."""
+    """The first test images with their human-written captions, then a table of what each captioner generated for them."""
     keras = next((r for r in rows if r.get("references")), None)
     if keras is None:
         return ""
-    lines = ["", "", "**Examples.** The first test images; under each: the human-written caption, then what each captioner generated.", ""]
-    for i, ref in enumerate(keras["references"]):
-        said = "; ".join(f"{r['decoder']}: \"{r['examples'][i]}\"" for r in rows if i < len(r.get("examples") or []))
-        lines += [f"![Image {i + 1}. Reference: \"{ref}\". Generated: {said}]({folder}/examples/{i + 1}.png)", ""]
-    return "\n".join(lines)
+    refs = keras["references"]
+    lines = ["", "", "**Examples.** The first test images and their human-written captions; the table below says what each "
+             "captioner generated for them.", ""]
+    lines += [line for i, ref in enumerate(refs) for line in (f"![Image {i + 1}: \"{ref}\" (human-written)]({folder}/examples/{i + 1}.png)", "")]
+    table = [["human-written", *refs]] + [[r["decoder"], *(r.get("examples") or [])[: len(refs)]] for r in rows if r.get("examples")]
+    return "\n".join(lines) + "\n" + _table(["captioner", *(f"image {i + 1}" for i in range(len(refs)))], table)
 
 
 def _metric_change(row: dict[str, Any]) -> str:

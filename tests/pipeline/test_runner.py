@@ -57,7 +57,8 @@ def test_recipe_runs_end_to_end_in_small_mode(tmp_path, name):
         assert "ms / token" in report and "captioner.decoder.dynamic.tflite" in report
         first = captions[0]  # a few test images with the human-written caption beside every captioner's
         assert first["references"] and len(first["examples"]) == len(first["references"])
-        assert f'Reference: "{first["references"][0]}"' in report and f'keras: "{first["examples"][0]}"' in report
+        assert f'Image 1: "{first["references"][0]}" (human-written)' in report
+        assert f'| keras | {first["examples"][0]} |' in report
         assert html.count("<figure>") >= len(first["references"])
 
 
