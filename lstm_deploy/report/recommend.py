@@ -293,7 +293,8 @@ def _goal(cands: list[dict[str, Any]], picker: Callable[[list[dict[str, Any]]], 
     elif goal == "smallest":
         why = f"Smallest file ({c['size_bytes'] / 1024:.1f} KB)"
     else:
-        why = f"A {c.get('quantization')} TFLite ({c['size_bytes'] / 1024:.1f} KB) for LiteRT on a phone"
+        mode = str(c.get("quantization"))
+        why = f"{'An' if mode[:1] in 'aeiou' else 'A'} {mode} TFLite ({c['size_bytes'] / 1024:.1f} KB) for LiteRT on a phone"
     if tied_on:
         why += f"; tie on {' and '.join(words[k] for k in tied_on)} with another candidate, decided by " + _decider(tied_on, goal)
     why += f"; {judged}.{extra}"
