@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 ALPHA = 0.05
-LATENCY_FLOOR = 0.05  # relative: p50s within 5 % are a tie whatever the spread (measured: up to 3 % drift between two runs)
+LATENCY_FLOOR = 0.05  # relative: p50s within 5 % are a tie whatever the spread (runs drift: docs/reports.md)
 SIZE_TIE = 0.02  # relative: files within 2 % are a tie
 DEFAULT_MAX_DROP = 0.01  # one accuracy point
 DEFAULT_RMSE_INCREASE = 0.05  # regression: 5 % of the source RMSE (as export's default budget)
