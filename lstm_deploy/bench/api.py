@@ -27,8 +27,10 @@ import numpy as np
 from ..errors import DataError, InputError
 from ..load.dataset import Dataset, load_data, take
 from ..load.dataset import rows as n_rows
+from .. import metrics
 from ..metrics import agreement, task_metrics
-from ..report.bench import HOST_NOTE, BenchReport, mark_pareto
+from ..report.bench import HOST_NOTE, BenchReport
+from ..report.recommend import mark_supported_pareto, recommend, sample_outcomes
 from .artifacts import Artifact, discover
 from .config import BenchConfig
 from .jobs import REFERENCE_RUNTIMES, Job, run_jobs
@@ -88,18 +90,32 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
     order = {n: i for i, n in enumerate(names)}
     arts = {a.name: i for i, a in enumerate(artifacts)}
     rows.sort(key=lambda r: (arts[r["artifact"]], order[r["runtime"]], r.get("threads") or 0, r.get("batch_size") or 0))
-    mark_pareto(rows)
+    outcomes = _outcomes(preds, y_eval, ds.task)
+    mark_supported_pareto(rows, outcomes, ds.task)
+    refs = {name: {"label": label, "metric": metrics.score(y_eval, out, ds.task), "outcomes": outcomes[key]}
+            for name, (label, key, out) in _references(sources, preds).items() if key in outcomes}
     report = BenchReport(
         results=rows, artifacts=[a.as_dict() for a in artifacts], runtimes=runtimes, machine=describe_machine(),
         settings={**config.model_dump(mode="json", exclude={"stage"}), "runtimes": names, "eval_samples": n_rows(x_eval), "data": ds.source,
                   "method": "one call = state reset + batch in + outputs out; warm-up untimed; p50/p90/p99 over timed calls"},
-        task=ds.task, notes=notes,
+        task=ds.task, notes=notes, recommendation=recommend(rows, outcomes, refs, ds.task, config.max_metric_drop),
     )
     if config.adb_serial:
         from .adb import run_on_device
 
         report.adb = run_on_device(config.adb_serial, tflites, list(config.threads), config.warmup, config.repeats, config.adb_binary)
     return report
+
+
+def _outcomes(preds: dict[tuple[str, str], np.ndarray], y_eval: np.ndarray, task: str) -> dict[tuple[str, str], np.ndarray]:
+    """Per-sample outcomes (right/wrong, or squared error) of every run on the evaluation rows, for the paired tests."""
+    found = {}
+    for key, out in preds.items():
+        try:
+            found[key] = sample_outcomes(y_eval, out, task)
+        except ValueError:  # outputs that do not fit the labels: no metric, so no paired test either
+            continue
+    return found
 
 
 def _plan_jobs(artifacts: list[Artifact], runtimes: list[dict[str, Any]], config: BenchConfig) -> tuple[list[dict[str, Any]], list[Job]]:

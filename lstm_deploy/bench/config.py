@@ -38,6 +38,8 @@ class BenchConfig(StageConfig):
         adb_serial: also run LiteRT's benchmark_model on this Android device.
         adb_binary: local benchmark_model binary to push (else it must be on the device).
         include_keras: in a recipe, also time the Keras model the artifacts came from.
+        max_metric_drop: budget of the recommendation, as export's: accuracy drop as a fraction
+            (0.01 = one point, the default) or RMSE increase in target units (default 5 % of the source RMSE).
     """
 
     stage: Literal["benchmark"] = "benchmark"
@@ -54,6 +56,7 @@ class BenchConfig(StageConfig):
     adb_serial: str | None = None
     adb_binary: str | None = None
     include_keras: bool = True
+    max_metric_drop: float | None = Field(default=None, ge=0.0)
 
     @model_validator(mode="after")
     def _budget(self) -> "BenchConfig":

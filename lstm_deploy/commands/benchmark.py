@@ -41,10 +41,13 @@ def _ints(option: str, text: str) -> tuple[int, ...]:
 @click.option("--repeats", default=default(BenchConfig, "repeats"), show_default=True, type=int, help="Timed calls per configuration, at least (fast ones are timed for 0.5 s; slow ones stop after 2 s once 5 are timed).")
 @click.option("--adb", "adb_serial", default=None, metavar="SERIAL", help="Also run LiteRT's benchmark_model on this Android device.")
 @click.option("--adb-binary", default=None, type=click.Path(path_type=str), help="Local Android benchmark_model binary to push with --adb.")
+@click.option("--max-metric-drop", type=float, default=None,
+              help="Budget of the recommendation: accuracy drop vs the source model as a fraction (0.01 = one point; default) "
+                   "or RMSE increase in target units (default: 5 % of the source RMSE).")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout (for scripts).")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=str), help="Output directory for the reports and plots.")
 def command(inputs: tuple[str, ...], data: str, runtimes: str, batch_sizes: str, threads: str, warmup: int, repeats: int,
-            adb_serial: str | None, adb_binary: str | None, as_json: bool, out_dir: str) -> None:
+            adb_serial: str | None, adb_binary: str | None, max_metric_drop: float | None, as_json: bool, out_dir: str) -> None:
     """Benchmark Keras models and .tflite/.onnx artifacts (or directories of them) on every runtime.
 
     Writes report.json, report.csv, report.md, report.html and plots to OUT. Runtimes that
@@ -59,6 +62,7 @@ def command(inputs: tuple[str, ...], data: str, runtimes: str, batch_sizes: str,
     config = build_config(
         BenchConfig, runtimes=tuple(r.strip() for r in runtimes.split(",") if r.strip()), batch_sizes=_ints("--batch-sizes", batch_sizes),
         threads=_ints("--threads", threads), warmup=warmup, repeats=repeats, adb_serial=adb_serial, adb_binary=adb_binary,
+        max_metric_drop=max_metric_drop,
     )
     report = benchmark(list(inputs), data, config, progress=True)
     paths = write_report(report, out_dir)
@@ -81,7 +85,7 @@ def _print_summary(report: "BenchReport", paths: dict[str, Path]) -> None:
     from ..metrics import format_metric, primary_metric
 
     metric = primary_metric(report.task or "classification")
-    table = Table(title="Benchmark (ranked by p50 latency; * = Pareto-optimal)")
+    table = Table(title="Benchmark (ranked by p50 latency; * = no other row better beyond noise)")
     for col in ("", "artifact", "runtime", "batch", "threads", "p50 ms", "p99 ms", "seq/s", "peak MiB", metric, "agreement"):
         table.add_column(col, justify="left" if col in ("artifact", "runtime") else "right")
     for r in ranked(report.results):
@@ -94,3 +98,7 @@ def _print_summary(report: "BenchReport", paths: dict[str, Path]) -> None:
     for rt, reason in dict.fromkeys((r["runtime"], f"{r['status']}: {r.get('reason')}") for r in skipped):
         console.print(f"[yellow]{rt}[/]: {escape(reason)}", highlight=False)
     console.print(f"Reports: {paths['md']}, {paths['html']}, {paths['json']}, {paths['csv']}", highlight=False)
+    from ..report.recommend import render_text
+
+    for line in render_text(report.recommendation):  # the answer comes last, where the eye lands
+        console.print(escape(line), highlight=False, soft_wrap=True)

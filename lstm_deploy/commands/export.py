@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from ..export.config import ExportConfig
@@ -100,9 +102,17 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
         table.add_row(
             r.artifact.name if r.artifact else "(not written)", r.format, r.quantization, f"{r.size_bytes / 1024:.1f} KB",
             "yes" if r.fused else ("step" if r.streaming else "NO"), f"{p.rel_error:.2e}",
-            "-" if p.argmax_agreement is None else f"{p.argmax_agreement:.3f}", metric, "ok" if p.passed else "FAIL",
+            "-" if p.argmax_agreement is None else f"{p.argmax_agreement:.3f}", metric,
+            "FAIL" if not p.passed else ("= fp32" if r.note else "ok"),
         )
     Console(width=max(Console().width, 140)).print(table)
+    for r in results:
+        if r.note:  # a quantized mode that quantized nothing: said once, exit 0
+            console.print(f"note: {r.note}", soft_wrap=True, highlight=False)
+    import shlex
+
+    click.echo("next: " + shlex.join(["lstm-deploy", "benchmark", model_path, out_dir, "--data", data or "DATA.npz", "-o", str(Path(out_dir).parent / "bench")])
+               + "  (times every artifact here and says which one to ship)")
 
 
 def _print_warnings(console: object, caught: list, category: type) -> None:

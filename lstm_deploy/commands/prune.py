@@ -87,6 +87,11 @@ def command(
     if report_path is not None:
         atomic_write_text(report_path, json.dumps(result.report.to_dict(), indent=2, default=float) + "\n")
     _print(result.report, output, report_path, quiet or bool(obj.get("quiet")))
+    import shlex
+
+    qat = output.with_name(output.stem + "_qat" + output.suffix)
+    click.echo("next: " + shlex.join(["lstm-deploy", "quantize", str(output), "--data", str(data_path), "-o", str(qat)])
+               + "  (or export it as it is: lstm-deploy export " + shlex.join([str(output), "--data", str(data_path), "-o", str(output.parent / "exported")]) + ")")
 
 
 def _kb(n: int) -> str:

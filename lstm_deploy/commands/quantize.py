@@ -76,10 +76,14 @@ def command(
     quiet = quiet or bool(obj.get("quiet"))
     progress = console_progress(primary_metric(dataset.task), quiet=quiet, verbose=obj.get("verbose", 0) >= 1)
     result = quantize_aware_train(loaded.model, dataset, config, progress=progress)
-    save_model(result.model, output, flavour=loaded.flavour)
+    save_model(result.model, output, flavour=loaded.flavour, intent=config.intent())
     if report_path is not None:
         atomic_write_text(report_path, json.dumps(result.report.to_dict(), indent=2, default=float) + "\n")
     _print(result.report, output, report_path, quiet)
+    import shlex
+
+    click.echo("next: " + shlex.join(["lstm-deploy", "export", str(output), "--data", str(data_path), "-o", str(output.parent / "exported")])
+               + f"  (writes fp32 and the {config.target} artifact it was trained for)")
 
 
 def _print(report, output: Path, report_path: Path | None, quiet: bool) -> None:  # type: ignore[no-untyped-def]

@@ -143,3 +143,8 @@ def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, 
     click.echo(f"done: {len(ran)} step(s) run" + (f", {len(skipped)} unchanged ({', '.join(skipped)})" if skipped else "") + f" -> {out}/")
     if result.report_md:
         click.echo(f"report: {result.report_md}  and  {result.report_html}")
+    from ..report.recommend import render_text
+    from ..report.run import recommendation
+
+    for line in render_text(recommendation(out, result.steps)):  # the answer comes last
+        click.echo(line)

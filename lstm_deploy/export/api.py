@@ -23,6 +23,7 @@ from ..errors import DataError, ExportError, InputError, ParityError
 from ..load.dataset import Dataset, load_data, model_inputs, rows, take
 from . import manifest as manifest_mod
 from . import plan as plan_mod
+from . import weights as weights_mod
 from .config import ExportConfig
 from .convert import FORMATS, Converted, calibration_set, convert, load_artifact
 from .parity import ParityReport, compare
@@ -48,6 +49,8 @@ class ExportResult:
     fused: bool
     parity: ParityReport
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    weights: dict[str, Any] | None = None  # weight matrices by dtype (export.weights)
+    note: str | None = None  # why a passing artifact was not written (a quantized mode that quantized nothing)
 
     @property
     def passed(self) -> bool:
@@ -60,7 +63,8 @@ class ExportResult:
                 "size_bytes": self.size_bytes, "fused": self.fused, "passed": self.passed, "rel_error": p.rel_error,
                 "max_abs_error": p.max_abs_error, "metric": p.metric, "metric_source": p.metric_source,
                 "metric_artifact": p.metric_artifact, "metric_drop": p.metric_drop, "argmax_agreement": p.argmax_agreement,
-                "budget": p.budget}
+                "budget": p.budget, "quantized_weights": None if self.weights is None else self.weights["quantized"],
+                "weights": None if self.weights is None else self.weights["total"], "note": self.note}
 
 
 @dataclass
@@ -200,6 +204,7 @@ def export_model(
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise InputError(f"output folder {out_dir} is an existing file; pass a folder path with -o")
     say("loading model")
+    cfg = _with_intent(cfg, model_or_path, say)
     source = _resolve_model(model_or_path)
     model_shape = tuple(source.tf_keras.inputs[0].shape[1:])
     out_shape = tuple(source.tf_keras.outputs[0].shape[1:])  # class labels must fit the model's outputs
@@ -229,15 +234,34 @@ def export_model(
 
     extra = {"labels": list(labels) if labels else None, "preprocessing": preprocessing}
     results = []
-    for fmt, quant in cfg.jobs():
+    fp32_bytes: dict[str, int] = {}
+    for fmt, quant in sorted(cfg.jobs(), key=lambda job: job[1] != "fp32"):  # fp32 first: the twin quantized sizes are judged against
         say(f"converting {fmt} {quant}")
         art = convert(plan, fmt, quant, calibration=calibration, batch_size=cfg.batch_size, opset=cfg.opset)
+        if quant == "fp32":
+            fp32_bytes.setdefault(fmt, art.size_bytes)
         results.append(_write_checked(art, cfg, source, Path(out_dir), name or source.name, checks,
-                                      {**extra, **({"opset": cfg.opset} if fmt == "onnx" else {})}))
+                                      {**extra, **({"opset": cfg.opset} if fmt == "onnx" else {})}, fp32_bytes.get(fmt)))
     failed = [r for r in results if not r.passed]
     if failed:
         raise ParityError(_failure_message(failed))
     return results
+
+
+def _with_intent(cfg: ExportConfig, model_or_path: Any, say: Callable[[str], None]) -> ExportConfig:
+    """No modes asked for, and the model file says what it was prepared for (``quantize``): add that mode beside fp32."""
+    from ..load.intent import export_modes
+
+    if "quantize" in cfg.model_fields_set or not isinstance(model_or_path, (str, Path)):
+        return cfg
+    target = export_modes(model_or_path)
+    if target is None or target[1] in cfg.quantize:
+        return cfg
+    fmt, mode = target
+    if not any(mode in FORMATS[f].quantizations for f in cfg.formats):
+        return cfg
+    say(f"{Path(model_or_path).name} was trained by quantize for {fmt} {mode}: exporting {mode} beside fp32 (--quantize chooses other modes)")
+    return cfg.replace(quantize=(*cfg.quantize, mode))  # type: ignore[return-value]
 
 
 def _failure_message(failed: list[ExportResult]) -> str:
@@ -253,9 +277,21 @@ def _failure_message(failed: list[ExportResult]) -> str:
 
 
 def _write_checked(art: Converted, cfg: ExportConfig, source: _Source, out_dir: Path, stem: str, checks: _Checks,
-                   extra: dict[str, Any]) -> ExportResult:
-    """Run ``art`` through the runtime on the parity inputs; write artifact + manifest only when it passes."""
+                   extra: dict[str, Any], fp32_bytes: int | None = None) -> ExportResult:
+    """Run ``art`` through the runtime on the parity inputs; write artifact + manifest only when it passes.
+
+    A quantized mode whose converter left every weight in float is not written (it would be the
+    fp32 artifact under a quantized name); a quantized artifact not smaller than its fp32 twin is flagged.
+    """
     notes: list[str] = []
+    counted = weights_mod.weight_dtypes(art.data, art.format)
+    skip = weights_mod.unquantized_note(art.format, art.quantization, counted)
+    if fp32_bytes is not None and art.quantization != "fp32" and art.size_bytes >= fp32_bytes and not skip:
+        message = (f"{art.format} {art.quantization}: {art.size_bytes / 1024:.1f} KB, not smaller than the fp32 artifact "
+                   f"({fp32_bytes / 1024:.1f} KB); quantization does not pay off for this model")
+        warnings.warn(message, ExportWarning, stacklevel=3)
+        notes.append(message)
+        counted = {**counted, "larger_than_fp32": True}
     if not cfg.streaming and not art.fused:
         message = f"{art.format} {art.quantization}: LSTM not fused -- {art.fusion['reason']}"
         if cfg.require_fused:
@@ -275,14 +311,16 @@ def _write_checked(art: Converted, cfg: ExportConfig, source: _Source, out_dir: 
     report = compare(checks.reference, produced, quantization=art.quantization, inputs=checks.where, labels=checks.y, task=checks.task,
                      max_metric_drop=cfg.max_metric_drop, fp32_tolerance=cfg.fp32_tolerance)
     manifest["parity"] = report.to_dict()
-    if not report.passed:
+    manifest["weights"] = counted
+    if not report.passed or skip:
         for stale in (target, mtarget):  # an older artifact of this name no longer matches this model
             stale.unlink(missing_ok=True)
-        return ExportResult(None, None, art.format, art.quantization, cfg.streaming, art.size_bytes, art.fused, report, tuple(notes))
+        return ExportResult(None, None, art.format, art.quantization, cfg.streaming, art.size_bytes, art.fused, report, tuple(notes),
+                            counted, skip)
     with atomic_path(target) as tmp, atomic_path(mtarget) as mtmp:
         tmp.write_bytes(art.data)
         mtmp.write_text(manifest_mod.dumps(manifest), encoding="utf-8")
-    return ExportResult(target, mtarget, art.format, art.quantization, cfg.streaming, art.size_bytes, art.fused, report, tuple(notes))
+    return ExportResult(target, mtarget, art.format, art.quantization, cfg.streaming, art.size_bytes, art.fused, report, tuple(notes), counted)
 
 
 def _stream_predict(model: runtime.Model, x: np.ndarray, reference: np.ndarray) -> np.ndarray:

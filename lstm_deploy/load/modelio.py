@@ -228,7 +228,7 @@ def _load_saved_model(path: Path, unsafe: bool) -> tuple[Any, Flavour]:
     return model, "tf_keras"
 
 
-def save_model(model: Any, path: str | Path, flavour: Flavour | None = None) -> Path:
+def save_model(model: Any, path: str | Path, flavour: Flavour | None = None, intent: dict[str, Any] | None = None) -> Path:
     """Save ``model`` to ``path`` atomically, converting to ``flavour`` first when needed.
 
     ``.keras`` and ``.h5`` suffixes are accepted. A Keras 3 ``.keras`` output loads with
@@ -236,6 +236,8 @@ def save_model(model: Any, path: str | Path, flavour: Flavour | None = None) -> 
 
     Example:
         >>> save_model(pruned, "pruned.keras", flavour="keras3")   # doctest: +SKIP
+
+    ``intent`` (what the model was prepared for, :mod:`lstm_deploy.load.intent`) is written into the file.
     """
     path = Path(path)
     if path.suffix.lower() not in MODEL_SUFFIXES:
@@ -245,4 +247,8 @@ def save_model(model: Any, path: str | Path, flavour: Flavour | None = None) -> 
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model.save(tmp)
+        if intent:
+            from .intent import write_intent
+
+            write_intent(tmp, intent)
     return path

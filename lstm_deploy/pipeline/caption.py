@@ -64,6 +64,34 @@ def score_captions(hypotheses: Sequence[str], references: Sequence[str]) -> dict
     return {"bleu": round(float(bleu4), 4), "bleu1": round(float(bleu1), 4), "exact_match": round(exact, 4)}
 
 
+#: Test images whose captions the report shows beside their references.
+EXAMPLES = 6
+
+
+def write_examples(images: np.ndarray, folder: Path, n: int = EXAMPLES) -> list[Path]:
+    """The first ``n`` test images as PNG files (scaled up 4x, nearest neighbour) for the report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..atomic import atomic_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, img in enumerate(np.asarray(images)[:n]):
+        arr = np.asarray(img, np.float64)
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+        arr = np.kron(arr, np.ones((4, 4) + (1,) * (arr.ndim - 2)))
+        with atomic_path(folder / f"{i + 1}.png") as tmp:
+            plt.imsave(tmp, arr, cmap="gray" if arr.ndim == 2 else None, format="png")
+        paths.append(folder / f"{i + 1}.png")
+    return paths
+
+
 def _timed_captions(art: Any, images: np.ndarray, threads: int, beam: int = 1) -> tuple[list[list[int]], float]:
     """Captions of ``images`` by one exported pair and the milliseconds per generated token (the end token's step included)."""
     from .. import runtime
@@ -86,18 +114,20 @@ def caption_rows(model: Any, images: np.ndarray, references: Sequence[str], voca
         return " ".join(words[i] for i in ids)
 
     reference = keras_greedy(model, images, start=start, end=end)
-    rows = [{"decoder": "keras", "format": "keras", "quantization": "fp32", **score_captions([text(c) for c in reference], references)}]
+    rows = [{"decoder": "keras", "format": "keras", "quantization": "fp32", **score_captions([text(c) for c in reference], references),
+             "examples": [text(c) for c in reference[:EXAMPLES]], "references": list(references[:EXAMPLES])}]
     arts = export_captioner(model, folder, start=start, end=end, images=images, formats=config.formats, quantize=config.quantize,
                             preprocessing={"captioning": vocab})
     for art in arts:
         captions, ms = _timed_captions(art, images, config.threads)
         rows.append({"decoder": art.decoder.name, "format": art.format, "quantization": art.quantization,
                      **score_captions([text(c) for c in captions], references), "agrees_with_keras": round(art.greedy_agreement, 4),
-                     "decoder_bytes": art.size_bytes, "ms_per_token": round(ms, 4)})
+                     "decoder_bytes": art.size_bytes, "ms_per_token": round(ms, 4), "examples": [text(c) for c in captions[:EXAMPLES]]})
     first = next((a for a in arts if a.quantization == "fp32"), None)
     if config.beam > 1 and first is not None:
         captions, ms = _timed_captions(first, images, config.threads, beam=config.beam)
         rows.append({"decoder": f"{first.decoder.name} (beam {config.beam})", "format": first.format, "quantization": "fp32",
                      **score_captions([text(c) for c in captions], references), "decoder_bytes": first.size_bytes,
-                     "ms_per_token": round(ms, 4)})
+                     "ms_per_token": round(ms, 4), "examples": [text(c) for c in captions[:EXAMPLES]]})
+    write_examples(images, folder / "examples")
     return rows

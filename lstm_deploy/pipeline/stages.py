@@ -141,13 +141,13 @@ def _line_progress(ctx: StageContext, ds: Any) -> LineProgress:
     return LineProgress(ctx.say, primary_metric(ds.task))
 
 
-def _model_stage(ctx: StageContext, folder: Path, compress: Callable[[Any, Any], Any]) -> StageOutput:
-    """Load the current model, compress it, save it in the user's flavour and write its report."""
+def _model_stage(ctx: StageContext, folder: Path, compress: Callable[[Any, Any], Any], intent: dict[str, Any] | None = None) -> StageOutput:
+    """Load the current model, compress it, save it in the user's flavour (with ``intent``) and write its report."""
     from ..load.modelio import load_model, save_model
 
     loaded = load_model(ctx.model_path)
     result = compress(loaded.model, ctx.dataset(loaded.model))
-    path = save_model(result.model, folder / "model.keras", flavour=loaded.flavour)
+    path = save_model(result.model, folder / "model.keras", flavour=loaded.flavour, intent=intent)
     atomic_write_text(folder / "report.json", json.dumps(result.report.to_dict(), indent=2, default=str))
     return StageOutput({"model": path, "report": folder / "report.json"}, result.report.summary())
 
@@ -178,7 +178,8 @@ def run_quantize(ctx: StageContext, config: QatConfig, folder: Path) -> StageOut
 
     if ctx.small:
         config = _small_budget(config)
-    return _model_stage(ctx, folder, lambda model, ds: quantize_aware_train(model, ds, config, progress=_line_progress(ctx, ds)))
+    return _model_stage(ctx, folder, lambda model, ds: quantize_aware_train(model, ds, config, progress=_line_progress(ctx, ds)),
+                        intent=config.intent())
 
 
 @register("optimize", OptimizeConfig)
@@ -243,6 +244,9 @@ def run_benchmark(ctx: StageContext, config: BenchConfig, folder: Path) -> Stage
 
     from ..bench.registry import expand_runtimes, get_runtime
 
+    export = next((s for s in ctx.recipe.stages if s.stage == "export"), None)
+    if config.max_metric_drop is None and export is not None and export.max_metric_drop is not None:
+        config = config.replace(max_metric_drop=export.max_metric_drop)  # type: ignore[assignment]  # one budget per recipe
     inputs = ([ctx.model_path] if config.include_keras else []) + ([ctx.export_dir] if ctx.export_dir is not None else [])
     names = expand_runtimes(list(config.runtimes))
     if config.include_keras and not any("keras" in get_runtime(n).formats for n in names):

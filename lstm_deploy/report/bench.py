@@ -52,6 +52,7 @@ class BenchReport:
     task: str | None = None
     adb: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=lambda: [HOST_NOTE])
+    recommendation: dict[str, Any] | None = None
     created_utc: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     tool_version: str = __version__
     schema: str = SCHEMA
@@ -60,7 +61,7 @@ class BenchReport:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["results"] = [{k: row.get(k) for k in ROW_FIELDS} for row in self.results]
-        return {"schema": data.pop("schema"), "schema_version": data.pop("schema_version"), **data}
+        return {"schema": data.pop("schema"), "schema_version": data.pop("schema_version"), "recommendation": data.pop("recommendation"), **data}
 
     def to_json(self) -> str:
         return json.dumps(_finite(self.to_dict()), indent=2, sort_keys=False)
@@ -153,9 +154,13 @@ def _f(value: Any, fmt: str = ".3g") -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{100 * value:.2f} %"
+
+
 def _metric_cells(row: dict[str, Any]) -> str:
     if row.get("accuracy") is not None:
-        return f"{row['accuracy']:.4f} | {_f(row.get('macro_f1'), '.4f')}"
+        return f"{_pct(row['accuracy'])} | {_pct(row.get('macro_f1'))}"
     if row.get("rmse") is not None:
         return f"{row['mae']:.4g} | {row['rmse']:.4g}"
     return "- | -"
@@ -165,17 +170,17 @@ def render_markdown(report: BenchReport, plots: list[str]) -> str:
     """Markdown: results per batch size ranked by p50 (Pareto rows marked), skipped rows, machine."""
     m = report.machine
     names = ("accuracy", "macro-F1") if report.task == "classification" else ("MAE", "RMSE")
-    lines = [
-        "# lstm-deploy benchmark report", "",
-        f"Created {report.created_utc} with lstm-deploy {report.tool_version} (schema {report.schema} v{report.schema_version}). "
-        f"Machine: {m.get('cpu_model', '?')}, {m.get('cpu_usable', '?')} usable cores. "
-        f"Settings: warm-up {report.settings.get('warmup')}, repeats {report.settings.get('repeats')}, "
-        f"seed {report.settings.get('seed')}.", "",
-    ]
+    from .recommend import render_markdown as recommendation_md
+
+    lines = ["# lstm-deploy benchmark report", "", *recommendation_md(report.recommendation)]
+    lines += [f"Created {report.created_utc} with lstm-deploy {report.tool_version} (schema {report.schema} v{report.schema_version}). "
+              f"Machine: {m.get('cpu_model', '?')}, {m.get('cpu_usable', '?')} usable cores. "
+              f"Settings: warm-up {report.settings.get('warmup')}, repeats {report.settings.get('repeats')}, "
+              f"seed {report.settings.get('seed')}.", ""]
     lines += [f"> {note}" for note in report.notes] + [""]
     for batch in sorted({r["batch_size"] for r in report.ok_rows()}):
-        lines += [f"## Batch size {batch} (ranked by p50 latency; ★ = Pareto-optimal latency vs {names[0]})", "",
-                  f"| # | ★ | artifact | quant | runtime | threads | batching | p50 ms | p90 ms | p99 ms | seq/s | load ms | peak RSS MiB | size KiB (gzip) | {names[0]} | {names[1]} | agreement |",
+        lines += [f"## Batch size {batch} (every measurement, ranked by p50 latency; ★ = no other row is better beyond noise)", "",
+                  f"| # | ★ | artifact | mode | runtime | threads | batching | p50 ms | p90 ms | p99 ms | seq/s | load ms | peak RSS MiB | size KB (gzip) | {names[0]} | {names[1]} | agreement |",
                   "|---:|:-:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for i, r in enumerate((r for r in ranked(report.results) if r["batch_size"] == batch), 1):
             size = f"{r['size_bytes'] / 1024:.1f} ({r['gzip_bytes'] / 1024:.1f})" if r.get("size_bytes") else "-"
@@ -183,7 +188,7 @@ def render_markdown(report: BenchReport, plots: list[str]) -> str:
                 f"| {i} | {'★' if r.get('pareto') else ''} | {r['artifact']} | {r.get('quantization') or '-'} | {r['runtime']} | "
                 f"{r['threads']} | {r.get('batching') or '-'} | {_f(r['p50_ms'])} | {_f(r['p90_ms'])} | {_f(r['p99_ms'])} | "
                 f"{_f(r.get('throughput_seq_s'), '.0f')} | {_f(r.get('load_ms'), '.0f')} | {_f(r.get('peak_rss_mb'), '.0f')} | "
-                f"{size} | {_metric_cells(r)} | {_f(r.get('agreement'), '.4f')} |")
+                f"{size} | {_metric_cells(r)} | {_pct(r.get('agreement'))} |")
         lines += ["", *legend(report, batch), ""]
     lines += _streaming_section(report)
     skipped = [r for r in report.results if r.get("status") != "ok"]
@@ -198,7 +203,9 @@ def render_markdown(report: BenchReport, plots: list[str]) -> str:
         lines += ["## Android device (adb)", "", "| artifact | device | threads | avg ms | init ms | first ms |", "|---|---|---:|---:|---:|---:|"]
         lines += [f"| {a.get('artifact')} | {a.get('device')} | {a.get('threads')} | {_f(a.get('avg_ms'))} | {_f(a.get('init_ms'))} | {_f(a.get('first_inference_ms'))} |" for a in report.adb]
         lines.append("")
-    lines += [f"![{p}]({p})" for p in plots] + ([""] if plots else [])
+    from .plots import caption
+
+    lines += (["## Plots", ""] if plots else []) + [line for p in plots for line in (f"![{caption(p)}]({p})", "")]
     lines += ["## Machine", "", f"- CPU: {m.get('cpu_model')} ({m.get('cpu_count')} logical, {m.get('cpu_usable')} usable), "
               f"memory {m.get('memory_gib')} GiB, GPU: {m.get('gpu') or 'none'}", f"- OS: {m.get('os')}, Python {m.get('python')}"]
     vers = m.get("versions") or {}
@@ -221,8 +228,9 @@ def legend(report: BenchReport, batch: int) -> list[str]:
     lines = [f"**Columns.** p50 / p90 / p99 ms: latency of {per}, median / 90th / 99th percentile of the timed calls. "
              f"seq/s: sequences per second at this batch. load ms: loading the artifact. peak RSS: the worker's memory. "
              f"{names[0]} / {names[1]}: on the test set. agreement: share of test samples whose predicted class equals the "
-             f"source Keras model's (the reference); 1 - relative L2 error for regression. ★ Pareto-optimal: no other row "
-             f"is both faster and at least as good on {names[0]}. quant: the artifact's quantization."]
+             f"source Keras model's (the reference); 1 - relative L2 error for regression. ★: no other row is faster beyond the "
+             f"latency spread without being less accurate, or more accurate (exact McNemar test on the same samples, p < 0.05) "
+             f"without being slower. mode: the artifact's quantization. 1 KB = 1024 bytes."]
     n = max((int(r.get("eval_samples") or 0) for r in rows), default=0)
     if report.task == "classification" and n:
         scores = [r["accuracy"] for r in rows if r.get("accuracy") is not None]
@@ -231,7 +239,7 @@ def legend(report: BenchReport, batch: int) -> list[str]:
             lines += ["", f"**Noise.** Every row scores the same accuracy on the {n} test samples: the ★ marks follow latency alone."]
         elif spread <= 2 / n + 1e-12:
             lines += ["", f"**Noise.** Accuracies here differ by at most {spread:.1%}, within two of {n} test samples "
-                          f"(one sample = {1 / n:.1%}): rank these rows by latency and size; the ★ marks rest on noise."]
+                          f"(one sample = {1 / n:.1%}): rank these rows by latency and size (the ★ marks already do)."]
         else:
             lines += ["", f"**Noise.** One test sample is {1 / n:.1%} of accuracy ({n} samples): differences of one or "
                           f"two samples are within noise."]

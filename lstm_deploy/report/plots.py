@@ -16,6 +16,35 @@ from .bench import BenchReport, quality, ranked
 
 PLOT_FILES = ("latency_vs_metric.png", "latency_by_runtime.png", "size_by_artifact.png")
 
+#: What each plot shows, in a sentence (the figure caption in report.md / report.html).
+CAPTIONS = {
+    "latency_vs_metric": ("Host p50 latency of one call (log scale) against the test metric, one panel per batch size. "
+                          "The shaded band is the budget: points inside it are within the allowed drop from the source model; "
+                          "numbers point to the key on the right."),
+    "latency_by_runtime": "Host latency per artifact and runtime: the bar is the median (p50), the whisker reaches p90. Lower is faster.",
+    "size_by_artifact": "File size per artifact, raw and gzip -9 (what a download costs), in KB (1 KB = 1024 bytes). Shorter is smaller.",
+}
+
+
+def caption(name: str) -> str:
+    """The caption of plot file ``name`` (``latency_vs_metric.png`` or its stem)."""
+    return CAPTIONS.get(Path(name).stem, Path(name).stem.replace("_", " "))
+
+
+def _budget_band(report: BenchReport, metric: str, values: list[float]) -> tuple[float, float, float] | None:
+    """``(source metric, edge of the budget, axis span)`` when the report has a budget and a source metric."""
+    rec = report.recommendation or {}
+    budget = (rec.get("budget") or {}).get("max_drop")
+    refs = [float(r[metric]) for r in report.ok_rows() if r.get("format") == "keras" and r.get(metric) is not None]
+    goal = next((g for g in (rec.get("goals") or {}).values() if g), None)
+    if not refs and goal is not None:
+        refs = [goal["metric"] + goal["metric_drop"] if metric == "accuracy" else goal["metric"] - goal["metric_drop"]]
+    if budget is None or not refs:
+        return None
+    ref = refs[0]
+    edge = ref - budget if metric == "accuracy" else ref + budget
+    return ref, edge, max(abs(v - ref) for v in values + [edge])
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -101,9 +130,23 @@ def latency_vs_metric_figure(report: BenchReport) -> Any:
         elif front:
             ax.scatter([front[0]["p50_ms"]], [front[0][metric]], s=160, facecolors="none", edgecolors="black", label="Pareto-optimal")
         _log_axis(ax)
+        band = _budget_band(report, metric, [float(r[metric]) for r in rows])
+        if band is not None:  # the axis shows the budget, so a spread of a few samples is not magnified into a cliff
+            ref, edge, span = band
+            ax.axhspan(min(ref, edge), max(ref, edge), color="tab:green", alpha=0.12, label="within budget")
+            ax.axhline(ref, color="tab:green", linewidth=1, linestyle=":", label="source model")
+            pad = max(span, abs(ref - edge)) * 1.6
+            lo, hi = ref - pad, ref + pad
+            if metric == "accuracy":
+                lo, hi = max(lo, 0.0), min(hi, 1.0 + 1e-9)
+            ax.set_ylim(lo - 0.02 * (hi - lo), hi + 0.02 * (hi - lo))
+        if metric == "accuracy":
+            from matplotlib.ticker import PercentFormatter
+
+            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         per = "one sequence" if batch == 1 else f"a batch of {batch}"
-        ax.set_xlabel(f"p50 ms per call on {per} ({threads} thread(s), log scale)")
-        ax.set_ylabel(f"{metric} on x_test" + (" (lower is better)" if metric == "rmse" else ""))
+        ax.set_xlabel(f"host p50 ms per call on {per} ({threads} thread(s), log scale)")
+        ax.set_ylabel(f"{metric} on the test set" + (" (lower is better)" if metric == "rmse" else ""))
         ax.set_title(f"batch {batch}", fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7, loc="best")
@@ -125,7 +168,7 @@ def latency_by_runtime(report: BenchReport, target: Path) -> Path | None:
     ax.barh(labels, [r["p50_ms"] for r in rows], xerr=[[0] * len(rows), [r["p90_ms"] - r["p50_ms"] for r in rows]], color="tab:blue")
     ax.invert_yaxis()
     _log_axis(ax)
-    ax.set_xlabel(f"p50 latency, ms (bar) to p90 (whisker); batch {rows[0]['batch_size']}, {rows[0]['threads']} thread(s)")
+    ax.set_xlabel(f"host p50 latency, ms (bar) to p90 (whisker); batch {rows[0]['batch_size']}, {rows[0]['threads']} thread(s), log scale")
     ax.set_title("Latency by artifact and runtime")
     ax.tick_params(axis="y", labelsize=7)
     return _save(fig, target)
@@ -142,7 +185,7 @@ def size_by_artifact(report: BenchReport, target: Path) -> Path | None:
     ax.barh([y + 0.2 for y in ys], [a["gzip_bytes"] / 1024 for a in arts], height=0.4, label="gzip -9")
     ax.set_yticks(ys, [f"{a['name']} ({a['quantization']})" for a in arts], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("size, KiB")
+    ax.set_xlabel("size, KB (1 KB = 1024 bytes)")
     ax.set_title("File size by artifact")
     ax.legend(fontsize=8)
     return _save(fig, target)

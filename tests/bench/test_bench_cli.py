@@ -51,6 +51,14 @@ def test_benchmark_json_end_to_end(tiny, tmp_path, capsys):
                  "latency_by_runtime.png", "size_by_artifact.png"):
         assert (out_dir / name).stat().st_size > 0
     assert json.loads((out_dir / "report.json").read_text()) == report
+    rec = report["recommendation"]  # the answer, first in the JSON; every artifact scores 100 %, so latency and size decide
+    assert list(report)[:3] == ["schema", "schema_version", "recommendation"]
+    assert rec["budget"] == {"metric": "accuracy", "max_drop": 0.01}
+    assert rec["goals"]["fastest_cpu"]["artifact"] in ("model_fp32.tflite", "model_fp32.onnx")
+    assert rec["goals"]["phone"]["artifact"] == "model_fp32.tflite" and "No int8 or dynamic TFLite" in rec["goals"]["phone"]["why"]
+    assert rec["goals"]["phone"]["n_rows"] == ok[0]["eval_samples"] and rec["goals"]["phone"]["metric_drop"] == 0.0
+    md = (out_dir / "report.md").read_text()
+    assert md.index("## What to ship") < md.index("## Batch size 1 ")
 
 
 def test_benchmark_table_output(tiny, tmp_path, capsys):
@@ -61,7 +69,9 @@ def test_benchmark_table_output(tiny, tmp_path, capsys):
     code, out, err = run_cli(["benchmark", solo, "--data", tmp_path / "test_only.npz", "--runtimes", "tflite,openvino",
                           "--threads", "1,2", "--warmup", "0", "--repeats", "5", "-o", tmp_path / "o"], capsys)
     assert code == 0, err
-    assert "solo.tflite" in out and "Pareto" in out and "report.md" in out
+    assert "solo.tflite" in out and "better beyond noise" in out and "report.md" in out
+    last = out.rstrip().splitlines()[-2:]  # the answer is the last thing printed (here: why there is none, on one line)
+    assert last[0].startswith("What to ship") and "Keras model" in last[1]
     md = (tmp_path / "o" / "report.md").read_text()
     assert md.count("| solo.tflite | unknown | tflite |") == 2  # threads 1 and 2
 

@@ -46,6 +46,7 @@ def test_units_cli_writes_keras3_model_and_report(files, capsys):
     )
     assert code == 0, err
     assert "ONNX Runtime batch-1" in out and "l1" in out
+    assert out.rstrip().splitlines()[-1].startswith(f"next: lstm-deploy quantize {files / 'u.keras'} --data")
     model = keras.models.load_model(files / "u.keras")  # plain Keras 3 loader
     assert model.get_layer("l1").units == 4 and model.get_layer("l2").units == 4
     report = json.loads((files / "u.json").read_text())

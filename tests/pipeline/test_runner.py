@@ -45,12 +45,21 @@ def test_recipe_runs_end_to_end_in_small_mode(tmp_path, name):
         timed = {r["runtime"] for r in rows if r.get("status") == "ok"}
         assert {"tflite", "onnxruntime"} <= timed
         assert "p50 ms" in report and "data:image/png;base64," in html
+        rec = json.loads((out / "benchmark" / "report.json").read_text())["recommendation"]  # the answer opens the page
+        assert report.splitlines()[2] == "## What to ship" and report.index("## What to ship") < report.index("## data")
+        export = next(s for s in recipe.stages if s.stage == "export")
+        assert export.max_metric_drop is None or rec["budget"]["max_drop"] == export.max_metric_drop  # one budget per recipe
     if "caption" in ran:  # the captioner's encoder/decoder pairs caption the held-out images as Keras does (fp32)
         captions = json.loads((out / "caption" / "captioning.json").read_text())
         assert captions[0]["decoder"] == "keras" and {r["format"] for r in captions[1:]} == {"tflite", "onnx"}
         assert all(r["agrees_with_keras"] == 1.0 for r in captions if r["quantization"] == "fp32" and "agrees_with_keras" in r)
         assert all(0.0 <= r["bleu"] <= 1.0 and r.get("ms_per_token", 1) > 0 for r in captions)
         assert "ms / token" in report and "captioner.decoder.dynamic.tflite" in report
+        first = captions[0]  # a few test images with the human-written caption beside every captioner's
+        assert first["references"] and len(first["examples"]) == len(first["references"])
+        assert f'Image 1: "{first["references"][0]}" (human-written)' in report
+        assert f'| keras | {first["examples"][0]} |' in report
+        assert html.count("<figure>") >= len(first["references"])
 
 
 @pytest.fixture(scope="module")

@@ -105,7 +105,7 @@ def test_markdown_ranked_marked_and_unavailable_listed(report):
     assert "not phone numbers" in md
     assert "| litert-gpu | unavailable | no GPU / here | a.tflite |" in md
     assert "openvino is not installed" in md
-    assert "![latency_vs_metric.png](latency_vs_metric.png)" in md
+    assert "![Host p50 latency of one call (log scale) against the test metric" in md and "](latency_vs_metric.png)" in md
 
 
 def test_write_report_files(report, tmp_path):
@@ -164,7 +164,7 @@ def test_markdown_explains_columns_batches_and_noise(report):
             r["eval_samples"] = 40  # one sample = 2.5 points
     md = report.to_markdown([])
     batch1, batch32 = md.split("## Batch size 1 ")[1].split("## ")[0], md.split("## Batch size 32 ")[1].split("## ")[0]
-    assert "latency of one call on one sequence" in batch1 and "agreement: share of test samples" in batch1 and "Pareto-optimal" in batch1
+    assert "latency of one call on one sequence" in batch1 and "agreement: share of test samples" in batch1 and "beyond the latency spread" in batch1
     assert "latency of one call on 32 sequences (per sequence: divide by 32)" in batch32
     assert "at most 5.0%, within two of 40 test samples (one sample = 2.5%)" in batch1  # 0.90 .. 0.95: two samples
     for r in report.results:
@@ -188,3 +188,21 @@ def test_latency_plot_has_a_panel_per_batch_and_numbers_every_point(report):
         assert "Pareto front" in legends[0] and "Pareto front" not in legends[1] and "Pareto-optimal" in legends[1]
     finally:
         _pyplot().close(fig)
+
+
+def test_latency_plot_axis_shows_the_budget_band_not_a_magnified_spread(report):
+    """Rows 0.3 points apart under a 1-point budget: the y axis spans the budget band, so the spread looks as small as it is."""
+    from lstm_deploy.report.plots import _pyplot, caption, latency_vs_metric_figure
+
+    for r in report.ok_rows():
+        r["accuracy"] = 0.95 if r["artifact"] in ("m.keras", "b.onnx") else 0.947
+    report.recommendation = {"budget": {"metric": "accuracy", "max_drop": 0.01}, "goals": {}, "note": ""}
+    fig = latency_vs_metric_figure(report)
+    try:
+        lo, hi = fig.axes[0].get_ylim()
+        assert lo < 0.94 and hi >= 0.95 and hi - lo < 0.1  # the band 94-95 % is on the axis, and so is the source model
+        labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert "within budget" in labels and "source model" in labels
+    finally:
+        _pyplot().close(fig)
+    assert "budget" in caption("latency_vs_metric.png")

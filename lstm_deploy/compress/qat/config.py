@@ -110,6 +110,10 @@ class QatConfig(StageConfig):
         """The fine-tune budget for ``n_train`` training samples."""
         return plan_budget(n_train, self.batch_size, steps=self.steps, epochs=self.epochs, min_steps=self.min_steps, max_steps=self.max_steps)
 
+    def intent(self) -> dict[str, object]:
+        """What the QAT model is for, recorded in the saved file (:mod:`lstm_deploy.load.intent`): ``export`` writes it by default."""
+        return {"qat_target": self.target, "export": list(TARGETS[self.target])}
+
     def compared_modes(self) -> tuple[str, ...]:
         """The modes the report puts side by side (the target when ``compare`` is not set)."""
         return (self.target,) if self.compare is None else tuple(dict.fromkeys(self.compare))
