@@ -189,7 +189,7 @@ CAPTIONER = Obj({"role": Str(choices=("encoder", "decoder")), "image_input": NAM
 #: the manifest: every field the runtime reads; the rest (parity, ops, source model, ...) is informational
 MANIFEST = Obj({
     "schema_version": Opt(Int(0, 10**6)), "format_version": Int(1, 10**6), "lstm_deploy_version": Opt(Str(64)),
-    "format": Opt(Str(choices=("tflite", "onnx"))), "quantization": Opt(Str(64)), "artifact": Opt(Str(255)),
+    "format": Opt(Str(64)), "quantization": Opt(Str(64)), "artifact": Opt(Str(255)),
     "artifact_sha256": Opt(SHA256), "size_bytes": Opt(Int(0, 2**62)), "batch_size": Opt(COUNT),
     "input_name": Opt(NAME), "output_name": Opt(NAME), "input_range": Opt(Range()),
     "input_names": Opt(List(NAME, 1, 256, unique=True)), "input_ranges": Opt(MapOf(NAME, Opt(Range()))),
