@@ -161,7 +161,8 @@ def test_runtime_wheel_alone_runs_every_artifact_kind_like_the_full_package(tmp_
     _sh([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
     py = venv / "bin" / "python"
     _sh([str(py), "-m", "pip", "install", "--quiet", f"{wheel}[litert,onnx]"], cwd=tmp_path)
-    installed = {line.split("==")[0].lower() for line in _sh([str(py), "-m", "pip", "freeze"], cwd=tmp_path).stdout.split()}
+    listed = json.loads(_sh([str(py), "-m", "pip", "list", "--format=json"], cwd=tmp_path).stdout)
+    installed = {p["name"].lower().replace("_", "-") for p in listed}
     assert not installed & {"tensorflow", "tensorflow-cpu", "keras", "tf-keras", "lstm-deploy", "tf2onnx", "onnx"}, installed
 
     (tmp_path / "spec.json").write_text(json.dumps(spec))
