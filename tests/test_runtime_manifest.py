@@ -143,3 +143,22 @@ def test_named_patterns_tokenize_like_the_training_vocabulary():
     texts = ["Good film, isn't it?", "a" * 5000 + "!"]
     assert vocab.to_dict()["pattern"] == "words"
     np.testing.assert_array_equal(prepare_inputs(texts, {"tokenizer": vocab.to_dict()}), vocab.encode(texts))
+
+
+def test_one_version_for_both_distributions_and_small_modules():
+    """lstm-deploy pins lstm-deploy-runtime at its own version; both packages' modules stay under 400 lines."""
+    import tomllib
+
+    import lstm_deploy
+    import lstm_deploy_runtime
+
+    root = Path(__file__).resolve().parents[1]
+    main = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    runtime = tomllib.loads((root / "runtime" / "pyproject.toml").read_text())["project"]
+    assert main["version"] == runtime["version"] == lstm_deploy.__version__ == lstm_deploy_runtime.__version__
+    assert f"lstm-deploy-runtime=={main['version']}" in main["dependencies"]
+    assert runtime["dependencies"] == ["numpy>=1.26,<3"]  # numpy only; the engines are extras
+    pins = {d.split("==")[0]: d for d in main["dependencies"]}
+    assert {pins[d.split("==")[0]] for deps in runtime["optional-dependencies"].values() for d in deps} <= set(main["dependencies"])
+    long = {p.name: n for p in (root / "runtime" / "lstm_deploy_runtime").glob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
