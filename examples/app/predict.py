@@ -1,9 +1,12 @@
 """A tiny predictor app that embeds an exported model -- no TensorFlow, no lstm-deploy install.
 
-Needs only numpy plus the runtime of the artifact (``requirements.txt``): ai-edge-litert for
-``.tflite``, onnxruntime for ``.onnx``. ``lstm_deploy/runtime.py`` is a single file that
-depends on nothing else in lstm-deploy: use the installed package if present, or copy
-that file next to this one (``cp lstm_deploy/runtime.py examples/app/``).
+Needs only the ``lstm-deploy-runtime`` distribution (``requirements.txt``): numpy plus
+ai-edge-litert for ``.tflite`` (``[litert]``) or onnxruntime for ``.onnx`` (``[onnx]``)::
+
+    pip install -r examples/app/requirements.txt      # from the lstm-deploy checkout: ./runtime[litert,onnx]
+
+(Copying one file into the app is retired: the runtime is a package of small modules now;
+install it, or its wheel, instead. See ``docs/runtime.md``.)
 
 Command line (JSON out)::
 
@@ -13,6 +16,9 @@ HTTP (stdlib only; a thread per request, all sharing one thread-safe ``Model``):
 
     python examples/app/predict.py out/model.fp32.onnx --serve --port 8000
     curl -s localhost:8000/predict -d '{"x": [[[0.1, 0.2, 0.3], ...]]}'
+
+The manifest is validated and the artifact's SHA-256 checked against it before anything runs
+(``--no-verify`` skips the SHA-256 check for an artifact edited on purpose).
 
 For production use ``lstm-deploy serve`` (validation, micro-batching, graceful shutdown) behind
 a process manager: ``lstm-deploy-serve.service`` here is a systemd unit for it.
@@ -30,16 +36,11 @@ import argparse
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-try:
-    from lstm_deploy.runtime import Model, RuntimeError_
-except ImportError:  # vendored copy of lstm_deploy/runtime.py next to this file
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from runtime import Model, RuntimeError_  # type: ignore[no-redef]
+from lstm_deploy_runtime import Model, RuntimeError_
 
 
 def answer(model: Model, x: Any) -> dict[str, Any]:
@@ -89,9 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--serve", action="store_true", help="serve POST /predict instead")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--prepared", action="store_true", help="inputs are already preprocessed (skip the manifest's preprocessing)")
+    parser.add_argument("--no-verify", action="store_true", help="run an artifact whose SHA-256 differs from its manifest's (edited on purpose)")
     args = parser.parse_args(argv)
     try:
-        model = Model.load(args.model, preprocess=not args.prepared)
+        model = Model.load(args.model, preprocess=not args.prepared, verify=not args.no_verify)
         if args.serve:
             serve(model, args.port)
             return 0

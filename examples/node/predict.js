@@ -12,20 +12,115 @@
 // Like lstm_deploy.runtime, inputs are RAW values by default: the manifest's `preprocessing` (a recipe's
 // per-channel z-score, forecasting center/scale or window scaling, text tokenizer) is applied here, and
 // forecasting outputs are mapped back to the series' units. `--prepared` says x is already prepared.
+//
+// Like lstm_deploy_runtime, the manifest is validated before anything runs (bounded size and depth, names,
+// finite numbers, named tokenizer patterns only) and the model file must have the SHA-256 the manifest
+// records; `--no-verify` skips that check for an artifact edited on purpose.
 "use strict";
 
+const crypto = require("crypto");
 const fs = require("fs");
 const ort = require("onnxruntime-node");
 
 class InputError extends Error {}
 
+// The same rules as lstm_deploy_runtime (docs/runtime.md): a bounded manifest, the newest format this client
+// reads, names that are never paths, finite numbers, and tokenizers from a fixed set of named patterns --
+// never a regex read from the file. Each pattern is one repeated character class: linear time.
+const FORMAT_VERSION = 2;
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+const MAX_DEPTH = 32;
+const NAMED_PATTERNS = {
+  words: { python: "[a-z0-9']+", js: /[a-z0-9']+/g },
+  unicode_words: { python: "[\\w']+", js: /[\p{L}\p{N}_']+/gu },
+  non_space: { python: "\\S+", js: /\S+/g },
+};
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$/;
+
+function depth(value) {
+  let deepest = 0;
+  const todo = [[value, 1]];
+  while (todo.length) {
+    const [v, d] = todo.pop();
+    if (v !== null && typeof v === "object") {
+      deepest = Math.max(deepest, d);
+      if (d > MAX_DEPTH) return d;
+      for (const c of Object.values(v)) todo.push([c, d + 1]);
+    }
+  }
+  return deepest;
+}
+
+function tokenPattern(tok) {
+  const known = Object.keys(NAMED_PATTERNS).join(", ");
+  if (tok.pattern !== undefined) {
+    if (!Object.hasOwn(NAMED_PATTERNS, tok.pattern)) throw new InputError(`manifest preprocessing.tokenizer.pattern is ${JSON.stringify(tok.pattern).slice(0, 60)}; expected one of the named patterns ${known}`);
+    return NAMED_PATTERNS[tok.pattern].js;
+  }
+  const text = tok.token_pattern === undefined ? NAMED_PATTERNS.words.python : tok.token_pattern; // manifests of 0.2.0 carry the text
+  const named = Object.values(NAMED_PATTERNS).find((p) => p.python === text);
+  if (!named) throw new InputError(`manifest preprocessing.tokenizer.token_pattern ${JSON.stringify(text).slice(0, 60)} is not one of the named patterns (${known}); re-export the model`);
+  return named.js;
+}
+
+function checkManifest(m, path) {
+  const bad = (what) => new InputError(`manifest ${path}: ${what} -- re-export the model`);
+  if (m === null || typeof m !== "object" || Array.isArray(m)) throw bad("must be a JSON object");
+  if (depth(m) > MAX_DEPTH) throw bad(`nested deeper than ${MAX_DEPTH} levels`);
+  const version = m.format_version === undefined ? 1 : m.format_version;
+  if (!Number.isInteger(version) || version < 1) throw bad(`format_version is ${JSON.stringify(version)}; expected a whole number`);
+  if (version > FORMAT_VERSION) {
+    throw new InputError(`manifest ${path} has format_version ${version} (written by lstm-deploy ${m.lstm_deploy_version}); this client reads format ${FORMAT_VERSION} and older -- update it`);
+  }
+  for (const key of ["input_name", "output_name"]) {
+    if (typeof m[key] !== "string" || !NAME.test(m[key])) throw bad(`${key} is ${JSON.stringify(m[key])}; expected a name (not a path)`);
+  }
+  if (!Array.isArray(m.inputs) || !m.inputs.every((i) => i && typeof i === "object" && NAME.test(i.name) && Array.isArray(i.shape))) {
+    throw bad("inputs must be a list of {name, shape, dtype}");
+  }
+  if (m.labels != null && !(Array.isArray(m.labels) && m.labels.every((l) => typeof l === "string" || Number.isFinite(l)))) {
+    throw bad("labels must be a list of strings or finite numbers");
+  }
+  const lengths = m.masking && m.masking.lengths_input;
+  if (lengths && !m.inputs.some((i) => i.name === lengths)) throw bad(`masking.lengths_input names ${JSON.stringify(lengths)}, which is not an input`);
+  const pre = m.preprocessing;
+  if (pre) {
+    const finite = (v) => typeof v === "number" && Number.isFinite(v);
+    for (const key of ["center", "scale"]) if (pre[key] !== undefined && !finite(pre[key])) throw bad(`preprocessing.${key} must be a finite number`);
+    for (const key of ["mean", "std"]) if (pre[key] !== undefined && !(Array.isArray(pre[key]) && pre[key].every(finite))) throw bad(`preprocessing.${key} must be finite numbers`);
+    if (pre.tokenizer) tokenPattern(pre.tokenizer);
+  }
+  if (m.artifact_sha256 !== undefined && !/^[0-9a-f]{64}$/.test(m.artifact_sha256)) throw bad("artifact_sha256 must be 64 hexadecimal digits");
+}
+
 function readManifest(modelPath) {
   const path = `${modelPath}.json`;
   if (!fs.existsSync(path)) throw new InputError(`manifest ${path} not found; keep the .json written by lstm-deploy export beside the model`);
-  const manifest = JSON.parse(fs.readFileSync(path, "utf8"));
+  const size = fs.statSync(path).size;
+  if (size > MAX_MANIFEST_BYTES) throw new InputError(`manifest ${path} is ${size} bytes; a manifest is at most ${MAX_MANIFEST_BYTES} bytes`);
+  let manifest;
+  try {
+    manifest = JSON.parse(fs.readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new InputError(`manifest ${path} is not valid JSON (${err.message.split("\n")[0]}); re-export the model`);
+  }
+  checkManifest(manifest, path);
   if (manifest.format !== "onnx") throw new InputError(`${modelPath} is a ${manifest.format} artifact; this client runs .onnx exports`);
   if (manifest.streaming) throw new InputError(`${modelPath} is a streaming (single-step) artifact; export without --streaming`);
   return manifest;
+}
+
+// The artifact's bytes, checked against the SHA-256 its manifest records (verify=false: edited on purpose).
+function readArtifact(modelPath, manifest, verify) {
+  const data = fs.readFileSync(modelPath);
+  if (verify && manifest.artifact_sha256) {
+    const found = crypto.createHash("sha256").update(data).digest("hex");
+    if (found !== manifest.artifact_sha256) {
+      throw new InputError(`artifact ${modelPath} has SHA-256 ${found.slice(0, 16)}... but its manifest records ${manifest.artifact_sha256.slice(0, 16)}...: `
+        + "the file is not the one that was exported -- restore it or re-export (--no-verify skips this check)");
+    }
+  }
+  return data;
 }
 
 function shapeOf(value) {
@@ -68,7 +163,7 @@ function prepare(x, pre) {
     const texts = typeof x === "string" ? [x] : x;
     if (!Array.isArray(texts) || !texts.every((t) => typeof t === "string")) return x; // token ids pass through
     const index = new Map(tok.words.map((w, i) => [w, i + 2]));
-    const pattern = new RegExp(tok.token_pattern || "[a-z0-9']+", "g");
+    const pattern = tokenPattern(tok);
     const rows = texts.map((t) => {
       const ids = ((tok.lowercase === false ? t : t.toLowerCase()).match(pattern) || []).map((w) => index.get(w) ?? (tok.oov_id ?? 1));
       return Array.from({ length: tok.max_len }, (_, i) => (i < ids.length ? ids[i] : tok.pad_id ?? 0));
@@ -109,8 +204,9 @@ function tensorFor(flat, dtype, dims) {
   throw new InputError(`input dtype ${dtype} is not handled by this client`);
 }
 
-async function predict(modelPath, x, { prepared = false } = {}) {
+async function predict(modelPath, x, { prepared = false, verify = true } = {}) {
   const manifest = readManifest(modelPath);
+  const artifact = readArtifact(modelPath, manifest, verify);
   const pre = prepared ? null : manifest.preprocessing || null;
   if (pre) x = prepare(x, pre);
   const input = manifest.inputs.find((i) => i.name === manifest.input_name);
@@ -129,7 +225,7 @@ async function predict(modelPath, x, { prepared = false } = {}) {
     const stepSize = sample.slice(1).reduce((a, b) => a * b, 1);
     feeds[masking.lengths_input] = new ort.Tensor("int32", lengthsFromPadding(flat, batch.length, sample[0], stepSize, masking), [batch.length]);
   }
-  const session = await ort.InferenceSession.create(modelPath);
+  const session = await ort.InferenceSession.create(artifact); // the bytes whose SHA-256 was checked
   const result = await session.run(feeds);
   const out = result[manifest.output_name];
   const width = out.dims.slice(1).reduce((a, b) => a * b, 1);
@@ -146,14 +242,15 @@ async function predict(modelPath, x, { prepared = false } = {}) {
 
 async function main(argv) {
   const prepared = argv.includes("--prepared");
-  argv = argv.filter((a) => a !== "--prepared");
+  const verify = !argv.includes("--no-verify");
+  argv = argv.filter((a) => a !== "--prepared" && a !== "--no-verify");
   if (argv.length !== 2) {
-    console.error("usage: node predict.js MODEL.onnx INPUTS.json [--prepared]   (INPUTS.json: {\"x\": [...]}, raw values or texts)");
+    console.error("usage: node predict.js MODEL.onnx INPUTS.json [--prepared] [--no-verify]   (INPUTS.json: {\"x\": [...]}, raw values or texts)");
     return 2;
   }
   try {
     const body = JSON.parse(fs.readFileSync(argv[1], "utf8"));
-    console.log(JSON.stringify(await predict(argv[0], Array.isArray(body) ? body : body.x, { prepared })));
+    console.log(JSON.stringify(await predict(argv[0], Array.isArray(body) ? body : body.x, { prepared, verify })));
     return 0;
   } catch (err) {
     console.error(`Error: ${err.message.split("\n")[0]}`);
@@ -163,4 +260,4 @@ async function main(argv) {
 
 if (require.main === module) main(process.argv.slice(2)).then((code) => process.exit(code));
 
-module.exports = { predict };
+module.exports = { predict, NAMED_PATTERNS, FORMAT_VERSION };

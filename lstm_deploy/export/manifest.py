@@ -1,10 +1,12 @@
 """The ``<artifact>.json`` manifest that travels with every exported artifact.
 
-It is what :mod:`lstm_deploy.runtime` needs to run the artifact correctly (input and
+It is what :mod:`lstm_deploy_runtime` (re-exported as :mod:`lstm_deploy.runtime`) needs to run the artifact correctly (input and
 output names, quantization, masking and state semantics) and what a reviewer needs to
 trust it (source model hash, parity numbers, ops). It travels with the artifact to
 phones and servers, so it is **portable**: no absolute path of the exporting machine
 (the source model is named by file name and SHA-256; :func:`portable` enforces it).
+The runtime validates every manifest it loads against one schema and checks the artifact's
+``artifact_sha256`` before running it (``docs/runtime.md``).
 
 Example:
     >>> manifest_path("out/model.fp32.tflite").name
@@ -18,6 +20,8 @@ import json
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
+
+from lstm_deploy_runtime.manifest import FORMAT_VERSION
 
 from .. import __version__
 
@@ -84,6 +88,8 @@ def build_manifest(*, artifact: Path, converted: Any, source: dict[str, Any], ex
     fields = runtime_fields(converted.plan, converted.format)
     return {
         "schema_version": SCHEMA_VERSION,
+        # the runtime refuses a manifest of a newer format than it reads (lstm_deploy_runtime.manifest.FORMAT_VERSION)
+        "format_version": FORMAT_VERSION,
         "lstm_deploy_version": __version__,
         "format": converted.format,
         "quantization": converted.quantization,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, Sequence
 
 import numpy as np
+from lstm_deploy_runtime.tokenizers import NAMED_PATTERNS
 
 from ..errors import DataError
 
@@ -217,7 +218,8 @@ def _relative_windows(v: np.ndarray, window: int, horizon: int, n: int, n_test: 
     )
 
 
-_TOKEN = re.compile(r"[a-z0-9']+")
+TOKEN_PATTERN = "words"
+_TOKEN = re.compile(NAMED_PATTERNS[TOKEN_PATTERN])  # a named pattern: the runtime compiles no regex from a manifest
 
 
 def tokenize(text: str) -> list[str]:
@@ -252,7 +254,7 @@ class Vocabulary:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": "word-vocabulary", "lowercase": True, "token_pattern": _TOKEN.pattern, "pad_id": PAD, "oov_id": OOV,
+        return {"type": "word-vocabulary", "lowercase": True, "pattern": TOKEN_PATTERN, "token_pattern": _TOKEN.pattern, "pad_id": PAD, "oov_id": OOV,
                 "max_len": self.max_len, "padding": "post", "words": list(self.words)}
 
 

@@ -116,3 +116,38 @@ def test_node_client_applies_the_manifest_preprocessing(tmp_path):
     proc = subprocess.run([NODE, str(CLIENT / "predict.js"), str(tmp_path / "m0.onnx"), str(tmp_path / "prepared.json"), "--prepared"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0 and np.abs(np.array(json.loads(proc.stdout)["y"]) - expected).max() <= 1e-4, proc.stderr
+
+
+def test_node_client_follows_the_runtimes_manifest_rules(tmp_path):
+    """Same rules as lstm_deploy_runtime: SHA-256 checked (--no-verify opts out), named tokenizer patterns only, newer formats refused."""
+    from tests.zoo import exported
+
+    _, results, _ = exported("stacked")
+    art = next(r.artifact for r in results if r.format == "onnx")
+    manifest = json.loads(art.with_name(art.name + ".json").read_text())
+    _, masked_results, _ = exported("masked")
+    other = next(r.artifact for r in masked_results if r.format == "onnx")
+    x = np.zeros((1, T, 3)).tolist()
+
+    def write(name: str, data: bytes, m: dict) -> Path:
+        (tmp_path / name).write_bytes(data)
+        (tmp_path / f"{name}.json").write_text(json.dumps(m))
+        return tmp_path / name
+
+    swapped = write("swapped.onnx", other.read_bytes(), manifest)
+    code, _, err = _node(swapped, {"x": x}, tmp_path)
+    assert code == 2 and "swapped.onnx has SHA-256" in err and "--no-verify" in err
+    (tmp_path / "x.json").write_text(json.dumps({"x": x}))
+    proc = subprocess.run([NODE, str(CLIENT / "predict.js"), str(swapped), str(tmp_path / "x.json"), "--no-verify"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    evil = write("evil.onnx", art.read_bytes(), {**manifest, "preprocessing": {"tokenizer": {"words": ["a"], "max_len": T, "token_pattern": "(a+)+$"}}})
+    code, _, err = _node(evil, {"x": "a" * 40 + "!"}, tmp_path)
+    assert code == 2 and "token_pattern \"(a+)+$\" is not one of the named patterns" in err
+    newer = write("newer.onnx", art.read_bytes(), {**manifest, "format_version": 99})
+    code, _, err = _node(newer, {"x": x}, tmp_path)
+    assert code == 2 and "has format_version 99" in err
+    for bad, needle in [({"labels": {"a": 1}}, "labels must be a list"), ({"input_name": "../etc"}, "input_name is \"../etc\""),
+                        ({"preprocessing": {"center": None, "scale": 2}}, "preprocessing.center must be a finite number")]:
+        code, _, err = _node(write("bad.onnx", art.read_bytes(), {**manifest, **bad}), {"x": x}, tmp_path)
+        assert code == 2 and needle in err, err
