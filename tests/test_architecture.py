@@ -19,9 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = [ROOT / "lstm_deploy", ROOT / "runtime" / "lstm_deploy_runtime"]
 MAX_LINES = 400
 #: Modules allowed over MAX_LINES for now.
-OVERSIZED = {
-    "lstm_deploy/runtime.py",  # TODO(lead): remove after the runtime split merges
-}
+OVERSIZED: set[str] = set()  # a module may only be listed here while a split is under way
 
 
 def _packages() -> list[Path]:
@@ -106,7 +104,7 @@ def test_import_contracts_hold():
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
-    assert "0 broken" in proc.stdout and "Contracts: 2 kept" in proc.stdout, proc.stdout
+    assert "0 broken" in proc.stdout and "Contracts: 3 kept" in proc.stdout, proc.stdout
 
 
 def test_no_import_cycles():

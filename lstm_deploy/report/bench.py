@@ -203,7 +203,7 @@ def render_markdown(report: BenchReport, plots: list[str]) -> str:
         lines += ["## Android device (adb)", "", "| artifact | device | threads | avg ms | init ms | first ms |", "|---|---|---:|---:|---:|---:|"]
         lines += [f"| {a.get('artifact')} | {a.get('device')} | {a.get('threads')} | {_f(a.get('avg_ms'))} | {_f(a.get('init_ms'))} | {_f(a.get('first_inference_ms'))} |" for a in report.adb]
         lines.append("")
-    from .plots import caption
+    from .figures import caption
 
     lines += (["## Plots", ""] if plots else []) + [line for p in plots for line in (f"![{caption(p)}]({p})", "")]
     lines += ["## Machine", "", f"- CPU: {m.get('cpu_model')} ({m.get('cpu_count')} logical, {m.get('cpu_usable')} usable), "

@@ -191,7 +191,7 @@ def write_run_report(recipe: Any, out_dir: Path, steps: Sequence[Any], title: st
         md += [f"## {name}", "", body, ""]
     images = _images(out_dir)
     if images:
-        from .plots import caption
+        from .figures import caption
 
         md += ["## Plots", ""] + [line for p in images for line in (f"![{caption(p.name)}](benchmark/{p.name})", "")]
     text = "\n".join(md)
