@@ -55,10 +55,12 @@ def command(model_path: Path, data_path: Path, max_metric_drop: float, objective
     from rich.console import Console
 
     from ..optimize import optimize_model
+    from ..optimize.storage import check_storage
 
     config = build_config(OptimizeConfig, max_metric_drop=max_metric_drop, objective=objective, format=fmt, trials=trials,
                           time_budget=time_budget, storage=storage, study_name=study_name, ray_address=ray_address, threads=_threads(threads),
                           finetune_steps=finetune_steps, per_layer_units=per_layer_units or None, seed=seed)
+    check_storage(config.storage)  # a database lstm-deploy did not create is refused before anything is loaded
     console = Console(stderr=True, highlight=False)
     result = optimize_model(model_path, data_path, out_dir, config, progress=lambda msg: console.print(msg, markup=False))
     _print(result)

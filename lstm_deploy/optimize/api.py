@@ -36,6 +36,7 @@ from .config import OptimizeConfig
 from .executors import make_executor
 from .search import Budget, finished_outcomes, objective_value, open_study, run_search
 from .space import SearchSpace
+from .storage import prepare_storage
 from .trial import RUNTIMES, TrialOutcome, TrialSetup, search_view
 
 BASELINE_FORMAT = {"latency": "onnx", "size": "tflite"}
@@ -210,6 +211,7 @@ def optimize_model(model_path: str | Path, data: str | Path | Dataset, out_dir: 
     end = time.time() + cfg.time_budget * 60.0 if cfg.time_budget is not None else None
     run = _prepare(model_path, data, out_dir, cfg, say)
     name = study_name(cfg, run.loaded.sha256, run.dataset)
+    prepare_storage(cfg.storage)  # only a new file or a study database lstm-deploy made (the command checked it before loading anything)
     study = open_study(cfg, name)  # a bad --storage or --ray-address fails before any work
     setup = TrialSetup(_model_bytes(run.loaded), search_view(run.dataset, cfg), cfg, run.reference["val_metric"], run.space.qat)
     executor = make_executor(setup, cfg.ray_address)

@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..config import describe_errors
 from ..errors import InputError, brief
+from ..optimize.storage import recipe_storage_problem
 from ..paths import name_problem
 from .stages import STAGE_ORDER, STAGES
 
@@ -231,6 +232,10 @@ class Recipe(_Strict):
         for once in ("export", "caption", "benchmark", "report"):
             if names.count(once) > 1:
                 raise ValueError(f"stage '{once}' appears {names.count(once)} times; give it once")
+        for i, stage in enumerate(self.stages):
+            problem = recipe_storage_problem(stage.storage) if stage.stage == "optimize" and stage.storage else None  # type: ignore[union-attr]
+            if problem:
+                raise ValueError(f"stages[{i}].optimize.storage: {problem}")
         makes_artifacts = "export" in names or "optimize" in names
         if "benchmark" in names and not makes_artifacts and not self.stages[names.index("benchmark")].include_keras:  # type: ignore[union-attr]
             raise ValueError("benchmark without export measures nothing; add an export (or optimize) stage or set include_keras: true")
