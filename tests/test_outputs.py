@@ -5,8 +5,8 @@ was refused. The commands are found from the Click command tree: a command (or a
 option) added later without a case here fails ``test_every_writing_command_has_a_case``.
 
 Tier: fast. Refusals happen before any work (no model is loaded); the write-and-rerun tests use
-a 2-unit LSTM, one fine-tuning step and a benchmark of three timed calls. The optimize run is
-in ``test_guarantees_slow.py`` (slow tier).
+a 2-unit LSTM and a benchmark of three timed calls. The prune, quantize and optimize runs
+(fine-tuning, a search) are slow tier.
 """
 
 from __future__ import annotations
@@ -131,7 +131,8 @@ def test_optimize_never_rewrites_its_input_model(world, tmp_path, capsys):
     assert snapshot(folder) == before
 
 
-@pytest.mark.parametrize("case", ["export", "benchmark", "run"])  # prune and quantize: test_guarantees_slow.py
+@pytest.mark.parametrize("case", ["export", "benchmark", "run", pytest.param("prune", marks=pytest.mark.slow),
+                                  pytest.param("quantize", marks=pytest.mark.slow)])
 def test_writes_beside_user_files_replaces_only_its_own(world, tmp_path, capsys, case):
     """Into a folder of user files: they stay; a rerun replaces lstm-deploy's own outputs; one the user edited is refused."""
     from lstm_deploy.paths import LEDGER
@@ -181,3 +182,26 @@ def test_the_ledger_is_checked_by_content(tmp_path):
     with pytest.raises(InputError, match="link.md is a symbolic link"):
         check_replaceable(tmp_path, ("*.md",), "-o")
     assert np.array_equal(np.frombuffer((tmp_path / "report.md").read_bytes(), np.uint8), np.frombuffer(b"theirs", np.uint8))
+
+
+@pytest.mark.slow
+def test_optimize_beside_user_files_with_a_new_study_database(world, tmp_path, capsys):
+    """``optimize -o .`` in a project folder: the user's files stay, the study file it creates is recognised on the rerun."""
+    import sqlite3
+
+    from lstm_deploy.optimize.storage import MARKER_TABLE
+
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me\n")
+    (folder / "report.txt").write_text("my report\n")
+    args = ["optimize", world / "model.keras", "--data", world / "data.npz", "--trials", "1", "--finetune-steps", "2", "--format", "onnx",
+            "--storage", f"sqlite:///{folder / 'study.db'}", "-o", folder]
+    for _ in range(2):  # the rerun resumes the study it made and replaces its own outputs
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, err
+    con = sqlite3.connect(folder / "study.db")
+    assert con.execute(f"SELECT count(*) FROM {MARKER_TABLE}").fetchone() == (1,)
+    con.close()
+    assert (folder / "notes.txt").read_text() == "keep me\n" and (folder / "report.txt").read_text() == "my report\n"
+    assert (folder / "report.md").is_file() and (folder / "model.keras").is_file()
