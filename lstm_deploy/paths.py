@@ -284,6 +284,15 @@ def record_written(folder: Path, paths: list[Path]) -> None:
     atomic_write_text(folder / LEDGER, json.dumps(ledger, indent=1) + "\n")
 
 
+def record_since(folder: str | Path, patterns: tuple[str, ...], since_ns: int) -> None:
+    """Record the files matching ``patterns`` in ``folder`` written at or after ``since_ns`` (``time.time_ns()``): for a
+    library call that wrote them, so a later command may replace them."""
+    folder = Path(folder)
+    written = [p for p, (_, _, mtime) in _stats(folder, patterns).items() if mtime >= since_ns]
+    if written:
+        record_written(folder, written)
+
+
 class Outputs:
     """The files one command may write: ``(folder, patterns, option)`` entries, checked before and recorded after the work.
 

@@ -10,10 +10,6 @@ from ..optimize.config import OptimizeConfig
 from . import build_config, default
 
 C = OptimizeConfig
-#: What a search may write in OUTDIR (see :mod:`lstm_deploy.optimize.report`); only these are ever replaced, and only when lstm-deploy wrote them.
-OUTPUT_FILES = ("report.json", "report.md", "report.html", "recipe.yaml", "model.keras", "model.*.onnx", "model.*.tflite",
-                "model.*.onnx.json", "model.*.tflite.json", "pareto_latency.png", "pareto_size.png", "data.npz",
-                "baseline/**/*", "trials/**/*")
 
 
 def _threads(value: str | None) -> tuple[int, ...] | None:
@@ -59,6 +55,7 @@ def command(model_path: Path, data_path: Path, max_metric_drop: float, objective
     from rich.console import Console
 
     from ..optimize import optimize_model
+    from ..optimize.api import OUTPUT_FILES
     from ..optimize.storage import check_storage
     from ..paths import Outputs, check_output_dir
 
