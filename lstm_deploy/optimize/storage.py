@@ -8,7 +8,7 @@ studies). Anything else -- your application's database, another project's Optuna
 empty placeholder file, a file that is not SQLite -- is refused with :class:`InputError`
 before anything is opened for writing, and stays byte-identical. A server URL
 (``postgresql://...``, e.g. for a Ray cluster) is your explicit choice on the command line; a
-recipe cannot name one (:func:`recipe_storage_problem`): its study lives inside its own output folder.
+recipe cannot name one (:func:`lstm_deploy.pipeline.recipe.recipe_storage_problem`): its study lives inside its own output folder.
 
 Example:
     >>> check_storage("sqlite:///new-study.db")              # doctest: +SKIP
@@ -136,29 +136,12 @@ def prepare_storage(url: str | None, option: str = "--storage") -> None:
         con.close()
 
 
-def recipe_storage_problem(url: str) -> str | None:
-    """Why a recipe may not use ``url`` as its study storage (``None``: a relative ``sqlite:///`` path, kept in the run's output folder).
-
-    Example:
-        >>> recipe_storage_problem("sqlite:///study.db") is None, recipe_storage_problem("sqlite:////home/me/app.db")[:40]
-        (True, 'a recipe keeps its study inside its own')
-    """
-    scheme = url.partition("://")[0].split("+")[0].lower()
-    if scheme != "sqlite":
-        return (f"a recipe keeps its study inside its own output folder (sqlite:///study.db); a server ({scheme}://...) "
-                "is chosen on the command line: lstm-deploy optimize --storage URL")
+def recipe_storage_url(url: str, out_dir: Path) -> str:
+    """The storage URL a recipe's ``sqlite:///NAME.db`` means for a run writing to ``out_dir`` (recipe validation
+    allows only that form: :func:`lstm_deploy.pipeline.recipe.recipe_storage_problem`)."""
     from ..paths import name_problem
 
-    rest = url.partition("://")[2]
-    if not rest.startswith("/") or "?" in rest or name_problem(rest[1:]):
-        return ("a recipe keeps its study inside its own output folder: expected sqlite:///NAME.db, a plain file name "
-                f"(no '/', '..' or ?options; the file is kept in the run's -o folder), got {url[:80]!r}")
-    return None
-
-
-def recipe_storage_url(url: str, out_dir: Path) -> str:
-    """The storage URL a recipe's relative ``sqlite:///NAME.db`` means for a run writing to ``out_dir``."""
-    problem = recipe_storage_problem(url)
-    if problem:
-        raise InputError(f"optimize.storage: {problem}")
-    return f"sqlite:///{(Path(out_dir) / url.partition(':///')[2]).resolve()}"
+    scheme, _, rest = url.partition(":///")
+    if scheme.split("+")[0].lower() != "sqlite" or name_problem(rest) or "?" in rest:
+        raise InputError(f"optimize.storage {url[:80]!r}: a recipe keeps its study inside its own output folder: expected sqlite:///NAME.db")
+    return f"sqlite:///{(Path(out_dir) / rest).resolve()}"

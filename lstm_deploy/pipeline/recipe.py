@@ -29,7 +29,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..config import describe_errors
 from ..errors import InputError, brief
-from ..optimize.storage import recipe_storage_problem
 from ..paths import name_problem
 from .stages import STAGE_ORDER, STAGES
 
@@ -253,6 +252,27 @@ class Recipe(_Strict):
         data = self.model_dump(mode="json", exclude_none=True)
         data["stages"] = [{s.pop("stage"): s} for s in data["stages"]]
         return yaml.safe_dump(data, sort_keys=False)
+
+
+def recipe_storage_problem(url: str) -> str | None:
+    """Why a recipe's ``optimize.storage`` is not allowed (``None``: ``sqlite:///NAME.db``, a plain file name kept in the run's -o folder).
+
+    Recipes are untrusted: they may not name a database anywhere on disk or a server
+    (``lstm-deploy optimize --storage URL`` on the command line may; see :mod:`lstm_deploy.optimize.storage`).
+
+    Example:
+        >>> recipe_storage_problem("sqlite:///study.db") is None, recipe_storage_problem("sqlite:////home/me/app.db")[:39]
+        (True, 'a recipe keeps its study inside its own')
+    """
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.split("+")[0].lower()
+    if scheme != "sqlite":
+        return (f"a recipe keeps its study inside its own output folder (sqlite:///study.db); a server ({scheme[:20]}://...) "
+                "is chosen on the command line: lstm-deploy optimize --storage URL")
+    if not rest.startswith("/") or "?" in rest or name_problem(rest[1:]):
+        return ("a recipe keeps its study inside its own output folder: expected sqlite:///NAME.db, a plain file name "
+                f"(no '/', '..' or ?options; the file is kept in the run's -o folder), got {brief(url, 80)}")
+    return None
 
 
 def _location(loc: tuple[str | int, ...]) -> str:
