@@ -140,7 +140,7 @@ def check_output_dir(path: str | Path, option: str, *, inputs: Mapping[str, str 
     path = Path(path)
     _check_lengths(_absolute(path), option, path, 0)
     if path.exists() and not path.is_dir():
-        raise InputError(f"{option} {path}: exists and is not a directory; expected a folder")
+        raise InputError(f"{option} {path}: exists and is not a directory (it is an existing file); expected a folder")
     _clash(path, inputs or {}, option)
     _check_writable(_absolute(path), option, path, folder=True)
     return path
