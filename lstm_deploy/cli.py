@@ -97,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
     args = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="lstm-deploy", standalone_mode=False)
+        # Not standalone, Click *returns* the code of a command's click.exceptions.Exit (e.g. optimize's 130
+        # after Ctrl-C) instead of exiting with it: that code is the process's exit code.
+        code = cli.main(args=args, prog_name="lstm-deploy", standalone_mode=False)
     except LstmDeployError as exc:
         if debug:
             raise
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         first = next((line for line in str(exc).splitlines() if line.strip()), "")
         click.echo(f"Error: unexpected {exc.__class__.__name__}: {one_line(first, 300)} (rerun with --debug for the traceback)", err=True)
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -140,7 +140,7 @@ def check_output_dir(path: str | Path, option: str, *, inputs: Mapping[str, str 
     path = Path(path)
     _check_lengths(_absolute(path), option, path, 0)
     if path.exists() and not path.is_dir():
-        raise InputError(f"{option} {path}: exists and is not a directory; expected a folder")
+        raise InputError(f"{option} {path}: exists and is not a directory (it is an existing file); expected a folder")
     _clash(path, inputs or {}, option)
     _check_writable(_absolute(path), option, path, folder=True)
     return path
@@ -156,3 +156,175 @@ def check_distinct(**outputs: str | Path | None) -> None:
         if key in seen:
             raise InputError(f"{shown} {path}: is also {seen[key]}; give each output its own file")
         seen[key] = shown
+
+
+# ---------------------------------------------------------------- the one output rule
+#
+# Every command that writes declares, before any work, the files it may write in each output
+# folder (names or glob patterns, relative to the folder). An existing one is replaced only when
+# lstm-deploy wrote it: the folder's LEDGER lists what lstm-deploy wrote there with each file's
+# SHA-256, so a file you made -- or edited since -- is refused, and so is an input, whoever
+# wrote it. Whole folders made by ``lstm-deploy run`` keep their own marker rule
+# (:mod:`lstm_deploy.pipeline.runner`).
+
+#: In each folder lstm-deploy writes files into: ``{"files": {relative path: sha256}}`` of what it wrote there.
+LEDGER = ".lstm-deploy-files.json"
+_LEDGER_MAX_BYTES = 16 * 2**20
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_ledger(folder: Path) -> dict[str, str]:
+    """``{relative path: sha256}`` of the files lstm-deploy wrote in ``folder`` (empty when none, or the ledger is unreadable)."""
+    import json
+
+    path = Path(folder) / LEDGER
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > _LEDGER_MAX_BYTES:
+            return {}
+        files = json.loads(path.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {k: v for k, v in files.items() if isinstance(k, str) and isinstance(v, str)} if isinstance(files, dict) else {}
+
+
+def written_by_lstm_deploy(path: str | Path, folder: str | Path | None = None) -> bool:
+    """Whether lstm-deploy wrote ``path`` and nobody changed it since (its SHA-256 is the one in the ledger of ``folder``)."""
+    path = Path(path)
+    folder = Path(folder) if folder is not None else path.parent
+    if path.is_symlink() or not path.is_file():
+        return False
+    recorded = read_ledger(folder).get(Path(os.path.relpath(path, folder)).as_posix())
+    return recorded is not None and recorded == _sha256(path)
+
+
+def _matches(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """Existing entries of ``folder`` an output pattern names (``**`` patterns: every file below)."""
+    found: dict[Path, None] = {}
+    if not folder.is_dir():
+        return []
+    for pattern in patterns:
+        for path in sorted(folder.glob(pattern)) if any(c in pattern for c in "*?[") else [folder / pattern]:
+            if os.path.lexists(path) and path.name != LEDGER and not (path.is_dir() and not path.is_symlink()):
+                found[path] = None
+    return list(found)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return _absolute(a) == _absolute(b) or os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_replaceable(folder: str | Path, patterns: tuple[str, ...], option: str,
+                      inputs: Mapping[str, str | Path | None] | None = None) -> None:
+    """Refuse, in one line, to write where an existing file named by ``patterns`` is an input or not lstm-deploy's.
+
+    Example:
+        >>> check_replaceable(".", ("report.md", "report.html"), "-o")     # doctest: +SKIP
+        Traceback (most recent call last):
+        ...
+        lstm_deploy.errors.InputError: -o .: report.md exists and lstm-deploy did not write it (or it was changed since) ...
+    """
+    folder = Path(folder)
+    for pattern in patterns:
+        if not any(c in pattern for c in "*?[") and (folder / pattern).is_dir() and not (folder / pattern).is_symlink():
+            raise InputError(f"{option} {folder}: {pattern} is an existing folder where lstm-deploy writes a file; "
+                             "move it away or choose another output folder")
+    for path in _matches(folder, patterns):
+        rel = os.path.relpath(path, folder)
+        for what, given in (inputs or {}).items():
+            if given is not None and os.path.lexists(given) and _same_file(path, Path(given)):
+                raise InputError(f"{option} {folder}: writing there would overwrite the input {what} {given} ({rel}); "
+                                 "choose another output folder")
+        if path.is_symlink():
+            raise InputError(f"{option} {folder}: {rel} is a symbolic link lstm-deploy did not make and would replace; "
+                             "move it away or choose another output folder")
+        if not written_by_lstm_deploy(path, folder):
+            raise InputError(f"{option} {folder}: {rel} exists and lstm-deploy did not write it (or it was changed since), so it is "
+                             "not replaced; move it away or choose another output folder")
+
+
+def _stats(folder: Path, patterns: tuple[str, ...]) -> dict[Path, tuple[int, int, int]]:
+    out = {}
+    for path in _matches(folder, patterns):
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        out[path] = (st.st_ino, st.st_size, st.st_mtime_ns)
+    return out
+
+
+def record_written(folder: Path, paths: list[Path]) -> None:
+    """Add ``paths`` (files lstm-deploy just wrote in ``folder`` or below) to the folder's ledger."""
+    import json
+
+    from .atomic import atomic_write_text
+    from . import __version__
+
+    files = read_ledger(folder)
+    for path in paths:
+        rel = Path(os.path.relpath(path, folder)).as_posix()
+        if path.is_file() and not path.is_symlink():
+            files[rel] = _sha256(path)
+    files = {rel: digest for rel, digest in files.items() if (folder / rel).is_file()}  # forget files that are gone
+    ledger = {"created_by": "lstm-deploy", "version": __version__,
+              "about": "files lstm-deploy wrote in this folder (it replaces only these, unchanged); delete this file to protect them all",
+              "files": dict(sorted(files.items()))}
+    atomic_write_text(folder / LEDGER, json.dumps(ledger, indent=1) + "\n")
+
+
+def record_since(folder: str | Path, patterns: tuple[str, ...], since_ns: int) -> None:
+    """Record the files matching ``patterns`` in ``folder`` written at or after ``since_ns`` (``time.time_ns()``): for a
+    library call that wrote them, so a later command may replace them."""
+    folder = Path(folder)
+    written = [p for p, (_, _, mtime) in _stats(folder, patterns).items() if mtime >= since_ns]
+    if written:
+        record_written(folder, written)
+
+
+class Outputs:
+    """The files one command may write: ``(folder, patterns, option)`` entries, checked before and recorded after the work.
+
+    Example:
+        >>> with Outputs(inputs={"model": "m.keras"}).folder("opt", ("report.*", "trials/**"), "-o"):   # doctest: +SKIP
+        ...     optimize_model("m.keras", "d.npz", "opt", config)
+    """
+
+    def __init__(self, inputs: Mapping[str, str | Path | None] | None = None) -> None:
+        self.inputs = dict(inputs or {})
+        self.entries: list[tuple[Path, tuple[str, ...], str]] = []
+
+    def folder(self, folder: str | Path, patterns: tuple[str, ...], option: str) -> "Outputs":
+        """Files matching ``patterns`` in ``folder``, which the user gave as ``option``."""
+        self.entries.append((Path(folder), tuple(patterns), option))
+        return self
+
+    def file(self, path: str | Path, option: str) -> "Outputs":
+        """One file the user named with ``option``."""
+        path = Path(path)
+        return self.folder(path.parent, (path.name,), option)
+
+    def __enter__(self) -> "Outputs":
+        for folder, patterns, option in self.entries:
+            check_replaceable(folder, patterns, option, self.inputs)
+        self._before = [_stats(folder, patterns) for folder, patterns, _ in self.entries]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Also after a failure or Ctrl-C: what was written is lstm-deploy's and may be replaced by the next run.
+        for (folder, patterns, _), before in zip(self.entries, self._before):
+            after = _stats(folder, patterns)
+            written = [p for p, st in after.items() if before.get(p) != st]
+            if written or set(before) - set(after):
+                record_written(folder, written)

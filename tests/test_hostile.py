@@ -393,3 +393,171 @@ def test_ctrl_c_exits_130_and_leaves_no_half_written_step(world, tmp_path):
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("Error: interrupted") and "Traceback" not in err
     assert (tmp_path / "out" / "data" / "stage.json").exists() and not (tmp_path / "out" / "train").exists()
+
+
+# ---------------------------------------------------------------- issue 25: databases, captions, serve, artifacts
+# (the output rule for every writing command: tests/test_outputs.py; large bodies: tests/serve/test_large_bodies.py)
+
+
+def _sqlite(path: Path, statements: list[str]) -> Path:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    for sql in statements:
+        con.execute(sql)
+    con.commit()
+    con.close()
+    return path
+
+
+def _foreign_databases(scratch: Path) -> dict[str, tuple[Path, str]]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(storage=f"sqlite:///{scratch / 'theirs.db'}", study_name="their-study")  # another project's Optuna studies
+    (scratch / "empty.db").write_bytes(b"")
+    (scratch / "notes.db").write_text("not a database")
+    return {"app": (_sqlite(scratch / "app.db", ["CREATE TABLE users (id INTEGER, name TEXT)", "INSERT INTO users VALUES (1, 'ada')"]),
+                    "is an SQLite database lstm-deploy did not create"),
+            "optuna": (scratch / "theirs.db", "holds Optuna studies lstm-deploy did not make"),
+            "empty": (scratch / "empty.db", "is an empty file lstm-deploy did not create"),
+            "text": (scratch / "notes.db", "is not an SQLite database")}
+
+
+@pytest.mark.parametrize("kind", ["app", "optuna", "empty", "text"])
+def test_optimize_never_writes_a_database_it_did_not_create(ws, capsys, kind):
+    root, _, _, scratch = ws
+    db, message = _foreign_databases(scratch)[kind]
+    start = time.perf_counter()
+    line = _check(ws, ["optimize", root / "model.keras", "--data", root / "data.npz", "--storage", f"sqlite:///{db}", "-o", scratch / "opt"],
+                  capsys)  # _check: every byte of scratch (the database included) unchanged
+    assert message in line and "writes only study databases it created" in line
+    assert not (scratch / "opt").exists() and time.perf_counter() - start < 30  # refused before the model was loaded
+
+
+def test_a_study_database_lstm_deploy_made_is_recognised(tmp_path):
+    import optuna
+
+    from lstm_deploy.optimize.storage import MARKER_TABLE, check_storage, prepare_storage, study_database_problem
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    assert check_storage(url) == tmp_path / "study.db" and not (tmp_path / "study.db").exists()  # a new file: checked, not created
+    prepare_storage(url)
+    optuna.create_study(storage=url, study_name="lstm-deploy-optimize-abc", load_if_exists=True)  # Optuna adds its tables beside the marker
+    assert study_database_problem(tmp_path / "study.db") is None
+    legacy = f"sqlite:///{tmp_path / 'legacy.db'}"  # 0.2.0 made study databases without the marker table
+    optuna.create_study(storage=legacy, study_name="lstm-deploy-optimize-0123456789ab")
+    assert study_database_problem(tmp_path / "legacy.db") is None
+    prepare_storage(legacy)
+    import sqlite3
+
+    con = sqlite3.connect(tmp_path / "legacy.db")
+    assert con.execute(f"SELECT count(*) FROM {MARKER_TABLE}").fetchone() == (1,)
+    con.close()
+    assert check_storage("postgresql://user@db.example/studies") is None  # a server: the user's explicit choice on the command line
+
+
+@pytest.mark.parametrize("storage,message", [
+    ("postgresql://user@db.example/studies", "a server (postgresql://...) is chosen on the command line"),
+    ("sqlite:////home/someone/app.db", "expected sqlite:///NAME.db, a plain file name"),
+    ("sqlite:///../outside.db", "expected sqlite:///NAME.db, a plain file name"),
+    ("sqlite:///sub/dir.db", "expected sqlite:///NAME.db, a plain file name"),
+])
+def test_a_recipe_keeps_its_study_inside_its_output_folder(ws, capsys, storage, message):
+    root = ws[0]
+    recipe = _recipe(root / "study.yaml", model={"path": "model.keras"}, stages=[{"optimize": {"storage": storage}}])
+    try:
+        line = _check(ws, ["run", recipe, "--dry-run"], capsys, allowed=("study.yaml",))
+    finally:
+        recipe.unlink()
+    assert "stages[0].optimize.storage" in line and message in line
+
+
+def test_a_recipe_study_file_lands_in_the_run_folder():
+    from lstm_deploy.optimize.storage import recipe_storage_url
+
+    assert recipe_storage_url("sqlite:///study.db", Path("/runs/x")) == "sqlite:////runs/x/study.db"
+
+
+def _captions(path: Path, images: np.ndarray, captions: np.ndarray) -> Path:
+    np.savez(path, images=images, captions=captions)
+    return path
+
+
+@pytest.mark.parametrize("case,message", [
+    ("1x1", "images are 1x1 pixels; the captioner's encoder pools 2x2, so images need at least 2x2 pixels"),
+    ("surrogate", "captions[3] holds the invalid code point U+D800 at character 2"),
+    ("past-unicode", "captions[3] holds the invalid code point U+110000 at character 2"),
+])
+def test_bad_caption_files_are_input_errors(ws, capsys, case, message):
+    root, _, _, scratch = ws
+    words = np.array(["red apple", "green apple", "red car", "green car", "red apple", "big red car", "green", "red car"] * 2)
+    side = 1 if case == "1x1" else 6
+    if case != "1x1":
+        points = words.view(np.uint32).reshape(len(words), -1).copy()
+        points[3, 2] = 0xD800 if case == "surrogate" else 0x110000
+        words = points.view(words.dtype).reshape(len(words))
+    images = np.random.default_rng(0).integers(0, 256, (len(words), side, side, 3), dtype=np.uint8)
+    data = _captions(scratch / "caps.npz", images, words)
+    recipe = scratch / "caps.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "caps", "data": {"kind": "image_captions", "path": str(data), "min_count": 2, "max_words": 3},
+                                      "model": {"train": {"architecture": {"type": "merge_captioner", "units": [4], "embedding_dim": 4,
+                                                                           "conv_filters": 2}, "epochs": 1}},
+                                      "stages": [{"export": {"formats": ["onnx"], "quantize": ["fp32"]}}]}))
+    line = _check(ws, ["run", recipe, "-o", scratch / "out"], capsys, allowed=("./out",))
+    assert message in line
+    assert not (scratch / "out" / "data").exists()  # the failed step left nothing
+
+
+@pytest.fixture(scope="module")
+def exported(world, tmp_path_factory):
+    """The clean model of the workspace as an ONNX artifact with its manifest."""
+    from lstm_deploy.export import ExportConfig, export_model
+
+    out = tmp_path_factory.mktemp("exported")
+    (result,) = export_model(world[0] / "model.keras", out, ExportConfig(formats=("onnx",)), name="clf")
+    return result.artifact
+
+
+def test_serve_a_folder_is_one_line(ws, capsys, exported):
+    line = _check(ws, ["serve", exported.parent], capsys)
+    assert "is a folder; give the .tflite or .onnx file in it" in line
+
+
+@pytest.mark.parametrize("command", ["serve", "benchmark"])
+def test_an_artifact_the_runtime_refuses_is_exit_2_at_start(ws, capsys, exported, command):
+    """A manifest edited so the runtime refuses the artifact (here: an input the artifact does not have): one line, exit 2,
+    before anything is served or timed. (The runtime's own hash and schema errors are subclasses of its RuntimeError_.)"""
+    import json
+
+    scratch = ws[3]
+    artifact = scratch / exported.name
+    artifact.write_bytes(exported.read_bytes())
+    manifest = json.loads(Path(str(exported) + ".json").read_text())
+    manifest["input_name"] = "../etc"
+    Path(str(artifact) + ".json").write_text(json.dumps(manifest))
+    data = ws[0] / "data.npz"
+    args = ["serve", artifact, "--port", "0"] if command == "serve" else ["benchmark", artifact, "--data", data, "--runtimes", "onnxruntime",
+                                                                            "-o", scratch / "bench"]
+    line = _check(ws, args, capsys)
+    assert "../etc" in line and not (scratch / "bench").exists()
+
+
+@pytest.mark.slow
+def test_optimize_interrupted_exits_130(world, tmp_path):
+    """Ctrl-C while the trials run: the best so far is written, marked partial, and the exit code is 130 (not 0)."""
+    root = world[0]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "lstm_deploy.cli", "optimize", str(root / "model.keras"), "--data", str(root / "data.npz"),
+                             "--trials", "50", "--finetune-steps", "1", "--format", "onnx", "-o", str(tmp_path / "opt")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    deadline = time.monotonic() + 300
+    while not (tmp_path / "opt" / "trials").exists() and proc.poll() is None and time.monotonic() < deadline:  # a trial has finished
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "PARTIAL" in err and "Traceback" not in err
+    import json
+
+    assert json.loads((tmp_path / "opt" / "report.json").read_text())["partial"] is True

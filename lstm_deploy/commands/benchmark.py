@@ -55,21 +55,40 @@ def command(inputs: tuple[str, ...], data: str, runtimes: str, batch_sizes: str,
     numbers: use --adb SERIAL for a device.
     """
     from ..bench import benchmark
-    from ..paths import check_output_dir
+    from ..paths import Outputs, check_output_dir
+    from ..report.figures import PLOT_FILES
     from ..report.write import write_report
 
-    check_output_dir(out_dir, "-o", inputs={"data": data, **{f"INPUT {n}": i for n, i in enumerate(inputs, 1)}})  # before the run, not after it
+    given = {"data": data, **{f"INPUT {n}": i for n, i in enumerate(inputs, 1)}}
+    check_output_dir(out_dir, "-o", inputs=given)  # before the run, not after it
+    outputs = Outputs(given).folder(out_dir, ("report.json", "report.csv", "report.md", "report.html", *PLOT_FILES), "-o")
     config = build_config(
         BenchConfig, runtimes=tuple(r.strip() for r in runtimes.split(",") if r.strip()), batch_sizes=_ints("--batch-sizes", batch_sizes),
         threads=_ints("--threads", threads), warmup=warmup, repeats=repeats, adb_serial=adb_serial, adb_binary=adb_binary,
         max_metric_drop=max_metric_drop,
     )
-    report = benchmark(list(inputs), data, config, progress=True)
-    paths = write_report(report, out_dir)
+    _check_artifacts(inputs)
+    with outputs:  # your own report.md (or any file named like an output) in OUT is refused here, before the run
+        report = benchmark(list(inputs), data, config, progress=True)
+        paths = write_report(report, out_dir)
     if as_json:
         click.echo(report.to_json())
         return
     _print_summary(report, paths)
+
+
+def _check_artifacts(inputs: tuple[str, ...]) -> None:
+    """Every artifact with a manifest loads in the runtime before any timing: an artifact or manifest the runtime
+    refuses (a hash that does not match, a malformed manifest) is bad input, one line and exit 2 -- not an error row."""
+    from ..bench.artifacts import discover
+    from ..runtime import Model, RuntimeError_
+
+    for art in discover(inputs):
+        if art.format in ("tflite", "onnx") and art.manifest is not None and not art.skip_reason:
+            try:
+                Model.load(art.path, require_manifest=False, preprocess=False)
+            except RuntimeError_ as exc:
+                raise InputError(f"INPUT {art.path}: the runtime refuses it ({exc}); re-export it or fix its manifest") from None
 
 
 def _print_summary(report: "BenchReport", paths: dict[str, Path]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import click
@@ -69,18 +70,21 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
     from ..export import ExportWarning, export_model
     from ..metrics import format_metric
 
-    from ..paths import check_name, check_output_dir
+    from ..paths import Outputs, check_name, check_output_dir
 
     check_output_dir(out_dir, "-o", inputs={"model": model_path, "data": data})  # before any conversion
     if name is not None:
         check_name(name, "--name")  # artifacts stay inside -o
+    stem = glob.escape(name or Path(model_path.rstrip("/\\")).stem)  # the artifacts' base name (export_model's default: the file's stem)
+    outputs = Outputs({"model": model_path, "data": data}).folder(
+        out_dir, tuple(f"{stem}.*.{ext}" for ext in ("tflite", "onnx", "tflite.json", "onnx.json")), "-o")
     formats = tuple(f for f, on in (("tflite", tflite), ("onnx", onnx_)) if on) or None
     config = build_config(ExportConfig, formats=formats, quantize=_split_modes(quantize), batch_size=batch_size, opset=opset,
                           calibration_samples=calibration_samples, max_metric_drop=max_metric_drop, fp32_tolerance=fp32_tolerance,
                           require_fused=require_fused, streaming=streaming,
                           lengths_input=lengths_input or None)
     console = Console(stderr=True)
-    with warnings.catch_warnings(record=True) as caught:
+    with outputs, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExportWarning)
         try:
             quiet = bool((click.get_current_context().obj or {}).get("quiet"))  # lstm-deploy --quiet

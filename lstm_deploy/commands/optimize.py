@@ -55,12 +55,19 @@ def command(model_path: Path, data_path: Path, max_metric_drop: float, objective
     from rich.console import Console
 
     from ..optimize import optimize_model
+    from ..optimize.api import OUTPUT_FILES
+    from ..optimize.storage import check_storage
+    from ..paths import Outputs, check_output_dir
 
     config = build_config(OptimizeConfig, max_metric_drop=max_metric_drop, objective=objective, format=fmt, trials=trials,
                           time_budget=time_budget, storage=storage, study_name=study_name, ray_address=ray_address, threads=_threads(threads),
                           finetune_steps=finetune_steps, per_layer_units=per_layer_units or None, seed=seed)
+    check_storage(config.storage)  # a database lstm-deploy did not create is refused before anything is loaded
+    given = {"model": model_path, "data": data_path}
+    check_output_dir(out_dir, "-o", inputs=given)
     console = Console(stderr=True, highlight=False)
-    result = optimize_model(model_path, data_path, out_dir, config, progress=lambda msg: console.print(msg, markup=False))
+    with Outputs(given).folder(out_dir, OUTPUT_FILES, "-o"):  # the input model and your own files in OUT are never replaced
+        result = optimize_model(model_path, data_path, out_dir, config, progress=lambda msg: console.print(msg, markup=False))
     _print(result)
     if result.partial:
         raise click.exceptions.Exit(130)

@@ -67,7 +67,7 @@ def command(
     from ..compress.progress import console_progress
     from ..load.modelio import MODEL_SUFFIXES, load_model, save_model
     from ..metrics import primary_metric
-    from ..paths import check_distinct, check_output_file
+    from ..paths import Outputs, check_distinct, check_output_file
 
     names = tuple(n.strip() for n in layers.split(",") if n.strip()) if layers is not None else None
     config = build_config(PruneConfig, sparsity=sparsity, method=method, schedule=schedule, layers=names, per_layer=per_layer,
@@ -77,15 +77,19 @@ def command(
     if report_path is not None:
         check_output_file(report_path, "--report", inputs={"model": model_path, "data": data_path})
         check_distinct(o=output, report=report_path)
-    loaded = load_model(model_path)
-    dataset = load_data(data_path, model_input_shape=tuple(loaded.model.inputs[0].shape[1:]),
-                        model_output_shape=tuple(loaded.model.outputs[0].shape[1:]))
-    obj = ctx.find_root().obj or {}
-    progress = console_progress(primary_metric(dataset.task), quiet=quiet or bool(obj.get("quiet")), verbose=obj.get("verbose", 0) >= 1)
-    result = prune_model(loaded.model, dataset, config, progress=progress)
-    save_model(result.model, output, flavour=loaded.flavour)
+    outputs = Outputs({"model": model_path, "data": data_path}).file(output, "-o")
     if report_path is not None:
-        atomic_write_text(report_path, json.dumps(result.report.to_dict(), indent=2, default=float) + "\n")
+        outputs.file(report_path, "--report")
+    with outputs:  # a file you made (or edited since lstm-deploy wrote it) is refused here, before minutes of work
+        loaded = load_model(model_path)
+        dataset = load_data(data_path, model_input_shape=tuple(loaded.model.inputs[0].shape[1:]),
+                            model_output_shape=tuple(loaded.model.outputs[0].shape[1:]))
+        obj = ctx.find_root().obj or {}
+        progress = console_progress(primary_metric(dataset.task), quiet=quiet or bool(obj.get("quiet")), verbose=obj.get("verbose", 0) >= 1)
+        result = prune_model(loaded.model, dataset, config, progress=progress)
+        save_model(result.model, output, flavour=loaded.flavour)
+        if report_path is not None:
+            atomic_write_text(report_path, json.dumps(result.report.to_dict(), indent=2, default=float) + "\n")
     _print(result.report, output, report_path, quiet or bool(obj.get("quiet")))
     import shlex
 

@@ -103,7 +103,7 @@ def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, 
     lstm-deploy run --model m.keras --data d.npz --prune 0.5 --quantize fp32,dynamic --save-recipe mine.yaml
     """
     from ..atomic import atomic_write_text
-    from ..paths import check_output_file
+    from ..paths import Outputs, check_output_file
     from ..pipeline.runner import check_inputs, check_outputs, plan, run_recipe
     from ..pipeline.recipe import load_recipe, parse_recipe
 
@@ -118,8 +118,10 @@ def command(ctx: click.Context, recipe_path: Path | None, out_dir: Path | None, 
     check_inputs(recipe, recipe_dir)  # every path, in and out, before anything is written
     check_outputs(recipe, out, recipe_dir)
     if save_recipe is not None:
-        check_output_file(save_recipe, "--save-recipe", inputs={"recipe": recipe_path, "model": model, "data": data}, suffixes=(".yaml", ".yml"))
-        atomic_write_text(save_recipe, portable_recipe_yaml(recipe, recipe_dir, save_recipe.parent))
+        given = {"recipe": recipe_path, "model": model, "data": data}
+        check_output_file(save_recipe, "--save-recipe", inputs=given, suffixes=(".yaml", ".yml"))
+        with Outputs(given).file(save_recipe, "--save-recipe"):  # your own YAML file is never replaced
+            atomic_write_text(save_recipe, portable_recipe_yaml(recipe, recipe_dir, save_recipe.parent))
         click.echo(f"recipe written to {save_recipe}" + ("" if and_run else f"; run it with: lstm-deploy run {save_recipe}"))
         if not and_run:
             return

@@ -11,7 +11,7 @@ C = ServeConfig
 
 
 @click.command("serve")
-@click.argument("artifact", type=click.Path(dir_okay=False, path_type=str))
+@click.argument("artifact", type=click.Path(path_type=str))  # a folder is refused by serve itself, in one line
 @click.option("--host", default=default(C, "host"), show_default=True, help="Address to bind (keep 127.0.0.1 behind a reverse proxy).")
 @click.option("--port", type=int, default=default(C, "port"), show_default=True, help="TCP port (0: a free one, printed at start-up).")
 @click.option("--max-batch", type=int, default=default(C, "max_batch"), show_default=True,

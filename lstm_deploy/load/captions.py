@@ -83,6 +83,28 @@ def normalize_caption(text: str) -> str:
     return " ".join(_PUNCTUATION.sub(" ", text.lower()).split())
 
 
+#: Smallest image side the captioner's encoder takes (it pools 2x2 before its global average).
+MIN_SIDE = 2
+
+
+def _check_code_points(path: Path, captions: np.ndarray, key: str) -> None:
+    """Every character of ``captions`` (a numpy ``U`` array) is a Unicode scalar value: no surrogate, nothing past U+10FFFF.
+
+    numpy stores such values without complaint, but Python cannot build a string of one past
+    U+10FFFF and cannot encode a surrogate as UTF-8 (for the manifest and the report).
+    """
+    if captions.size == 0 or captions.dtype.itemsize == 0:
+        return
+    order = captions.dtype.byteorder if captions.dtype.byteorder in "<>" else "="  # as stored: a file may be big-endian
+    points = np.ascontiguousarray(captions).view(np.dtype("u4").newbyteorder(order)).reshape(len(captions), -1)
+    bad = (points > 0x10FFFF) | ((points >= 0xD800) & (points <= 0xDFFF))
+    if bad.any():
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        raise DataError(f"{path}: {key}[{row}] holds the invalid code point U+{int(points[row, col]):04X} at character {col} "
+                        f"(a surrogate or past U+10FFFF; {int(bad.any(axis=1).sum())} caption(s) affected); store captions as valid "
+                        "Unicode text (e.g. decode them as UTF-8 with errors='replace' before np.savez)")
+
+
 def read_captions(path: str | Path, captions_key: str = "captions") -> tuple[np.ndarray, list[str], str]:
     """``(images as float32, lower-cased captions, scaling)`` of a captions ``.npz``; uint8 images are divided by 255."""
     import zipfile
@@ -104,6 +126,10 @@ def read_captions(path: str | Path, captions_key: str = "captions") -> tuple[np.
     if images.ndim != 4 or images.dtype.kind not in "uif" or captions.ndim != 1 or len(images) != len(captions) or captions.dtype.kind != "U":
         raise DataError(f"{path}: expected numeric images (N, H, W, C) and {captions_key} (N strings), got {images.shape} "
                         f"({images.dtype}) and {captions.shape} ({captions.dtype})")
+    if images.shape[1] < MIN_SIDE or images.shape[2] < MIN_SIDE:
+        raise DataError(f"{path}: images are {images.shape[1]}x{images.shape[2]} pixels; the captioner's encoder pools 2x2, so images need "
+                        f"at least {MIN_SIDE}x{MIN_SIDE} pixels -- resize them (e.g. to 16x16)")
+    _check_code_points(path, captions, captions_key)
     pixels = images.astype(np.float32) / 255.0 if images.dtype == np.uint8 else images.astype(np.float32)
     if not np.isfinite(pixels).all():
         raise DataError(f"{path}: images contain NaN or inf")

@@ -32,14 +32,21 @@ from .. import metrics
 from ..atomic import atomic_write_bytes
 from ..errors import InputError
 from ..load.dataset import Dataset, load_for_model, rows, sequence_length
+from ..paths import record_since
 from .config import OptimizeConfig
 from .executors import make_executor
 from .run import _Run
 from .search import Budget, finished_outcomes, objective_value, open_study, run_search
 from .space import SearchSpace
+from .storage import prepare_storage
 from .trial import RUNTIMES, TrialOutcome, TrialSetup, search_view
 
 BASELINE_FORMAT = {"latency": "onnx", "size": "tflite"}
+#: What a search may write in OUTDIR (see :mod:`lstm_deploy.optimize.report`): the command refuses to start when one of
+#: these is a file lstm-deploy did not write (:class:`lstm_deploy.paths.Outputs`), and each run records what it wrote.
+OUTPUT_FILES = ("report.json", "report.md", "report.html", "recipe.yaml", "model.keras", "model.*.onnx", "model.*.tflite",
+                "model.*.onnx.json", "model.*.tflite.json", "pareto_latency.png", "pareto_size.png", "data.npz",
+                "baseline/**/*", "trials/**/*")
 
 
 @dataclass
@@ -193,10 +200,11 @@ def optimize_model(model_path: str | Path, data: str | Path | Dataset, out_dir: 
 
     cfg = config or OptimizeConfig()
     say = progress or (lambda _msg: None)
-    start = time.monotonic()
+    start, started_ns = time.monotonic(), time.time_ns() - 10**9  # a second of slack for coarse file-system clocks
     end = time.time() + cfg.time_budget * 60.0 if cfg.time_budget is not None else None
     run = _prepare(model_path, data, out_dir, cfg, say)
     name = study_name(cfg, run.loaded.sha256, run.dataset)
+    prepare_storage(cfg.storage)  # only a new file or a study database lstm-deploy made (the command checked it before loading anything)
     study = open_study(cfg, name)  # a bad --storage or --ray-address fails before any work
     setup = TrialSetup(_model_bytes(run.loaded), search_view(run.dataset, cfg), cfg, run.reference["val_metric"], run.space.qat)
     executor = make_executor(setup, cfg.ray_address)
@@ -220,4 +228,5 @@ def optimize_model(model_path: str | Path, data: str | Path | Dataset, out_dir: 
               "trials_finished": len(outcomes), "trials_run_now": state.ran, "interrupted": state.interrupted,
               "stopped_for_time": state.stopped_for_time, "seconds": round(time.monotonic() - start, 1)}
     report, paths = write_outputs(run, baselines, baseline, best, finalists, outcomes, search, notes)
+    record_since(run.out, OUTPUT_FILES, started_ns)  # lstm-deploy's files now: a later run (library or command) may replace them
     return OptimizeResult(run.out, report, paths)

@@ -231,6 +231,10 @@ class Recipe(_Strict):
         for once in ("export", "caption", "benchmark", "report"):
             if names.count(once) > 1:
                 raise ValueError(f"stage '{once}' appears {names.count(once)} times; give it once")
+        for i, stage in enumerate(self.stages):
+            problem = recipe_storage_problem(stage.storage) if stage.stage == "optimize" and stage.storage else None  # type: ignore[union-attr]
+            if problem:
+                raise ValueError(f"stages[{i}].optimize.storage: {problem}")
         makes_artifacts = "export" in names or "optimize" in names
         if "benchmark" in names and not makes_artifacts and not self.stages[names.index("benchmark")].include_keras:  # type: ignore[union-attr]
             raise ValueError("benchmark without export measures nothing; add an export (or optimize) stage or set include_keras: true")
@@ -248,6 +252,27 @@ class Recipe(_Strict):
         data = self.model_dump(mode="json", exclude_none=True)
         data["stages"] = [{s.pop("stage"): s} for s in data["stages"]]
         return yaml.safe_dump(data, sort_keys=False)
+
+
+def recipe_storage_problem(url: str) -> str | None:
+    """Why a recipe's ``optimize.storage`` is not allowed (``None``: ``sqlite:///NAME.db``, a plain file name kept in the run's -o folder).
+
+    Recipes are untrusted: they may not name a database anywhere on disk or a server
+    (``lstm-deploy optimize --storage URL`` on the command line may; see :mod:`lstm_deploy.optimize.storage`).
+
+    Example:
+        >>> recipe_storage_problem("sqlite:///study.db") is None, recipe_storage_problem("sqlite:////home/me/app.db")[:39]
+        (True, 'a recipe keeps its study inside its own')
+    """
+    scheme, _, rest = url.partition("://")
+    scheme = scheme.split("+")[0].lower()
+    if scheme != "sqlite":
+        return (f"a recipe keeps its study inside its own output folder (sqlite:///study.db); a server ({scheme[:20]}://...) "
+                "is chosen on the command line: lstm-deploy optimize --storage URL")
+    if not rest.startswith("/") or "?" in rest or name_problem(rest[1:]):
+        return ("a recipe keeps its study inside its own output folder: expected sqlite:///NAME.db, a plain file name "
+                f"(no '/', '..' or ?options; the file is kept in the run's -o folder), got {brief(url, 80)}")
+    return None
 
 
 def _location(loc: tuple[str | int, ...]) -> str:

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import signal
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,15 +34,45 @@ from ..errors import InputError
 from ..runtime import Model, RuntimeError_
 from .batching import MicroBatcher, Overloaded, describe
 from .config import ServeConfig
-from .contract import RequestError, answer, metadata, parse_body, to_request
+from .contract import RequestError, answer, input_names, metadata, parse_body, to_request
 
 log = logging.getLogger("lstm_deploy.serve")
+
+
+#: Bytes one JSON number may take in a request body: a float written in full ("-1.2345678901234567e-308"),
+#: its separator and pretty-printing indentation. Times the values of the largest request, plus
+#: :data:`BODY_SLACK`, this is the body limit of an artifact with fixed input shapes.
+BYTES_PER_VALUE = 48
+BODY_SLACK = 64 * 1024
+
+
+def body_limit(model: Model, config: ServeConfig) -> int:
+    """The largest request body worth reading for ``model``: what ``max_request_sequences`` full samples take as JSON.
+
+    Capped by ``config.max_body_bytes``, which alone applies when an input has a dynamic length
+    (no sample size to derive a bound from). A body past the limit is refused (413) while it is
+    read, before any of it is parsed, so memory stays bounded by the model's input size.
+
+    Example:
+        >>> body_limit(model, ServeConfig())      # (6, 3) sequences: 256 * 18 * 48 + 64 KiB   # doctest: +SKIP
+        286720
+    """
+    values = 0
+    for name in input_names(model):
+        shape = tuple(model.inputs[name].shape[1:])
+        if any(d is None for d in shape):
+            return config.max_body_bytes
+        values += math.prod(shape)  # type: ignore[arg-type]
+    return min(config.max_body_bytes, config.max_request_sequences * values * BYTES_PER_VALUE + BODY_SLACK)
 
 
 def load_model(artifact: str | Path, config: ServeConfig) -> Model:
     """Load and warm up the artifact to serve; refuse what the service cannot serve, in one line."""
     from .. import _tf  # only its stderr helper: LiteRT announces its CPU delegate there when an interpreter starts
 
+    if Path(artifact).is_dir():
+        raise InputError(f"ARTIFACT {artifact}: is a folder; give the .tflite or .onnx file in it (its .json manifest lies beside it), "
+                         "e.g. out/model.fp32.onnx")
     try:
         with _tf.silenced_stderr():
             model = Model.load(artifact, num_threads=config.threads, concurrency=config.workers, preprocess=False)  # clients send prepared inputs (contract)
@@ -73,13 +106,19 @@ def create_app(artifact: str | Path | Model, config: ServeConfig | None = None) 
     model = artifact if isinstance(artifact, Model) else load_model(artifact, config)
     batcher = MicroBatcher(model.predict, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
                            workers=config.workers, max_queue=config.max_queue)
+    limit = body_limit(model, config)
     settings = {"max_batch": config.max_batch, "max_wait_ms": config.max_wait_ms, "workers": config.workers,
-                "threads": config.threads, "max_request_sequences": config.max_request_sequences}
+                "threads": config.threads, "max_request_sequences": config.max_request_sequences, "max_body_bytes": limit}
+
+    def checked(body: bytes) -> tuple[Any, bool]:
+        return to_request(model, parse_body(body)["x"], config.max_request_sequences)
 
     async def predict(request: Request) -> JSONResponse:
+        from anyio import to_thread
+
         try:
-            data = parse_body(await _read_body(request, config.max_body_bytes))
-            x, single = to_request(model, data["x"], config.max_request_sequences)
+            body = await _read_body(request, limit)
+            x, single = await to_thread.run_sync(checked, body)  # parsing and checks off the event loop: other requests go on
             y = await batcher.submit(x)
         except RequestError as exc:
             return _error(exc.status, exc.message)
@@ -140,4 +179,16 @@ def run(artifact: str | Path, config: ServeConfig | None = None, *, announce: An
     announce(f"serving {model.path.name} ({model.format}) on http://{host}:{port} -- POST /predict, GET /healthz, GET /metadata; "
              f"micro-batching up to {config.max_batch} sequences / {config.max_wait_ms:g} ms")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10))
-    server.run(sockets=[sock])
+    stopped: list[int] = []
+    # uvicorn drains the requests in flight on SIGTERM, then raises the signal again to die of it (exit 143). A graceful
+    # stop is a success: this handler is the one uvicorn restores and re-raises into, so the command ends with exit 0.
+    # SIGINT (Ctrl-C) keeps its meaning: KeyboardInterrupt, exit 130.
+    main = threading.current_thread() is threading.main_thread()  # signal handlers belong to the main thread (so does uvicorn's)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: stopped.append(signum)) if main else None
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+    if stopped:
+        announce("stopped (SIGTERM): the requests in flight were answered")

@@ -33,7 +33,9 @@ class ServeConfig(StageConfig):
         threads: CPU threads of each inference call (LiteRT ``num_threads``, ONNX Runtime intra-op).
         max_request_sequences: most sequences one request may send.
         max_queue: most sequences waiting for inference; beyond it requests get 503 + Retry-After.
-        max_body_bytes: largest request body accepted (413 beyond).
+        max_body_bytes: cap on request bodies (413 beyond). The service's own limit is smaller when the
+            artifact's inputs have fixed shapes: what ``max_request_sequences`` samples take as JSON
+            (:func:`lstm_deploy.serve.app.body_limit`; ``/metadata`` shows it).
     """
 
     stage: Literal["serve"] = "serve"

@@ -72,7 +72,7 @@ def _shown(shape: tuple[int | None, ...]) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
-def _json_array(x: Any, expected: tuple[int | None, ...], label: str, noun: str) -> tuple[np.ndarray, bool]:
+def _json_array(x: Any, expected: tuple[int | None, ...], label: str, noun: str, max_sequences: int) -> tuple[np.ndarray, bool]:
     """``x`` from JSON as a numeric ``(n, *expected)`` array, and whether it was one ``noun`` (no batch axis).
 
     Only the JSON-level checks (a list, not ragged, numbers, the shape); ``label`` names ``x`` in messages.
@@ -80,6 +80,9 @@ def _json_array(x: Any, expected: tuple[int | None, ...], label: str, noun: str)
     shown = _shown(expected)
     if not isinstance(x, list):
         raise RequestError(422, f"{label} is a JSON {type(x).__name__}; expected a {noun} {shown} or a list of them")
+    longest = max(max_sequences, expected[0]) if expected and expected[0] is not None else None if expected else max_sequences
+    if longest is not None and len(x) > longest:  # too many entries to be one sample or an allowed batch: refused before numpy copies them
+        raise RequestError(413, f"{label} holds {len(x)} {noun}s; at most {max_sequences} per request -- split it")
     try:
         arr = np.asarray(x)
     except (ValueError, OverflowError):
@@ -104,7 +107,7 @@ def _check_count(n: int, label: str, noun: str, max_sequences: int) -> None:
 
 def to_batch(model: Model, x: Any, max_sequences: int) -> tuple[np.ndarray, bool]:
     """``x`` from JSON as a checked ``(n, *sample)`` array, and whether it was one sequence (no batch axis)."""
-    arr, single = _json_array(x, sample_shape(model), "x", "sequence")
+    arr, single = _json_array(x, sample_shape(model), "x", "sequence", max_sequences)
     _check_count(len(arr), "x", "sequence", max_sequences)
     try:
         arr = model.check_input(arr)
@@ -139,7 +142,7 @@ def to_feeds(model: Model, x: Any, max_sequences: int) -> tuple[dict[str, np.nda
         raise RequestError(422, f"{wrong}; {model.path.name} takes {', '.join(map(repr, names))}: send {{\"x\": {body}}}")
     arrays, singles = {}, {}
     for name in names:
-        arrays[name], singles[name] = _json_array(x[name], tuple(model.inputs[name].shape[1:]), f"x[{name!r}]", "sample")
+        arrays[name], singles[name] = _json_array(x[name], tuple(model.inputs[name].shape[1:]), f"x[{name!r}]", "sample", max_sequences)
     counts = ", ".join(f"{n}: {'one sample' if singles[n] else len(arrays[n])}" for n in names)
     if len(set(singles.values())) > 1 or len({len(a) for a in arrays.values()}) > 1:
         raise RequestError(422, f"inputs hold different numbers of samples ({counts}); send one sample of every input or lists of the same length")

@@ -87,7 +87,9 @@ def test_huge_body_is_refused_before_it_is_read(servers):
     conn.endheaders()
     conn.send(b'{"x": [')  # and nothing more
     response = conn.getresponse()
-    assert response.status == 413 and "at most 16777216" in json.loads(response.read())["error"]
+    limit = servers["onnx"].get("/metadata")[1]["service"]["max_body_bytes"]
+    assert limit == 256 * T * 3 * 48 + 64 * 1024  # what 256 (6, 3) sequences take as JSON: derived from the model, not 16 MiB
+    assert response.status == 413 and f"at most {limit}" in json.loads(response.read())["error"]
     conn.close()
     assert servers["onnx"].post({"x": sequences(1)[0].tolist()})[0] == 200
 
@@ -137,7 +139,7 @@ def test_busy_port_and_sigterm(served_artifacts, server_factory, capsys):
     code, _, err = run_cli(["serve", str(served_artifacts["onnx"]), "--port", port], capsys)
     assert code == 2 and f"--port {port}: cannot listen there" in err, err
     assert server.post({"x": sequences(1)[0].tolist()})[0] == 200
-    assert server.stop() in (0, -15)  # SIGTERM: graceful shutdown (uvicorn re-raises the signal after it)
+    assert server.stop() == 0  # SIGTERM: graceful shutdown is a success (uvicorn's re-raised signal does not kill it: not -15 / 143)
 
 
 def test_the_service_imports_no_tensorflow():
