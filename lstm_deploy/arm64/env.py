@@ -1,0 +1,128 @@
+"""One set-up ARM64 environment on disk, and the code that runs inside it.
+
+Layout of ``<cache>/<key>/`` (:func:`~.pins.cache_root`, :func:`~.pins.env_key`)::
+
+    qemu/qemu-aarch64     qemu >= 10, from Debian bookworm-backports' qemu-user (static)
+    sysroot/              Debian bookworm arm64 CPython 3.11 and its libraries (dpkg-deb -x)
+    site/                 aarch64 wheels (numpy, ai-edge-litert, onnxruntime + deps), pip --target
+    env.json              what is there and where it came from; written last (its presence = complete)
+
+Example:
+    >>> env = find_env()                          # doctest: +SKIP
+    >>> env.command("cortex-a76")[:3]             # doctest: +SKIP
+    ['/root/.cache/lstm-deploy/arm64/cp311-.../qemu/qemu-aarch64', '-cpu', 'cortex-a76']
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib.util
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import Arm64Unavailable
+from .pins import PYTHON, cache_root, env_key, host_versions
+from .qemu import checked_version
+
+MANIFEST = "env.json"
+
+
+@dataclass(frozen=True)
+class Arm64Env:
+    """A complete environment: where qemu, the sysroot and the wheels are, and what versions they hold."""
+
+    root: Path
+    info: dict[str, Any]
+
+    @property
+    def qemu(self) -> Path:
+        return Path(self.info["qemu"]["path"])
+
+    @property
+    def sysroot(self) -> Path:
+        return self.root / "sysroot"
+
+    @property
+    def site(self) -> Path:
+        return self.root / "site"
+
+    @property
+    def python(self) -> Path:
+        return self.sysroot / "usr" / "bin" / f"python{PYTHON}"
+
+    def command(self, cpu: str) -> list[str]:
+        """The argv prefix that runs the emulated Python on CPU model ``cpu`` (append a script and its arguments)."""
+        return [str(self.qemu), "-cpu", cpu, "-L", str(self.sysroot), str(self.python), "-s", "-E"]
+
+    def describe(self) -> dict[str, Any]:
+        """A short summary for reports: qemu version and the pinned wheel versions."""
+        return {"root": str(self.root), "qemu": self.info["qemu"]["version"], "python": self.info.get("python"),
+                "wheels": self.info.get("wheels", {}), "plugins": False}
+
+
+def env_dir() -> Path:
+    """Where the environment for this host's versions lives (whether or not it exists yet)."""
+    return cache_root() / env_key(host_versions())
+
+
+def find_env() -> Arm64Env:
+    """The set-up environment for this host's versions, its qemu re-checked; :class:`Arm64Unavailable` when absent."""
+    root = env_dir()
+    manifest = root / MANIFEST
+    if not manifest.is_file():
+        raise Arm64Unavailable(f"no ARM64 environment at {root}; run 'lstm-deploy arm64 setup' first (about 150 MB of downloads)")
+    try:
+        info = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise Arm64Unavailable(f"{manifest} is unreadable ({exc}); delete {root} and run 'lstm-deploy arm64 setup' again") from None
+    env = Arm64Env(root, info)
+    checked_version(env.qemu)  # the binary on disk, not what the manifest remembers
+    if not env.python.is_file():
+        raise Arm64Unavailable(f"{env.python} is missing; delete {root} and run 'lstm-deploy arm64 setup' again")
+    return env
+
+
+# ---------------------------------------------------------------- the TF-free runtime put on the emulated PYTHONPATH
+
+RUNTIME_PACKAGE = "lstm_deploy_runtime"
+
+
+def runtime_source_dir() -> Path:
+    """The folder to put on the emulated PYTHONPATH so that ``import lstm_deploy_runtime`` finds the TF-free runtime.
+
+    The one place that decides which runtime code runs under emulation: the standalone
+    ``lstm_deploy_runtime`` package when it exists (the repository's ``runtime/`` folder, or an
+    installed copy), else :func:`_fallback_runtime_dir`.
+    """
+    repo_runtime = Path(__file__).resolve().parents[2] / "runtime"
+    if (repo_runtime / RUNTIME_PACKAGE / "__init__.py").is_file():
+        return repo_runtime
+    spec = importlib.util.find_spec(RUNTIME_PACKAGE)
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations))).parent
+    return _fallback_runtime_dir()
+
+
+# FALLBACK (delete once runtime/lstm_deploy_runtime is merged): a temporary package made from
+# lstm_deploy/runtime.py, its one relative import (the stderr silencer) replaced by a no-op.
+_FALLBACK: Path | None = None
+
+
+def _fallback_runtime_dir() -> Path:
+    global _FALLBACK
+    if _FALLBACK is None or not (_FALLBACK / RUNTIME_PACKAGE / "__init__.py").is_file():
+        source = (Path(__file__).resolve().parents[1] / "runtime.py").read_text(encoding="utf-8")
+        relative = "from ._tf import silenced_stderr"
+        if relative not in source:
+            raise RuntimeError(f"lstm_deploy/runtime.py no longer has {relative!r}; update arm64.env._fallback_runtime_dir")
+        folder = Path(tempfile.mkdtemp(prefix="lstm-deploy-runtime-"))
+        atexit.register(shutil.rmtree, folder, True)
+        (folder / RUNTIME_PACKAGE).mkdir()
+        (folder / RUNTIME_PACKAGE / "__init__.py").write_text(
+            source.replace(relative, "from contextlib import nullcontext as silenced_stderr"), encoding="utf-8")
+        _FALLBACK = folder
+    return _FALLBACK
