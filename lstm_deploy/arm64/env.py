@@ -64,6 +64,25 @@ class Arm64Env:
                 "wheels": self.info.get("wheels", {}), "plugins": False}
 
 
+def cpu_models(env: Arm64Env) -> list[str]:
+    """CPU models this qemu emulates (``qemu-aarch64 -cpu help``)."""
+    import subprocess
+
+    out = subprocess.run([str(env.qemu), "-cpu", "help"], capture_output=True, text=True, timeout=30)
+    return [line.split()[0] for line in out.stdout.splitlines()[1:] if line.strip()]
+
+
+def check_cpus(env: Arm64Env, cpus: tuple[str, ...] | list[str], option: str) -> None:
+    """Raise :class:`~lstm_deploy.errors.InputError` naming ``option`` when a CPU model is not one qemu emulates."""
+    from ..errors import InputError
+
+    known = cpu_models(env)
+    unknown = [c for c in cpus if c not in known]
+    if unknown or not cpus:
+        raise InputError(f"{option}: expected CPU models qemu {env.info['qemu']['version']} emulates ({', '.join(known)}), "
+                         f"got {', '.join(unknown) or 'none'}")
+
+
 def env_dir() -> Path:
     """Where the environment for this host's versions lives (whether or not it exists yet)."""
     return cache_root() / env_key(host_versions())

@@ -50,13 +50,16 @@ def setup_env(*, qemu: str | Path | None = None, force: bool = False, progress: 
     note = say or (lambda _msg: None)
     pins = host_versions()
     root = env_dir()
+    qemu_override = Path(qemu).resolve() if qemu else None
+    qemu_version = checked_version(qemu_override) if qemu_override else None  # refused before anything else happens
     if not force and (root / MANIFEST).is_file():
         try:
-            return find_env()
+            found = find_env()
+            if qemu_override is None or found.qemu == qemu_override:
+                return found
+            note(f"the environment at {root} uses {found.qemu}; rebuilding it with {qemu_override}")
         except Arm64Unavailable:
             note(f"the environment at {root} is broken; rebuilding it")
-    qemu_override = Path(qemu).resolve() if qemu else None
-    qemu_version = checked_version(qemu_override) if qemu_override else None
     apt.check_host()
     downloads = root.parent / ".downloads"
     private = apt.PrivateApt(root.parent / ".apt")

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from ..arm64.pins import CPUS as ARM64_CPUS
 from ..config import StageConfig
 
 Positive = Annotated[int, Field(ge=1)]
@@ -38,6 +39,9 @@ class BenchConfig(StageConfig):
         adb_serial: also run LiteRT's benchmark_model on this Android device.
         adb_binary: local benchmark_model binary to push (else it must be on the device).
         include_keras: in a recipe, also time the Keras model the artifacts came from.
+        arch: also run every artifact on these emulated architectures (``arm64``: docs/arm64.md).
+        arm64_cpus: qemu CPU models of the ARM64 rows.
+        arm64_samples: evaluation samples run under emulation (emulation is slow).
     """
 
     stage: Literal["benchmark"] = "benchmark"
@@ -54,6 +58,9 @@ class BenchConfig(StageConfig):
     adb_serial: str | None = None
     adb_binary: str | None = None
     include_keras: bool = True
+    arch: tuple[Literal["arm64"], ...] = ()
+    arm64_cpus: tuple[str, ...] = Field(default=ARM64_CPUS, min_length=1)
+    arm64_samples: int = Field(default=200, ge=1)
 
     @model_validator(mode="after")
     def _budget(self) -> "BenchConfig":

@@ -41,10 +41,16 @@ def _ints(option: str, text: str) -> tuple[int, ...]:
 @click.option("--repeats", default=default(BenchConfig, "repeats"), show_default=True, type=int, help="Timed calls per configuration, at least (fast ones are timed for 0.5 s; slow ones stop after 2 s once 5 are timed).")
 @click.option("--adb", "adb_serial", default=None, metavar="SERIAL", help="Also run LiteRT's benchmark_model on this Android device.")
 @click.option("--adb-binary", default=None, type=click.Path(path_type=str), help="Local Android benchmark_model binary to push with --adb.")
+@click.option("--arch", "arch", multiple=True, type=click.Choice(["arm64"]),
+              help="Also run every artifact on emulated ARM64 CPUs (qemu; set up on first use, docs/arm64.md).")
+@click.option("--cpu", "cpus", default=None, metavar="A,B", help="--arch arm64: qemu CPU models [default: cortex-a53,cortex-a76,neoverse-n2].")
+@click.option("--arch-samples", type=int, default=default(BenchConfig, "arm64_samples"), show_default=True,
+              help="--arch arm64: x_test samples run under emulation.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout (for scripts).")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=str), help="Output directory for the reports and plots.")
 def command(inputs: tuple[str, ...], data: str, runtimes: str, batch_sizes: str, threads: str, warmup: int, repeats: int,
-            adb_serial: str | None, adb_binary: str | None, as_json: bool, out_dir: str) -> None:
+            adb_serial: str | None, adb_binary: str | None, arch: tuple[str, ...], cpus: str | None, arch_samples: int, as_json: bool,
+            out_dir: str) -> None:
     """Benchmark Keras models and .tflite/.onnx artifacts (or directories of them) on every runtime.
 
     Writes report.json, report.csv, report.md, report.html and plots to OUT. Runtimes that
@@ -59,6 +65,7 @@ def command(inputs: tuple[str, ...], data: str, runtimes: str, batch_sizes: str,
     config = build_config(
         BenchConfig, runtimes=tuple(r.strip() for r in runtimes.split(",") if r.strip()), batch_sizes=_ints("--batch-sizes", batch_sizes),
         threads=_ints("--threads", threads), warmup=warmup, repeats=repeats, adb_serial=adb_serial, adb_binary=adb_binary,
+        arch=arch, arm64_cpus=tuple(c.strip() for c in cpus.split(",") if c.strip()) if cpus else None, arm64_samples=arch_samples,
     )
     report = benchmark(list(inputs), data, config, progress=True)
     paths = write_report(report, out_dir)
@@ -93,4 +100,25 @@ def _print_summary(report: "BenchReport", paths: dict[str, Path]) -> None:
     skipped = [r for r in report.results if r.get("status") != "ok"]
     for rt, reason in dict.fromkeys((r["runtime"], f"{r['status']}: {r.get('reason')}") for r in skipped):
         console.print(f"[yellow]{rt}[/]: {escape(reason)}", highlight=False)
+    if report.arm64:
+        _print_arm64(console, report.arm64)
     console.print(f"Reports: {paths['md']}, {paths['html']}, {paths['json']}, {paths['csv']}", highlight=False)
+
+
+def _print_arm64(console: object, section: dict) -> None:
+    """The ARM64 rows in their own table: emulated seconds never sit beside host milliseconds."""
+    from rich.table import Table
+
+    from ..metrics import format_metric
+
+    table = Table(title="ARM64, emulated (qemu): outputs vs the same artifact on x86; seconds = emulation cost, not phone latency")
+    for col in ("cpu", "artifact", "accuracy / RMSE", "agreement", "max diff vs x86", "bit-exact", "emulated s"):
+        table.add_column(col, justify="left" if col in ("cpu", "artifact") else "right")
+    for r in section["rows"]:
+        if r.get("status") != "ok":
+            table.add_row(r["cpu"], r["artifact"], f"{r['status']}: {r.get('reason')}", "", "", "", "")
+            continue
+        name = "accuracy" if r.get("accuracy") is not None else "rmse"
+        table.add_row(r["cpu"], r["artifact"], format_metric(name, r.get(name)), format_metric("agreement", r.get("agreement")),
+                      f"{r['x86_max_abs_diff']:.3g}", "yes" if r["x86_bit_exact"] else "no", f"{r['emulated_s']:.1f}")
+    console.print(table)  # type: ignore[attr-defined]
