@@ -48,6 +48,7 @@ class ExportResult:
     fused: bool
     parity: ParityReport
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    arch: dict[str, Any] = field(default_factory=dict)  # --verify-arch: {"arm64": per-CPU results} (export/arch.py)
 
     @property
     def passed(self) -> bool:
@@ -234,6 +235,10 @@ def export_model(
         art = convert(plan, fmt, quant, calibration=calibration, batch_size=cfg.batch_size, opset=cfg.opset)
         results.append(_write_checked(art, cfg, source, Path(out_dir), name or source.name, checks,
                                       {**extra, **({"opset": cfg.opset} if fmt == "onnx" else {})}))
+    if cfg.verify_arch:  # the same parity check again, on emulated ARM64 CPUs
+        from .arch import verify_arch
+
+        results = verify_arch(results, checks, cfg, say if progress else None)
     failed = [r for r in results if not r.passed]
     if failed:
         raise ParityError(_failure_message(failed))
