@@ -247,11 +247,15 @@ def export_model(
 
 def _failure_message(failed: list[ExportResult]) -> str:
     hints = []
-    if any(r.quantization == "fp32" for r in failed):
+    if any(r.arch for r in failed):  # right on x86, wrong on an emulated ARM64 CPU (export/arch.py)
+        hints.append("ARM64: the artifact passed on x86 but not on that emulated CPU model, so an ARM64 kernel computes it "
+                     "differently -- do not ship it to that CPU class (docs/arm64.md)")
+    on_x86 = [r for r in failed if not r.arch]
+    if any(r.quantization == "fp32" for r in on_x86):
         hints.append("fp32: correct fused kernels stay below 1e-6 (benchmarks/fp32_gate.py), so a larger error usually "
                      "means a conversion fault (state, masking, weights); if the metric is unchanged and you accept the "
                      "difference, raise --fp32-tolerance")
-    if any(r.quantization != "fp32" for r in failed):
+    if any(r.quantization != "fp32" for r in on_x86):
         hints.append("quantized: raise --max-metric-drop or use a lighter mode (float16, dynamic)")
     return ("parity failed: " + "; ".join(f"{r.format} {r.quantization}: {r.parity.message}" for r in failed)
             + " -- no artifact was written for these; " + "; ".join(hints))
