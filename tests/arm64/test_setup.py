@@ -94,14 +94,28 @@ def test_environment_is_keyed_by_the_host_runtime_versions(tmp_path, monkeypatch
     assert f"ai-edge-litert{version('ai-edge-litert')}" in name and f"onnxruntime{version('onnxruntime')}" in name
 
 
-def test_runtime_source_imports_without_lstm_deploy():
-    """What goes on the emulated PYTHONPATH imports as lstm_deploy_runtime, needs only numpy, and runs nothing of lstm_deploy."""
-    folder = runtime_source_dir()
-    code = ("import sys, lstm_deploy_runtime as r; assert hasattr(r.Model, 'load') and hasattr(r.Model, 'predict'); "
+def test_runtime_source_runs_artifacts_without_lstm_deploy(tmp_path):
+    """What goes on the emulated PYTHONPATH imports as lstm_deploy_runtime, loads nothing of lstm_deploy or TensorFlow,
+    and answers exactly as lstm_deploy.runtime for the same artifacts (run here, on x86)."""
+    import numpy as np
+
+    from lstm_deploy.runtime import Model
+    from tests import zoo
+
+    _, results, _ = zoo.exported("stacked")
+    paths = [str(r.artifact) for r in results]
+    x = np.random.default_rng(0).normal(size=(5, zoo.T, zoo.F)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code = ("import sys, json, numpy as np, lstm_deploy_runtime as r; x = np.load(sys.argv[1]); "
+            "np.savez(sys.argv[2], *[r.Model.load(p, num_threads=1).predict(x) for p in json.loads(sys.argv[3])]); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lstm_deploy', 'tensorflow', 'keras')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(folder)}, cwd=folder)
-    assert out.returncode == 0, out.stderr
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.npy"), str(tmp_path / "y.npz"), json.dumps(paths)],
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(runtime_source_dir())}, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[]"
+    with np.load(tmp_path / "y.npz") as got:
+        for i, path in enumerate(paths):
+            np.testing.assert_array_equal(got[f"arr_{i}"], Model.load(path, num_threads=1).predict(x))
 
 
 def test_verify_arch_with_streaming_is_refused(tmp_path, capsys):
