@@ -53,6 +53,7 @@ class CpuCheck:
     """Every artifact on one emulated CPU model."""
 
     cpu: str
+    machine: str  # what the emulated Python's platform.machine() said (aarch64)
     features: list[str]
     wall_s: float
     perturbed: bool
@@ -80,5 +81,5 @@ def cross_check(env: Arm64Env, paths: Sequence[str | Path], x: Any, cpus: Sequen
         note(f"arm64: running {len(paths)} artifact(s) on an emulated {cpu}")
         run = run_artifacts(env, paths, x, cpu, threads=threads)
         per = {str(p): ArtifactCheck(run.outputs.get(str(p)), host[str(p)], run.seconds.get(str(p)), run.errors.get(str(p))) for p in paths}
-        checks.append(CpuCheck(cpu, [f for f in run.features if f in NOTABLE], run.wall_s, run.perturbed, per))
+        checks.append(CpuCheck(cpu, run.machine, [f for f in run.features if f in NOTABLE], run.wall_s, run.perturbed, per))
     return checks
