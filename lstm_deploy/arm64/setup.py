@@ -15,12 +15,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -52,6 +53,22 @@ def setup_env(*, qemu: str | Path | None = None, force: bool = False, progress: 
     root = env_dir()
     qemu_override = Path(qemu).resolve() if qemu else None
     qemu_version = checked_version(qemu_override) if qemu_override else None  # refused before anything else happens
+    with _locked(root.parent / ".lock"):  # two processes (test workers) never build the same folder at once
+        return _setup_locked(root, pins, qemu_override, qemu_version, force, progress, note)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def _setup_locked(root: Path, pins: dict[str, str], qemu_override: Path | None, qemu_version: str | None, force: bool, progress: bool,
+                  note: Callable[[str], None]) -> Arm64Env:
     if not force and (root / MANIFEST).is_file():
         try:
             found = find_env()
