@@ -32,13 +32,16 @@ from .parity import DEFAULT_ACCURACY_DROP, ParityReport, compare
 
 if TYPE_CHECKING:
     from ..arm64.crosscheck import ArtifactCheck
-    from .api import ExportResult, _Checks
     from .config import ExportConfig
 
 
-def verify_arch(results: list["ExportResult"], checks: "_Checks", cfg: "ExportConfig",
-                say: Callable[[str], None] | None = None) -> list["ExportResult"]:
-    """``results`` with every written artifact checked on ARM64; failures removed from disk and marked failed."""
+def verify_arch(results: list[Any], checks: Any, cfg: "ExportConfig",
+                say: Callable[[str], None] | None = None) -> list[Any]:
+    """``results`` (export results) with every written artifact checked on ARM64; failures removed from disk and marked failed.
+
+    ``checks`` is export's parity inputs (``x``, ``y``, ``where``, ``task``, ``reference``); typed loosely so
+    this module stays below ``api`` (which calls it).
+    """
     from ..arm64 import setup_env
     from ..arm64.crosscheck import cross_check
     from ..arm64.env import check_cpus
@@ -77,7 +80,7 @@ def verify_arch(results: list["ExportResult"], checks: "_Checks", cfg: "ExportCo
     return out
 
 
-def _judge(result: "ExportResult", one: "ArtifactCheck", checks: "_Checks", cfg: "ExportConfig") -> tuple[ParityReport, dict[str, Any]]:
+def _judge(result: Any, one: "ArtifactCheck", checks: Any, cfg: "ExportConfig") -> tuple[ParityReport, dict[str, Any]]:
     """The x86 parity check replayed on the ARM64 outputs (plus agreement for quantized classifiers)."""
     if one.outputs is None:
         report = replace(result.parity, passed=False, message=f"the artifact did not run: {one.error}")
@@ -97,7 +100,7 @@ def _judge(result: "ExportResult", one: "ArtifactCheck", checks: "_Checks", cfg:
     return report, entry
 
 
-def _record(result: "ExportResult", section: dict[str, Any]) -> None:
+def _record(result: Any, section: dict[str, Any]) -> None:
     """Add ``verified_arch`` to the artifact's manifest (rewritten atomically)."""
     import json
 
