@@ -1,9 +1,10 @@
 """``cross_check(env, paths, x, cpus)``: each artifact on each emulated CPU against the same artifact on x86.
 
-Both sides run the TF-free runtime's ``Model.load(path, num_threads=threads).predict(x)``
+Both sides run the TF-free runtime's ``Model.load(path, num_threads=threads, preprocess=False).predict(x)``
 with the same inputs, so the batch composition and the thread count are the same (ONNX
 Runtime's dynamic quantization differs with either, even on x86 alone). The x86 side runs
-here, in this process; the ARM64 side in one emulated process per CPU model.
+here, in this process; the ARM64 side in one emulated process per CPU model. ``x`` is what the
+artifact takes (as in the benchmark and export's parity check): a manifest's preprocessing is not applied again.
 
 Example:
     >>> checks = cross_check(find_env(), ["m.int8.tflite"], x, ("cortex-a76",))     # doctest: +SKIP
@@ -68,7 +69,7 @@ def x86_outputs(paths: Sequence[str | Path], x: Any, threads: int = 1) -> dict[s
     """Each artifact on this host through :class:`lstm_deploy.runtime.Model` (what the emulated side runs too)."""
     from ..runtime import Model
 
-    return {str(p): np.asarray(Model.load(p, num_threads=threads, require_manifest=False).predict(x)) for p in paths}
+    return {str(p): np.asarray(Model.load(p, num_threads=threads, require_manifest=False, preprocess=False).predict(x)) for p in paths}
 
 
 def cross_check(env: Arm64Env, paths: Sequence[str | Path], x: Any, cpus: Sequence[str], *, threads: int = 1,

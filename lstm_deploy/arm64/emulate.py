@@ -1,7 +1,7 @@
 """``run_artifacts(env, paths, x, cpu)``: artifacts through the TF-free runtime on an emulated ARM64 CPU.
 
 One emulated Python process per call runs every artifact (:mod:`.guest`) with
-``lstm_deploy_runtime.Model.load(path, num_threads=threads).predict(x)`` -- the code apps run,
+``lstm_deploy_runtime.Model.load(path, num_threads=threads, preprocess=False).predict(x)`` -- the code apps run,
 the same batch composition as on x86 -- and returns the outputs with the emulated seconds.
 Emulated seconds are NOT phone latency (qemu translates every instruction; this qemu is a
 static build without TCG plugins, so no instruction counts either): report them as emulated.

@@ -40,7 +40,7 @@ def main(job_path):
     for i, path in enumerate(job["artifacts"]):
         t0 = time.perf_counter()
         try:
-            model = Model.load(path, num_threads=job["threads"], require_manifest=False)
+            model = Model.load(path, num_threads=job["threads"], require_manifest=False, preprocess=False)  # inputs are prepared
             loaded = time.perf_counter()
             outputs[f"out_{i}"] = np.asarray(model.predict(x))
             done = time.perf_counter()
