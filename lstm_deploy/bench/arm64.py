@@ -72,7 +72,7 @@ def arm64_section(env: Any, artifacts: list[Artifact], x_eval: Any, y_eval: np.n
     order = {c: i for i, c in enumerate(config.arm64_cpus)}
     names = {a.name: i for i, a in enumerate(artifacts)}
     rows.sort(key=lambda r: (order[r["cpu"]], names[r["artifact"]]))
-    return {"env": env.describe(), "cpus": {c.cpu: c.features for c in checks}, "threads": 1, "samples": n,
+    return {"env": env.describe(), "cpus": {c.cpu: c.features for c in checks}, "wall_s": {c.cpu: c.wall_s for c in checks}, "threads": 1, "samples": n,
             "perturbed": any(c.perturbed for c in checks), "note": ARM64_NOTE, "rows": rows}
 
 

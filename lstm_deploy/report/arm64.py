@@ -35,7 +35,8 @@ def arm64_markdown(section: dict[str, Any] | None) -> list[str]:
         lines += ["", "**The emulated outputs were perturbed on purpose (LSTM_DEPLOY_TEST_ARM64_PERTURB, a test-only switch).**"]
     for cpu, features in (section.get("cpus") or {}).items():
         rows = [r for r in section.get("rows", []) if r["cpu"] == cpu]
-        lines += ["", f"### {cpu} (features: {' '.join(features) or 'none reported'})", "",
+        wall = (section.get("wall_s") or {}).get(cpu)
+        lines += ["", f"### {cpu} (features: {' '.join(features) or 'none reported'}; emulated process {_f(wall, '.0f')} s)", "",
                   "| artifact | quant | runtime | accuracy / RMSE | agreement with Keras | max abs diff vs x86 | argmax agreement vs x86 | "
                   "bit-exact vs x86 | emulated s (not phone latency) |", "|---|---|---|---:|---:|---:|---:|:-:|---:|"]
         for r in rows:
