@@ -93,7 +93,7 @@ def find_env() -> Arm64Env:
     root = env_dir()
     manifest = root / MANIFEST
     if not manifest.is_file():
-        raise Arm64Unavailable(f"no ARM64 environment at {root}; run 'lstm-deploy arm64 setup' first (about 150 MB of downloads)")
+        raise Arm64Unavailable(f"no ARM64 environment at {root}; run 'lstm-deploy arm64 setup' first (about 130 MB of downloads)")
     try:
         info = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:

@@ -4,8 +4,8 @@ Steps: check the host (x86-64, apt, dpkg-deb, Debian keyring) -> private apt ind
 resolve qemu-user (bookworm-backports), the arm64 CPython packages and the aarch64 wheels ->
 download everything with one progress bar, each file checked against its SHA-256 -> unpack
 into a temporary folder -> run the emulated Python once (imports numpy, LiteRT, ONNX Runtime
-on a cortex-a53) -> rename the folder into place. A failure leaves no environment behind and
-raises :class:`Arm64Unavailable` with the reason; downloads are kept for the next try.
+on a cortex-a53) -> rename the folder into place and delete the downloads. A failure leaves no environment
+behind and raises :class:`Arm64Unavailable` with the reason; downloads are kept for the next try.
 
 Example:
     >>> env = setup_env(progress=False)            # doctest: +SKIP
@@ -119,6 +119,8 @@ def _setup_locked(root: Path, pins: dict[str, str], qemu_override: Path | None, 
         os.replace(build, root)
     finally:
         shutil.rmtree(build, ignore_errors=True)
+    for spent in (downloads, private.root):  # kept for a retry after a failure; of no use once the environment is complete
+        shutil.rmtree(spent, ignore_errors=True)
     return find_env()
 
 

@@ -29,7 +29,7 @@ def command() -> None:
     """Emulated ARM64 (phone CPU class): set up the environment and show what is there.
 
     \b
-    The environment (about 130 MB of downloads, 250 MB on disk, cached per user under
+    The environment (about 130 MB of downloads, 255 MB on disk, cached per user under
     ~/.cache/lstm-deploy/arm64 or $LSTM_DEPLOY_ARM64_HOME) is qemu-aarch64 10 from Debian
     bookworm-backports, Debian's arm64 CPython 3.11 and aarch64 wheels of this host's numpy,
     ai-edge-litert and onnxruntime versions. Nothing is installed system-wide. See docs/arm64.md.
