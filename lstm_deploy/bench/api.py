@@ -102,9 +102,9 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
         task=ds.task, notes=notes,
     )
     if arm64_env is not None:
-        from .arm64 import arm64_section
-
         from rich.console import Console
+
+        from .arm64 import arm64_section
 
         say = progress if callable(progress) else (Console(stderr=True).print if progress else None)
         report.arm64 = arm64_section(arm64_env, artifacts, x_eval, y_eval, ds.task, _references(sources, preds), config, say)
