@@ -200,6 +200,11 @@ def export_model(
     say = progress or (lambda _msg: None)
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise InputError(f"output folder {out_dir} is an existing file; pass a folder path with -o")
+    arm64_env = None
+    if cfg.verify_arch:  # set up (or refuse) before any conversion, not after
+        from .arch import prepare
+
+        arm64_env = prepare(cfg, say if progress else None)
     say("loading model")
     source = _resolve_model(model_or_path)
     model_shape = tuple(source.tf_keras.inputs[0].shape[1:])
@@ -238,7 +243,7 @@ def export_model(
     if cfg.verify_arch:  # the same parity check again, on emulated ARM64 CPUs
         from .arch import verify_arch
 
-        results = verify_arch(results, checks, cfg, say if progress else None)
+        results = verify_arch(arm64_env, results, checks, cfg, say if progress else None)
     failed = [r for r in results if not r.passed]
     if failed:
         raise ParityError(_failure_message(failed))

@@ -35,22 +35,28 @@ if TYPE_CHECKING:
     from .config import ExportConfig
 
 
-def verify_arch(results: list[Any], checks: Any, cfg: "ExportConfig",
+def prepare(cfg: "ExportConfig", say: Callable[[str], None] | None = None) -> Any:
+    """The ARM64 environment (set up now if missing) with ``cfg.verify_cpus`` checked: before any conversion."""
+    from ..arm64 import setup_env
+    from ..arm64.env import check_cpus
+
+    env = setup_env(progress=say is not None, say=say)
+    check_cpus(env, cfg.verify_cpus, "--verify-cpu")
+    return env
+
+
+def verify_arch(env: Any, results: list[Any], checks: Any, cfg: "ExportConfig",
                 say: Callable[[str], None] | None = None) -> list[Any]:
     """``results`` (export results) with every written artifact checked on ARM64; failures removed from disk and marked failed.
 
     ``checks`` is export's parity inputs (``x``, ``y``, ``where``, ``task``, ``reference``); typed loosely so
     this module stays below ``api`` (which calls it).
     """
-    from ..arm64 import setup_env
     from ..arm64.crosscheck import cross_check
-    from ..arm64.env import check_cpus
 
     written = [r for r in results if r.passed and r.artifact is not None]
     if not written:
         return results
-    env = setup_env(progress=say is not None, say=say)
-    check_cpus(env, cfg.verify_cpus, "--verify-cpu")
     cpu_checks = cross_check(env, [r.artifact for r in written], checks.x, cfg.verify_cpus, threads=1, say=say)  # type: ignore[misc]
     out = []
     for result in results:
