@@ -132,3 +132,15 @@ def test_unavailable_message_is_one_line():
     assert str(Arm64Unavailable("no apt")) == "unavailable: no apt"
     with pytest.raises(Arm64Unavailable, match="^unavailable: "):
         raise Arm64Unavailable("x")
+
+
+def test_export_verify_arch_unavailable_converts_nothing(tmp_path, capsys, monkeypatch):
+    """Without an ARM64 environment to be had, export --verify-arch stops before any conversion: exit 2, no folder written."""
+    from tests import zoo
+
+    monkeypatch.setenv("LSTM_DEPLOY_ARM64_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no apt-get / dpkg-deb
+    _, _, src = zoo.exported("stacked")
+    code, _, err = run_cli(["export", src / "model.keras", "--onnx", "--verify-arch", "arm64", "-o", tmp_path / "out"], capsys)
+    assert code == 2 and "unavailable: apt-get, dpkg-deb not found" in err
+    assert not (tmp_path / "out").exists()
