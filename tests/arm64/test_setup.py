@@ -2,7 +2,8 @@
 
 Breakage seen caught: dropping the version comparison in arm64/qemu.py (a 7.2 qemu was accepted:
 test_old_qemu_is_refused went red); returning before the override check in setup_env (the cached
-environment hid the refusal, exit 0); the fallback runtime keeping ``from ._tf import`` (the import test failed).
+environment hid the refusal, exit 0); the fallback runtime keeping ``from ._tf import`` (the runtime-source test failed); the ARM64
+set-up moved after the conversions in export (an unverified folder was left: the last test went red).
 """
 
 from __future__ import annotations
