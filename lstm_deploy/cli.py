@@ -23,7 +23,7 @@ from . import __version__
 from .errors import LstmDeployError
 
 # Order is the pipeline order shown in --help: load -> compress -> export -> run -> report.
-COMMAND_MODULES = ("inspect", "prune", "quantize", "optimize", "export", "benchmark", "run", "serve")
+COMMAND_MODULES = ("inspect", "prune", "quantize", "optimize", "export", "benchmark", "run", "serve", "arm64")
 #: OSError numbers that mean "a path you gave cannot be used" (bad input, exit 2), not a failure of the work.
 PATH_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG,
                          errno.EROFS, errno.ELOOP, errno.ENOTEMPTY})

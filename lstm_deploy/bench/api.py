@@ -81,6 +81,12 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
             raise InputError("--adb: no .tflite artifact among the inputs; the device benchmark runs LiteRT models")
         check_device(config.adb_serial)
 
+    arm64_env = None
+    if "arm64" in config.arch:  # set up (or find) before the long host run, not after
+        from .arm64 import prepare
+
+        arm64_env = prepare(config)
+
     with tempfile.TemporaryDirectory(prefix="lstm-deploy-bench-") as work:
         inputs_npz = Path(work) / "inputs.npz"
         write_inputs(inputs_npz, x_time, x_eval)
@@ -100,6 +106,13 @@ def benchmark(inputs: Iterable[str | Path], dataset: Dataset | str | Path, confi
                   "method": "one call = state reset + batch in + outputs out; warm-up untimed; p50/p90/p99 over timed calls"},
         task=ds.task, notes=notes, recommendation=recommend(rows, outcomes, refs, ds.task, config.max_metric_drop),
     )
+    if arm64_env is not None:
+        from rich.console import Console
+
+        from .arm64 import arm64_section
+
+        say = progress if callable(progress) else (Console(stderr=True).print if progress else None)
+        report.arm64 = arm64_section(arm64_env, artifacts, x_eval, y_eval, ds.task, _references(sources, preds), config, say)
     if config.adb_serial:
         from .adb import run_on_device
 

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from ..arm64.pins import CPUS as ARM64_CPUS
 from ..config import StageConfig
 
 Positive = Annotated[int, Field(ge=1)]
@@ -40,6 +41,9 @@ class BenchConfig(StageConfig):
         include_keras: in a recipe, also time the Keras model the artifacts came from.
         max_metric_drop: budget of the recommendation, as export's: accuracy drop as a fraction
             (0.01 = one point, the default) or RMSE increase in target units (default 5 % of the source RMSE).
+        arch: also run every artifact on these emulated architectures (``arm64``: docs/arm64.md).
+        arm64_cpus: qemu CPU models of the ARM64 rows.
+        arm64_samples: evaluation samples run under emulation (emulation is slow).
     """
 
     stage: Literal["benchmark"] = "benchmark"
@@ -57,6 +61,9 @@ class BenchConfig(StageConfig):
     adb_binary: str | None = None
     include_keras: bool = True
     max_metric_drop: float | None = Field(default=None, ge=0.0)
+    arch: tuple[Literal["arm64"], ...] = ()
+    arm64_cpus: tuple[str, ...] = Field(default=ARM64_CPUS, min_length=1)
+    arm64_samples: int = Field(default=200, ge=1)
 
     @model_validator(mode="after")
     def _budget(self) -> "BenchConfig":

@@ -44,10 +44,16 @@ def _ints(option: str, text: str) -> tuple[int, ...]:
 @click.option("--max-metric-drop", type=float, default=None,
               help="Budget of the recommendation: accuracy drop vs the source model as a fraction (0.01 = one point; default) "
                    "or RMSE increase in target units (default: 5 % of the source RMSE).")
+@click.option("--arch", "arch", multiple=True, type=click.Choice(["arm64"]),
+              help="Also run every artifact on emulated ARM64 CPUs (qemu; set up on first use, docs/arm64.md).")
+@click.option("--cpu", "cpus", default=None, metavar="A,B", help="--arch arm64: qemu CPU models [default: cortex-a53,cortex-a76,neoverse-n2].")
+@click.option("--arch-samples", type=int, default=default(BenchConfig, "arm64_samples"), show_default=True,
+              help="--arch arm64: x_test samples run under emulation.")
 @click.option("--json", "as_json", is_flag=True, help="Print report.json to stdout (for scripts).")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=str), help="Output directory for the reports and plots.")
 def command(inputs: tuple[str, ...], data: str, runtimes: str, batch_sizes: str, threads: str, warmup: int, repeats: int,
-            adb_serial: str | None, adb_binary: str | None, max_metric_drop: float | None, as_json: bool, out_dir: str) -> None:
+            adb_serial: str | None, adb_binary: str | None, max_metric_drop: float | None, arch: tuple[str, ...], cpus: str | None,
+            arch_samples: int, as_json: bool, out_dir: str) -> None:
     """Benchmark Keras models and .tflite/.onnx artifacts (or directories of them) on every runtime.
 
     Writes report.json, report.csv, report.md, report.html and plots to OUT. Runtimes that
@@ -66,6 +72,7 @@ def command(inputs: tuple[str, ...], data: str, runtimes: str, batch_sizes: str,
         BenchConfig, runtimes=tuple(r.strip() for r in runtimes.split(",") if r.strip()), batch_sizes=_ints("--batch-sizes", batch_sizes),
         threads=_ints("--threads", threads), warmup=warmup, repeats=repeats, adb_serial=adb_serial, adb_binary=adb_binary,
         max_metric_drop=max_metric_drop,
+        arch=arch, arm64_cpus=tuple(c.strip() for c in cpus.split(",") if c.strip()) if cpus else None, arm64_samples=arch_samples,
     )
     _check_artifacts(inputs)
     with outputs:  # your own report.md (or any file named like an output) in OUT is refused here, before the run
@@ -116,8 +123,29 @@ def _print_summary(report: "BenchReport", paths: dict[str, Path]) -> None:
     skipped = [r for r in report.results if r.get("status") != "ok"]
     for rt, reason in dict.fromkeys((r["runtime"], f"{r['status']}: {r.get('reason')}") for r in skipped):
         console.print(f"[yellow]{rt}[/]: {escape(reason)}", highlight=False)
+    if report.arm64:
+        _print_arm64(console, report.arm64)
     console.print(f"Reports: {paths['md']}, {paths['html']}, {paths['json']}, {paths['csv']}", highlight=False)
     from ..report.recommend import render_text
 
     for line in render_text(report.recommendation):  # the answer comes last, where the eye lands
         console.print(escape(line), highlight=False, soft_wrap=True)
+
+
+def _print_arm64(console: object, section: dict) -> None:
+    """The ARM64 rows in their own table: emulated seconds never sit beside host milliseconds."""
+    from rich.table import Table
+
+    from ..metrics import format_metric
+
+    table = Table(title="ARM64, emulated (qemu): outputs vs the same artifact on x86; seconds = emulation cost, not phone latency")
+    for col in ("cpu", "artifact", "accuracy / RMSE", "agreement", "max diff vs x86", "bit-exact", "emulated s"):
+        table.add_column(col, justify="left" if col in ("cpu", "artifact") else "right")
+    for r in section["rows"]:
+        if r.get("status") != "ok":
+            table.add_row(r["cpu"], r["artifact"], f"{r['status']}: {r.get('reason')}", "", "", "", "")
+            continue
+        name = "accuracy" if r.get("accuracy") is not None else "rmse"
+        table.add_row(r["cpu"], r["artifact"], format_metric(name, r.get(name)), format_metric("agreement", r.get("agreement")),
+                      f"{r['x86_max_abs_diff']:.3g}", "yes" if r["x86_bit_exact"] else "no", f"{r['emulated_s']:.1f}")
+    console.print(table)  # type: ignore[attr-defined]

@@ -48,9 +48,13 @@ def _split_modes(values: tuple[str, ...]) -> tuple[str, ...] | None:
 @click.option("--name", default=None, help="Artifact base name (default: the model file's stem).")
 @click.option("--labels", default=None, metavar="A,B,...",
               help="Class names, in output order, for the manifest (default: a 'label_names' or 'labels' string array in --data).")
+@click.option("--verify-arch", "verify_arch", multiple=True, type=click.Choice(["arm64"]),
+              help="Also run the parity check on emulated ARM64 CPUs (qemu; set up on first use, docs/arm64.md); a failing artifact is removed.")
+@click.option("--verify-cpu", "verify_cpus", default=None, metavar="A,B",
+              help="--verify-arch arm64: qemu CPU models [default: cortex-a53,cortex-a76,neoverse-n2].")
 def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: tuple[str, ...], data: str | None, batch_size: int,
             opset: int, calibration_samples: int, max_metric_drop: float | None, fp32_tolerance: float, require_fused: bool, streaming: bool,
-            lengths_input: bool, name: str | None, labels: str | None) -> None:
+            lengths_input: bool, name: str | None, labels: str | None, verify_arch: tuple[str, ...], verify_cpus: str | None) -> None:
     """Export MODEL to TFLite and/or ONNX; every artifact is checked against MODEL.
 
     \b
@@ -82,7 +86,8 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
     config = build_config(ExportConfig, formats=formats, quantize=_split_modes(quantize), batch_size=batch_size, opset=opset,
                           calibration_samples=calibration_samples, max_metric_drop=max_metric_drop, fp32_tolerance=fp32_tolerance,
                           require_fused=require_fused, streaming=streaming,
-                          lengths_input=lengths_input or None)
+                          lengths_input=lengths_input or None, verify_arch=verify_arch or None,
+                          verify_cpus=tuple(c.strip() for c in verify_cpus.split(",") if c.strip()) if verify_cpus else None)
     console = Console(stderr=True)
     with outputs, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ExportWarning)
@@ -113,10 +118,30 @@ def command(model_path: str, out_dir: str, tflite: bool, onnx_: bool, quantize: 
     for r in results:
         if r.note:  # a quantized mode that quantized nothing: said once, exit 0
             console.print(f"note: {r.note}", soft_wrap=True, highlight=False)
+    _print_arch(results)
     import shlex
 
     click.echo("next: " + shlex.join(["lstm-deploy", "benchmark", model_path, out_dir, "--data", data or "DATA.npz", "-o", str(Path(out_dir).parent / "bench")])
                + "  (times every artifact here and says which one to ship)")
+
+
+def _print_arch(results: list) -> None:
+    """--verify-arch: per artifact and emulated CPU model, the ARM64 outputs against the model and against x86."""
+    rows = [(r, cpu, e) for r in results for cpu, e in ((r.arch or {}).get("arm64") or {}).get("cpus", {}).items()]
+    if not rows:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="ARM64 check (emulated by qemu; the same parity budget as x86)")
+    for col in ("artifact", "cpu", "rel. error", "agreement", "max diff vs x86", "bit-exact", "check"):
+        table.add_column(col, justify="left" if col in ("artifact", "cpu", "check") else "right", no_wrap=True)
+    for r, cpu, e in rows:
+        agree = e.get("argmax_agreement")
+        table.add_row(r.artifact.name if r.artifact else "(removed)", cpu, f"{e.get('rel_error', float('nan')):.2e}",
+                      "-" if agree is None else f"{agree:.3f}", f"{e.get('x86_max_abs_diff') or 0:.3g}", "yes" if e.get("x86_bit_exact") else "no",
+                      "ok" if e.get("passed") else "FAIL")
+    Console(width=max(Console().width, 140)).print(table)
 
 
 def _print_warnings(console: object, caught: list, category: type) -> None:

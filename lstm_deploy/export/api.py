@@ -51,6 +51,7 @@ class ExportResult:
     warnings: tuple[str, ...] = field(default_factory=tuple)
     weights: dict[str, Any] | None = None  # weight matrices by dtype (export.weights)
     note: str | None = None  # why a passing artifact was not written (a quantized mode that quantized nothing)
+    arch: dict[str, Any] = field(default_factory=dict)  # --verify-arch: {"arm64": per-CPU results} (export/arch.py)
 
     @property
     def passed(self) -> bool:
@@ -203,6 +204,11 @@ def export_model(
     say = progress or (lambda _msg: None)
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise InputError(f"output folder {out_dir} is an existing file; pass a folder path with -o")
+    arm64_env = None
+    if cfg.verify_arch:  # set up (or refuse) before any conversion, not after
+        from .arch import prepare
+
+        arm64_env = prepare(cfg, say if progress else None)
     say("loading model")
     cfg = _with_intent(cfg, model_or_path, say)
     source = _resolve_model(model_or_path)
@@ -242,6 +248,10 @@ def export_model(
             fp32_bytes.setdefault(fmt, art.size_bytes)
         results.append(_write_checked(art, cfg, source, Path(out_dir), name or source.name, checks,
                                       {**extra, **({"opset": cfg.opset} if fmt == "onnx" else {})}, fp32_bytes.get(fmt)))
+    if cfg.verify_arch:  # the same parity check again, on emulated ARM64 CPUs
+        from .arch import verify_arch
+
+        results = verify_arch(arm64_env, results, checks, cfg, say if progress else None)
     failed = [r for r in results if not r.passed]
     if failed:
         raise ParityError(_failure_message(failed))
@@ -266,11 +276,15 @@ def _with_intent(cfg: ExportConfig, model_or_path: Any, say: Callable[[str], Non
 
 def _failure_message(failed: list[ExportResult]) -> str:
     hints = []
-    if any(r.quantization == "fp32" for r in failed):
+    if any(r.arch for r in failed):  # right on x86, wrong on an emulated ARM64 CPU (export/arch.py)
+        hints.append("ARM64: the artifact passed on x86 but not on that emulated CPU model, so an ARM64 kernel computes it "
+                     "differently -- do not ship it to that CPU class (docs/arm64.md)")
+    on_x86 = [r for r in failed if not r.arch]
+    if any(r.quantization == "fp32" for r in on_x86):
         hints.append("fp32: correct fused kernels stay below 1e-6 (benchmarks/fp32_gate.py), so a larger error usually "
                      "means a conversion fault (state, masking, weights); if the metric is unchanged and you accept the "
                      "difference, raise --fp32-tolerance")
-    if any(r.quantization != "fp32" for r in failed):
+    if any(r.quantization != "fp32" for r in on_x86):
         hints.append("quantized: raise --max-metric-drop or use a lighter mode (float16, dynamic)")
     return ("parity failed: " + "; ".join(f"{r.format} {r.quantization}: {r.parity.message}" for r in failed)
             + " -- no artifact was written for these; " + "; ".join(hints))

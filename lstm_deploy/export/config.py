@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from ..arm64.pins import CPUS as ARM64_CPUS
 from ..config import StageConfig
 from .convert import CALIBRATION_SAMPLES, FORMATS
 from .parity import FP32_TOLERANCE
@@ -43,6 +44,8 @@ class ExportConfig(StageConfig):
             the padding inside the graph).
         parity_samples: x_test samples compared (``None``: all of them).
         seed: seed of the random parity inputs (without data) and of the calibration choice.
+        verify_arch: also run the parity check on these emulated architectures (``arm64``; docs/arm64.md).
+        verify_cpus: the qemu CPU models of ``verify_arch``.
     """
 
     stage: Literal["export"] = "export"
@@ -58,6 +61,8 @@ class ExportConfig(StageConfig):
     lengths_input: bool = False
     parity_samples: int | None = Field(default=None, ge=1)
     seed: int = 0
+    verify_arch: tuple[Literal["arm64"], ...] = ()
+    verify_cpus: tuple[str, ...] = Field(default=ARM64_CPUS, min_length=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExportConfig":
@@ -72,6 +77,8 @@ class ExportConfig(StageConfig):
         if self.streaming and self.lengths_input:
             raise ValueError("--lengths-input with --streaming: streaming artifacts take one step at a time and have no lengths input; "
                              "drop one of the two")
+        if self.verify_arch and self.streaming:
+            raise ValueError("--verify-arch with --streaming is not supported yet (streaming artifacts are stepped); drop one of the two")
         return self
 
     def jobs(self) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import InputError
+from .arm64 import arm64_markdown
 
 SCHEMA = "lstm-deploy/benchmark-report"
 SCHEMA_VERSION = 1
@@ -51,6 +52,7 @@ class BenchReport:
     settings: dict[str, Any] = field(default_factory=dict)
     task: str | None = None
     adb: list[dict[str, Any]] = field(default_factory=list)
+    arm64: dict[str, Any] | None = None  # ``--arch arm64``: emulated rows, see report/arm64.py
     notes: list[str] = field(default_factory=lambda: [HOST_NOTE])
     recommendation: dict[str, Any] | None = None
     created_utc: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
@@ -199,6 +201,7 @@ def render_markdown(report: BenchReport, plots: list[str]) -> str:
         lines += ["## Not measured", "", "| runtime | status | reason | artifacts |", "|---|---|---|---|"]
         lines += [f"| {rt} | {st} | {why.replace('|', '/')} | {', '.join(a)} |" for (rt, st, why), a in groups.items()]
         lines.append("")
+    lines += arm64_markdown(report.arm64)
     if report.adb:
         lines += ["## Android device (adb)", "", "| artifact | device | threads | avg ms | init ms | first ms |", "|---|---|---:|---:|---:|---:|"]
         lines += [f"| {a.get('artifact')} | {a.get('device')} | {a.get('threads')} | {_f(a.get('avg_ms'))} | {_f(a.get('init_ms'))} | {_f(a.get('first_inference_ms'))} |" for a in report.adb]
