@@ -221,12 +221,15 @@ def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, stream
         fn, states = _streaming_fn(model)
         return ExportPlan(model, shape[1:], dtype, None, fn, count_lstms(model), streaming=states,
                           extra={"sequence_length": shape[0], "mask": mask})
+    extra: dict[str, Any] = {}
     if mask is not None:
-        fn = masked_fn(_chain(model, f"masked model ({mask.kind})"), mask)
+        chain = _chain(model, f"masked model ({mask.kind})")
+        fn = masked_fn(chain, mask)
+        extra["integer_fn"] = lambda: masked_fn(chain, mask, integer=True)  # the int8 graph: the mask kept out of quantization
     else:
         def fn(x: Any) -> dict[str, Any]:
             y = model(x, training=False)
             if isinstance(y, (list, tuple)):
                 raise UnsupportedLayerError(f"model has {len(y)} outputs; export supports single-output models")
             return {OUTPUT: tf.identity(y)}
-    return ExportPlan(model, shape, dtype, mask, fn, count_lstms(model))
+    return ExportPlan(model, shape, dtype, mask, fn, count_lstms(model), extra=extra)
