@@ -183,7 +183,8 @@ def _multi_input_plan(model: Any, *, streaming: bool, lengths_input: bool) -> Ex
                                     "(captioners: export_captioner builds the encoder and the single-step decoder)")
     fn, inputs, ranges = graph_fn(model)
     _, shape, dtype = inputs[0]
-    return ExportPlan(model, shape, dtype, None, fn, count_lstms(model), extra={"input_ranges": ranges}, inputs=inputs)
+    integer_fn = lambda: graph_fn(model, integer=True)[0]  # noqa: E731 - the int8 graph: masks kept out of quantization
+    return ExportPlan(model, shape, dtype, None, fn, count_lstms(model), extra={"input_ranges": ranges, "integer_fn": integer_fn}, inputs=inputs)
 
 
 def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, streaming: bool = False, lengths_input: bool = False) -> ExportPlan:

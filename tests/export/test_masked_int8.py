@@ -95,3 +95,34 @@ def test_masking_model_int8_needs_the_lengths_input_and_ignores_padded_values():
         garbage[i, n:] = rng.standard_normal((T - n, 3))  # what sits in padded steps must not matter
     rt = load_artifact(art)
     np.testing.assert_array_equal(rt.predict(clean, lengths=lengths), rt.predict(garbage, lengths=lengths))
+
+
+def test_qat_int8_trains_a_mask_zero_model_and_its_artifact_is_the_simulated_one(text):
+    """QAT for full int8 no longer refuses Embedding(mask_zero): its simulation predicts what the masked int8 artifact does."""
+    from lstm_deploy.compress.qat import QatConfig, quantize_aware_train
+    from lstm_deploy.load.dataset import load_data
+
+    model, path, _x, _y = text
+    res = quantize_aware_train(model, load_data(path), QatConfig(steps=4, batch_size=32))
+    (row,) = res.report.modes
+    assert row.mode == "tflite-int8" and row.simulation_agreement is not None and row.simulation_agreement >= 0.95, row
+    assert row.qat_metric >= row.float_metric - 0.03 and res.report.choice is not None
+
+
+@pytest.mark.parametrize("name", ["merge_captioner", "inject_captioner"])
+def test_captioners_export_full_int8_fused_and_exact_about_padding(name, tmp_path):
+    """Two inputs (float image, int32 caption prefix): every input calibrated by name, the prefix mask kept integer."""
+    from tests.zoo import CAPTION_ZOO, caption_dataset, keras_module
+
+    model = CAPTION_ZOO[name](keras_module("tf_keras"))
+    ds = caption_dataset()
+    (r,) = export_model(model, tmp_path, ExportConfig(formats=("tflite",), quantize=("int8",), max_metric_drop=1.0), data=ds, name=name)
+    assert r.fused and r.artifact is not None and _lstm_input_types(r.artifact.read_bytes()) == ["int8"]
+    loaded = Model.load(r.artifact)
+    got = loaded.predict(ds.x_test)
+    assert np.abs(got - model.predict(ds.x_test, verbose=0)).max() <= 0.02  # probabilities, int8 output steps of 1/256
+    if name == "merge_captioner":  # its LSTM honours the mask: pre-padding the same prefix changes nothing, bit for bit
+        tokens = ds.x_test["tokens"]
+        pre = np.zeros_like(tokens)
+        pre[:, -3:] = tokens[:, :3]
+        np.testing.assert_array_equal(loaded.predict({**ds.x_test, "tokens": pre}), got)
