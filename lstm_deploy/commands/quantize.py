@@ -118,4 +118,5 @@ def _print(report, output: Path, report_path: Path | None, quiet: bool) -> None:
         f"sparsity {report.sparsity_before:.1%} -> {report.sparsity_after:.1%}" + ("" if report.pruned_zeros_kept else " [pruned zeros NOT kept]")
     )
     console.print(report.verdict)
-    console.print(f"wrote {output}" + (f" and {report_path}" if report_path else ""))
+    what = " (the float model: post-training quantization beat QAT)" if report.handed_over == "post-training" else ""
+    console.print(f"wrote {output}{what}" + (f" and {report_path}" if report_path else ""))

@@ -6,6 +6,7 @@ Example:
     >>> res.model          # same flavour as ``model``, plain LSTM layers, on-grid weights  # doctest: +SKIP
     >>> res.report.modes[0].ptq_metric, res.report.modes[0].qat_metric                        # doctest: +SKIP
     >>> res.report.simulation_agreement      # share of x_test where the simulation predicts what the artifact does  # doctest: +SKIP
+    >>> res.report.handed_over               # "qat", or "post-training": res.model is then the float model  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -133,7 +134,9 @@ def quantize_aware_train(model: Any, dataset: Dataset, config: QatConfig | None 
     quantization* is measured; the best check is kept (step 0 = no fine-tune). The report
     scores the simulation and the real artifact on x_test and says how often they agree,
     and its ``verdict`` says plainly whether QAT reached float within 0.5 points and, if not,
-    what to use instead.
+    what to use instead. With ``config.keep_better`` (default) the target's post-training and QAT
+    artifacts are scored on held-out rows (:func:`selection_rows`); when post-training scores
+    higher, ``model`` is the caller's float model (``report.handed_over == "post-training"``).
 
     Args:
         model: a Keras 3 or tf_keras model with LSTM / Bidirectional(LSTM) / Dense /
