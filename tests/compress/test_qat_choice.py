@@ -77,3 +77,17 @@ def test_held_out_rows_never_touch_training_rows(case):
                                 "x_test": ds.x_test, "y_test": ds.y_test})
     val = held_out_rows(with_val)
     assert isinstance(val, HeldOut) and val.source == "x_val" and len(val.y) == 8
+
+
+def test_verdict_when_the_float_model_is_handed_over():
+    """No advice to switch modes when what export writes (post-training) is already within 0.5 points."""
+    from lstm_deploy.compress.qat.choice import Choice
+    from lstm_deploy.compress.qat.report import ModeRow, QatReport
+
+    r = QatReport("tflite-int8", False, "classification", "accuracy", 0.8933, 0.8933, 0.84, 510, {}, 0.0, 0.0, True, {})
+    r.modes = [ModeRow("tflite-int8", 0.8933, 0.8933, 0.84, 1, 1, "", "", 0.92)]  # GunPoint RNN(StackedRNNCells), measured
+    r.judge()
+    assert "could NOT" in r.verdict and r.warnings == [r.verdict]
+    r.record_choice(Choice("post-training", "tflite-int8", "x_test[selection half]", 75, 0.8667, 0.84, "handed over the float model", "cmd"))
+    assert r.verdict.startswith("post-training tflite-int8 is within 0.5 points of float and QAT is not") and not r.warnings
+    assert r.verdict.endswith("handed over the float model") and r.handed_over == "post-training"

@@ -119,8 +119,21 @@ class QatReport:
         self.warnings.append(self.verdict)
 
     def record_choice(self, choice: Any) -> None:
-        """Add the :class:`~lstm_deploy.compress.qat.choice.Choice` to the report and its reason to the verdict."""
+        """Add the :class:`~lstm_deploy.compress.qat.choice.Choice` to the report and its reason to the verdict.
+
+        When the float model is handed over and its post-training artifact is within the promise,
+        the verdict says that instead of advising another mode (what ``export`` writes is fine).
+        """
+        from ...metrics import format_metric
+
         self.choice = choice.to_dict()
+        row = self.target_row
+        if choice.handed_over == "post-training" and row is not None and close_enough(self.task, row.float_metric, row.ptq_metric):
+            if self.verdict in self.warnings:
+                self.warnings.remove(self.verdict)
+            m = lambda v: format_metric(self.metric, v)  # noqa: E731
+            self.verdict = (f"post-training {self.target} is within {'0.5 points' if self.task == 'classification' else '5 % of its RMSE'} "
+                            f"of float and QAT is not (float {m(row.float_metric)}, post-training {m(row.ptq_metric)}, QAT {m(row.qat_metric)})")
         self.verdict = f"{self.verdict}; {choice.reason}" if self.verdict else choice.reason
 
     def to_dict(self) -> dict[str, Any]:
