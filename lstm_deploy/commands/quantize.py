@@ -31,6 +31,9 @@ C = QatConfig
               help="Fine-tune Adam learning rate (small: the model is already trained).")
 @click.option("--compare", type=click.Choice(["all", "target"]), default="target", show_default=True,
               help="Modes converted and scored side by side (float / post-training / QAT): only --target, or all three (slower).")
+@click.option("--keep-better/--always-qat", default=default(C, "keep_better"), show_default=True,
+              help="Write the float model instead when its post-training artifact scores higher than QAT's on held-out rows "
+                   "(x_val, else half of x_test); `export` then writes that post-training artifact.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
               help="Write the JSON report (metrics per mode, sizes, ranges, sparsity) here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line (the result is still printed).")
@@ -38,7 +41,8 @@ C = QatConfig
 @click.pass_context
 def command(
     ctx: click.Context, model_path: Path, data_path: Path, steps: int | None, epochs: int | None, min_steps: int, max_steps: int,
-    patience: int, target: str, per_channel: bool, batch_size: int, learning_rate: float, compare: str, report_path: Path | None,
+    patience: int, target: str, per_channel: bool, batch_size: int, learning_rate: float, compare: str, keep_better: bool,
+    report_path: Path | None,
     quiet: bool, output: Path,
 ) -> None:
     """Quantization-aware fine-tune MODEL on --data for --target; write the model to -o.
@@ -48,7 +52,9 @@ def command(
     The fine-tune is checked 20 times on the validation split under simulated quantization
     (activation ranges calibrated as the converter will); the best check is kept. The result
     says how often the simulation agreed with the real artifact, and plainly whether QAT got
-    within 0.5 points of float -- and what to use instead when it did not.
+    within 0.5 points of float -- and what to use instead when it did not. QAT never hands over
+    less than post-training quantization: when the float model's post-training artifact scores
+    higher on held-out rows, -o gets the float model and the result says so.
 
     \b
     lstm-deploy quantize model.keras --data d.npz -o qat.keras
@@ -64,7 +70,7 @@ def command(
 
     config = build_config(QatConfig, target=target, per_channel=per_channel, steps=steps, epochs=epochs, min_steps=min_steps,
                           max_steps=max_steps, patience=patience, batch_size=batch_size, learning_rate=learning_rate,
-                          compare=tuple(TARGETS) if compare == "all" else None)
+                          compare=tuple(TARGETS) if compare == "all" else None, keep_better=keep_better)
     check_output_file(output, "-o", inputs={"model": model_path, "data": data_path}, suffixes=MODEL_SUFFIXES)  # before minutes of work
     if report_path is not None:
         check_output_file(report_path, "--report", inputs={"model": model_path, "data": data_path})
@@ -120,4 +126,5 @@ def _print(report, output: Path, report_path: Path | None, quiet: bool) -> None:
         f"sparsity {report.sparsity_before:.1%} -> {report.sparsity_after:.1%}" + ("" if report.pruned_zeros_kept else " [pruned zeros NOT kept]")
     )
     console.print(report.verdict)
-    console.print(f"wrote {output}" + (f" and {report_path}" if report_path else ""))
+    what = " (the float model: post-training quantization beat QAT)" if report.handed_over == "post-training" else ""
+    console.print(f"wrote {output}{what}" + (f" and {report_path}" if report_path else ""))

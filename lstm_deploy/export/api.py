@@ -228,9 +228,9 @@ def export_model(
     say(f"ran the source model on {len(checks.x)} {checks.where} samples")
 
     calibration = None
-    if "int8" in cfg.quantize and multi:
-        raise InputError("--quantize int8: full-integer artifacts of models with several inputs are not supported yet; "
-                         "use dynamic or float16")
+    if "int8" in cfg.quantize and multi and dataset is None:
+        raise InputError("--quantize int8 of a model with several inputs needs --data: every input is calibrated on x_train; "
+                         "or use dynamic or float16")
     if "int8" in cfg.quantize:
         if dataset is not None:
             calibration = calibration_set(dataset.x_train, cfg.calibration_samples, cfg.seed)

@@ -117,6 +117,45 @@ class _LiveMask:
         return tf.gather(seq, tf.maximum(self.last, 0), axis=1, batch_dims=1) * before_first
 
 
+class _IntegerMask(_LiveMask):
+    """:class:`_LiveMask` for full-integer (int8) artifacts: the mask never becomes a quantized tensor.
+
+    The padding is read from the int32 token ids (or the int32 ``lengths`` input), which the
+    converter keeps out of quantization; compaction order, lengths and last-step indices are int32
+    arithmetic, and masked outputs are chosen with boolean selects, so which steps count is exact
+    (no int8 rounding touches the mask); only the LSTM and its outputs are quantized.
+    """
+
+    def __init__(self, valid: Any, lengths: Any | None) -> None:  # valid: (batch, time) int32, 1 = real step
+        tf = _tf.tf()
+        self.real = tf.cast(valid, tf.bool)
+        self.valid = valid
+        time = valid.shape[1]
+        steps = tf.range(time, dtype=tf.int32)[None, :]
+        if lengths is not None:
+            self.lengths, self.order, self.last = lengths, None, None
+        else:
+            self.order = tf.argsort(steps + time * (1 - valid), axis=1)  # real steps first, in order (int32 keys)
+            self.lengths = tf.reduce_sum(valid, axis=1)
+            self.last = tf.cumsum(valid, axis=1) - 1
+        self.flip = tf.where(steps < self.lengths[:, None], self.lengths[:, None] - 1 - steps, steps)
+
+    def last_output(self, seq: Any) -> Any:
+        tf = _tf.tf()
+        picked = tf.gather(seq, tf.maximum(self.lengths - 1, 0), axis=1, batch_dims=1)
+        return tf.where((self.lengths > 0)[:, None], picked, tf.zeros_like(picked))
+
+    def spread(self, seq: Any, *, zero_masked: bool) -> Any:
+        tf = _tf.tf()
+        real = self.real[..., None]
+        if self.last is None:  # post-padded (lengths input): real steps stay where they are
+            fill = tf.zeros_like(seq) if zero_masked else tf.broadcast_to(self.last_output(seq)[:, None, :], tf.shape(seq))
+            return tf.where(real, seq, fill)
+        spread = tf.gather(seq, tf.maximum(self.last, 0), axis=1, batch_dims=1)
+        keep = real if zero_masked else (self.last >= 0)[..., None]
+        return tf.where(keep, spread, tf.zeros_like(spread))
+
+
 def _seq_clone(layer: Any, input_shape: Any) -> Any:
     """A forward, return_sequences=True copy of LSTM ``layer`` with its weight values (built eagerly)."""
     cfg = layer.get_config()
@@ -127,8 +166,18 @@ def _seq_clone(layer: Any, input_shape: Any) -> Any:
     return clone
 
 
-def masked_fn(layers: list[Any], spec: MaskSpec) -> Callable[..., dict[str, Any]]:
-    """The traced function of a masked straight-chain model: ``x -> {"output": y}`` (``(x, lengths)`` with ``spec.lengths_input``)."""
+def masked_fn(layers: list[Any], spec: MaskSpec, *, integer: bool = False) -> Callable[..., dict[str, Any]]:
+    """The traced function of a masked straight-chain model: ``x -> {"output": y}`` (``(x, lengths)`` with ``spec.lengths_input``).
+
+    ``integer``: the graph for a full-integer (int8) artifact, whose mask stays int32 / boolean
+    (:class:`_IntegerMask`); it needs the padding in an integer input (``mask_zero`` tokens, or ``lengths``).
+    """
+    if integer and spec.kind == "masking" and not spec.lengths_input:
+        raise UnsupportedLayerError(
+            "int8 of a Masking model: int8 inputs do not keep the exact values that mark padded steps; export it with "
+            "--lengths-input (an int32 lengths input kept out of quantization, post-padded inputs) or use --quantize dynamic")
+    live_mask = _IntegerMask if integer else _LiveMask
+
     tf = _tf.tf()
     why = f"masked model ({spec.kind})"
     clones: dict[int, Any] = {}
@@ -144,14 +193,15 @@ def masked_fn(layers: list[Any], spec: MaskSpec) -> Callable[..., dict[str, Any]
         h = x
         for layer in layers:
             kind = type(layer).__name__
+            vdt = tf.int32 if integer else tf.float32
             if kind == "Masking":
                 derived = tf.reduce_max(tf.cast(tf.not_equal(h, tf.cast(layer.mask_value, h.dtype)), tf.float32), axis=-1)
-                live = _LiveMask(derived if lengths is None else tf.sequence_mask(lengths, x.shape[1], dtype=tf.float32), lengths)
-                h = h * tf.cast(live.valid, h.dtype)[..., None]
+                live = live_mask(derived if lengths is None else tf.sequence_mask(lengths, x.shape[1], dtype=vdt), lengths)
+                h = tf.where(live.real[..., None], h, tf.zeros_like(h)) if integer else h * tf.cast(live.valid, h.dtype)[..., None]
             elif kind == "Embedding":  # identity drops the Keras mask, so later LSTMs run unmasked (fused)
                 if layer.mask_zero:
-                    derived = tf.cast(tf.not_equal(h, tf.zeros_like(h)), tf.float32)
-                    live = _LiveMask(derived if lengths is None else tf.sequence_mask(lengths, x.shape[1], dtype=tf.float32), lengths)
+                    derived = tf.cast(tf.not_equal(h, tf.zeros_like(h)), vdt)
+                    live = live_mask(derived if lengths is None else tf.sequence_mask(lengths, x.shape[1], dtype=vdt), lengths)
                 h = tf.identity(layer(h))
             elif live is None or kind in MASK_NEUTRAL:
                 h = layer(h, training=False)

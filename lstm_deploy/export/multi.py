@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import _tf
 from ..errors import UnsupportedLayerError
-from .masked import MASK_NEUTRAL, OUTPUT, _LiveMask, _seq_clone
+from .masked import MASK_NEUTRAL, OUTPUT, _IntegerMask, _LiveMask, _seq_clone
 
 InputSpec = tuple[str, tuple[int, ...], str]  # (name, per-sample shape, dtype)
 _WHY = "multi-input model"
@@ -78,9 +78,12 @@ def check_graph(graph: Any) -> tuple[list[InputSpec], dict[str, str]]:
     return inputs, _mask_plan(graph)
 
 
-def graph_fn(model: Any) -> tuple[Callable[..., dict[str, Any]], list[InputSpec], dict[str, list[int]]]:
+def graph_fn(model: Any, *, integer: bool = False) -> tuple[Callable[..., dict[str, Any]], list[InputSpec], dict[str, list[int]]]:
     """The traced function ``(*inputs) -> {"output": y}`` of the tf_keras ``model``, its inputs in the model's order,
     and the token range ``[0, input_dim - 1]`` of every integer input read by an Embedding.
+
+    ``integer``: the graph of a full-integer (int8) artifact: ``mask_zero`` masks stay int32 / boolean
+    (:class:`~lstm_deploy.export.masked._IntegerMask`); a ``Masking`` layer is refused (int8 inputs lose its padding values).
 
     Raises:
         UnsupportedLayerError: several outputs, a dynamic input shape, or a mask that the graph cannot follow.
@@ -105,7 +108,13 @@ def graph_fn(model: Any) -> tuple[Callable[..., dict[str, Any]], list[InputSpec]
                     for ref in spec.inbound]
             layer, mode, x = layers[spec.name], how[spec.name], args[0]
             live = next((masks[ref[0]] for ref in spec.inbound if ref[0] in masks), None)
-            if mode == "source":
+            if mode == "source" and integer:
+                if spec.class_name == "Masking":
+                    raise UnsupportedLayerError(f"{_WHY}: int8 of Masking layer '{spec.name}': int8 inputs do not keep the exact "
+                                                "values that mark padded steps; use --quantize dynamic or float16")
+                masks[spec.name] = _IntegerMask(tf.cast(tf.not_equal(x, tf.zeros_like(x)), tf.int32), None)
+                out = tf.identity(layer(x))
+            elif mode == "source":
                 valid = (tf.reduce_max(tf.cast(tf.not_equal(x, tf.cast(layer.mask_value, x.dtype)), tf.float32), axis=-1)
                          if spec.class_name == "Masking" else tf.cast(tf.not_equal(x, tf.zeros_like(x)), tf.float32))
                 masks[spec.name] = _LiveMask(valid, None)

@@ -182,7 +182,8 @@ def _multi_input_plan(model: Any, *, streaming: bool, lengths_input: bool) -> Ex
                                     "(captioners: export_captioner builds the encoder and the single-step decoder)")
     fn, inputs, ranges = graph_fn(model)
     _, shape, dtype = inputs[0]
-    return ExportPlan(model, shape, dtype, None, fn, count_lstms(model), extra={"input_ranges": ranges}, inputs=inputs)
+    integer_fn = lambda: graph_fn(model, integer=True)[0]  # noqa: E731 - the int8 graph: masks kept out of quantization
+    return ExportPlan(model, shape, dtype, None, fn, count_lstms(model), extra={"input_ranges": ranges, "integer_fn": integer_fn}, inputs=inputs)
 
 
 def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, streaming: bool = False, lengths_input: bool = False) -> ExportPlan:
@@ -220,12 +221,15 @@ def build_plan(model: Any, input_shape: tuple[int, ...] | None = None, *, stream
         fn, states = _streaming_fn(model)
         return ExportPlan(model, shape[1:], dtype, None, fn, count_lstms(model), streaming=states,
                           extra={"sequence_length": shape[0], "mask": mask})
+    extra: dict[str, Any] = {}
     if mask is not None:
-        fn = masked_fn(_chain(model, f"masked model ({mask.kind})"), mask)
+        chain = _chain(model, f"masked model ({mask.kind})")
+        fn = masked_fn(chain, mask)
+        extra["integer_fn"] = lambda: masked_fn(chain, mask, integer=True)  # the int8 graph: the mask kept out of quantization
     else:
         def fn(x: Any) -> dict[str, Any]:
             y = model(x, training=False)
             if isinstance(y, (list, tuple)):
                 raise UnsupportedLayerError(f"model has {len(y)} outputs; export supports single-output models")
             return {OUTPUT: tf.identity(y)}
-    return ExportPlan(model, shape, dtype, mask, fn, count_lstms(model))
+    return ExportPlan(model, shape, dtype, mask, fn, count_lstms(model), extra=extra)

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import _tf
 from ..errors import ExportError
-from .plan import ExportPlan
+from .plan import INPUT, LENGTHS, ExportPlan
 
 QUANTIZATIONS = ("fp32", "float16", "dynamic", "int8")
 FUSED_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM")
@@ -70,7 +70,10 @@ def convert_tflite(
     tf = _tf.tf()
     if quantization not in QUANTIZATIONS:
         raise ExportError(f"quantization {quantization!r} is not available for tflite; expected one of {', '.join(QUANTIZATIONS)}")
-    concrete = tf.function(plan.fn).get_concrete_function(*plan.signature(batch_size))
+    fn = plan.fn
+    if quantization == "int8" and "integer_fn" in plan.extra:  # masked / several inputs: masks stay integer (export.masked)
+        fn = plan.extra["integer_fn"]()
+    concrete = tf.function(fn).get_concrete_function(*plan.signature(batch_size))
     module = tf.Module()  # holds only the variables: attaching the function doubles the converter's save time
     module.variables_ = list(concrete.variables)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], module)
@@ -81,14 +84,22 @@ def convert_tflite(
     if quantization == "int8":
         if calibration is None:
             raise ExportError("int8 quantization needs calibration samples; pass --data with x_train")
-        samples = [np.asarray(s) for s in calibration]
-        if plan.mask is not None:
-            raise ExportError("int8 quantization of masked models is not supported (finding the padded steps needs the exact input "
-                              "values, which int8 inputs do not keep); use --quantize dynamic or float16")
+        samples = [] if plan.inputs is not None else [np.asarray(s) for s in calibration]
         dtype = np.dtype(plan.input_dtype)
-        converter.representative_dataset = lambda: ([np.repeat(s[None], batch_size, 0).astype(dtype)] for s in samples)
+
+        def batches() -> Iterator[Any]:
+            if plan.inputs is not None:  # several inputs: {name: samples}, fed by name
+                yield from _named_batches(plan, calibration, batch_size)
+            for s in samples:
+                x = np.repeat(s[None], batch_size, 0).astype(dtype)
+                if plan.mask is not None and plan.mask.lengths_input:  # by name: int32 lengths, never quantized
+                    yield {INPUT: x, LENGTHS: np.full(batch_size, _real_steps(s, plan.mask), np.int32)}
+                else:
+                    yield [x]
+
+        converter.representative_dataset = batches
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        if dtype.kind == "f":
+        if dtype.kind == "f" and plan.inputs is None:  # several inputs keep their float / int32 types (quantized inside)
             converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     try:
@@ -98,6 +109,20 @@ def convert_tflite(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise ExportError(f"TFLite conversion ({quantization}) failed: {first}") from exc
     return data if quantization == "int8" else unclip_lstm_cells(data)
+
+
+def _named_batches(plan: ExportPlan, calibration: dict[str, np.ndarray], batch_size: int) -> Iterator[dict[str, np.ndarray]]:
+    """Calibration batches of a several-input plan, by input name."""
+    from ..load.dataset import rows
+
+    for i in range(rows(calibration)):
+        yield {name: np.repeat(np.asarray(calibration[name][i])[None], batch_size, 0).astype(dtype) for name, _, dtype in plan.inputs or []}
+
+
+def _real_steps(sample: np.ndarray, mask: Any) -> int:
+    """Real (unpadded) steps of one calibration sample of a masked model."""
+    pad = sample == (0 if mask.kind == "mask_zero" else mask.mask_value)
+    return int((~pad.reshape(len(sample), -1).all(axis=1)).sum())
 
 
 #: The fused LSTM operators whose options start (activation, cell_clip, ...): cell_clip is the table's second field.

@@ -341,7 +341,8 @@ def inspect_model(model: Any, seq_len: int | None = None, flavour: str | None = 
     if masked and multi:
         notes.append("masked model with several inputs: exports find the padding inside the graph, like Keras")
     elif masked:
-        notes.append("masked model: exports take post-padded sequences plus a length input (int8 TFLite is not available for masked models)")
+        notes.append("masked model: exports find the padding inside the graph, like Keras (int8 TFLite: Embedding(mask_zero) models "
+                     "as they are, Masking models with --lengths-input)")
     return ModelReport(
         name=model.name,
         flavour=flavour or flavour_of(model),

@@ -199,8 +199,8 @@ def _quantize(model: Any, setup: TrialSetup, cand: Candidate, folder: Path, out:
     if target and setup.qat and config.qat_steps > 0 and drop > config.max_metric_drop >= float_drop:
         _in_time(deadline, "QAT")
         qcfg = QatConfig(target=target, steps=config.qat_steps, val_fraction=config.val_fraction, seed=config.seed, compare=())
-        model = quantize_aware_train(model, setup.data, qcfg).model
-        out.qat = True
+        qat = quantize_aware_train(model, setup.data, qcfg)
+        model, out.qat = qat.model, qat.report.handed_over == "qat"  # QAT may hand back the float model (post-training was better)
         out.stages.append(_stage(qcfg))
         ecfg, result = _export(model, setup, cand, folder)
         drop = metrics.metric_drop(setup.reference, result.parity.metric_artifact, task)

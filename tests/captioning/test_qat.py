@@ -13,7 +13,7 @@ from lstm_deploy.errors import UnsupportedLayerError
 from tests.helpers import run_cli
 from tests.zoo import CAPTION_ZOO, caption_dataset, keras_module
 
-DYNAMIC = QatConfig(target="tflite-dynamic", steps=6, batch_size=16, compare=("tflite-dynamic",))
+DYNAMIC = QatConfig(target="tflite-dynamic", keep_better=False, steps=6, batch_size=16, compare=("tflite-dynamic",))
 
 
 def _layer(model, cls: str):

@@ -78,7 +78,7 @@ def trained():
         ds = _data(int_inputs=arch == "embedding")
         model = _model(arch)
         before = [w.copy() for w in model.get_weights()]
-        res = quantize_aware_train(model, ds, QatConfig(epochs=1, batch_size=16, compare=()))
+        res = quantize_aware_train(model, ds, QatConfig(keep_better=False, epochs=1, batch_size=16, compare=()))
         out[arch] = (ds, model, before, res)
     return out
 
@@ -132,7 +132,7 @@ def test_int8_export_of_a_trained_qat_model_computes_the_qat_model(tmp_path):
     model = _model("embedding")
     model.compile(_tf.tf_keras().optimizers.Adam(1e-2), "sparse_categorical_crossentropy")
     model.fit(ds.x_train, ds.y_train, epochs=30, batch_size=16, verbose=0)
-    res = quantize_aware_train(model, ds, QatConfig(epochs=1, batch_size=16, compare=()))
+    res = quantize_aware_train(model, ds, QatConfig(keep_better=False, epochs=1, batch_size=16, compare=()))
     (result,) = export_model(res.model, tmp_path, ExportConfig(formats=("tflite",), quantize=("int8",), require_fused=True), data=ds)
     got = bare_tflite_predict(result.artifact, ds.x_test)
     want = res.model.predict(ds.x_test, verbose=0)
@@ -143,7 +143,7 @@ def test_int8_export_of_a_trained_qat_model_computes_the_qat_model(tmp_path):
 
 def test_zero_epochs_changes_predictions_only_by_quantization_noise(data):
     model = _model("stacked")
-    res = quantize_aware_train(model, data, QatConfig(epochs=0, compare=()))
+    res = quantize_aware_train(model, data, QatConfig(keep_better=False, epochs=0, compare=()))
     p0 = model.predict(data.x_test, verbose=0)
     p1 = res.model.predict(data.x_test, verbose=0)
     diff = np.abs(p0 - p1).max()
@@ -171,7 +171,7 @@ def test_sparsity_survives_qat(data):
                 ws[1] = ws[1] * (rng.random(ws[1].shape) > 0.5)
             layer.set_weights(ws)
     before = model.get_weights()
-    config = QatConfig(epochs=3, batch_size=8, learning_rate=1e-2, val_fraction=0.0, distill=False, compare=())
+    config = QatConfig(keep_better=False, epochs=3, batch_size=8, learning_rate=1e-2, val_fraction=0.0, distill=False, compare=())
     res = quantize_aware_train(model, data, config)
     assert res.report.best_step > 0, res.report.finetune
     after = res.model.get_weights()
@@ -208,7 +208,7 @@ def test_onnx_dynamic_target_per_channel_reports_and_fuses(data):
     ptq_art = convert(model, "onnx", "dynamic")
     ptq_out = _bare_onnxruntime(ptq_art.data, x_test)
     labelled = validate_arrays({"x_train": data.x_train, "y_train": data.y_train, "x_test": x_test, "y_test": ptq_out.argmax(-1)})
-    res = quantize_aware_train(model, labelled, QatConfig(target="onnx-dynamic", per_channel=True, epochs=1, compare=("onnx-dynamic",)))
+    res = quantize_aware_train(model, labelled, QatConfig(keep_better=False, target="onnx-dynamic", per_channel=True, epochs=1, compare=("onnx-dynamic",)))
     (row,) = res.report.modes
     qat_art = convert(res.tf_keras_model, "onnx", "dynamic")
     assert "DynamicQuantizeLSTM" in qat_art.ops and "Loop" not in qat_art.ops
@@ -230,7 +230,7 @@ def test_keras3_model_comes_back_as_keras3(data):
     inp = keras.Input((T, F))
     out = keras.layers.Dense(N_CLS, activation="softmax")(keras.layers.LSTM(5)(inp))
     model = keras.Model(inp, out)
-    res = quantize_aware_train(model, data, QatConfig(epochs=0, compare=()))
+    res = quantize_aware_train(model, data, QatConfig(keep_better=False, epochs=0, compare=()))
     assert flavour_of(res.model) == "keras3" and flavour_of(res.tf_keras_model) == "tf_keras"
     assert np.abs(model.predict(data.x_test, verbose=0) - res.model.predict(data.x_test, verbose=0)).max() < 0.02
 
@@ -282,7 +282,7 @@ def test_qat_table_scores_the_artifacts_export_writes(data, tmp_path):
     from lstm_deploy import metrics
     from lstm_deploy.runtime import Model
 
-    res = quantize_aware_train(_model("stacked"), data, QatConfig(epochs=1, batch_size=16, compare=("tflite-int8", "onnx-dynamic")))
+    res = quantize_aware_train(_model("stacked"), data, QatConfig(keep_better=False, epochs=1, batch_size=16, compare=("tflite-int8", "onnx-dynamic")))
     results = export_model(res.tf_keras_model, tmp_path, ExportConfig(quantize=("int8", "dynamic"), max_metric_drop=1.0), data=data)
     written = {(r.format, r.quantization): r.artifact for r in results}
     rows = {row.mode: row for row in res.report.modes}

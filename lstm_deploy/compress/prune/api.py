@@ -27,6 +27,25 @@ from .magnitude import MagnitudeResult, magnitude_prune, prunable_weights
 from .report import PruneReport, layer_rows, onnx_latency, weight_sizes
 from .units import UnitPruneResult, unit_prune
 
+#: The default-flag targets on x_test: accuracy points lost (classification) or RMSE share gained (regression), per method.
+TARGETS = {"magnitude": (0.01, 0.05), "units": (0.02, 0.10)}
+
+
+def target_missed(method: str, sparsity: float, task: str, before: float, after: float) -> str | None:
+    """A warning when pruning lost more than its target (``TARGETS``); the sparsity asked for is kept, ``--max-metric-drop`` named."""
+    points, share = TARGETS.get(method, (None, None))
+    if points is None or sparsity <= 0:
+        return None
+    drop = metrics.metric_drop(before, after, task)
+    limit = points if task == "classification" else share * abs(before)
+    if drop <= limit + 1e-12:
+        return None
+    name = metrics.primary_metric(task)
+    what = f"{points * 100:g} points" if task == "classification" else f"{share:.0%} of its RMSE"
+    return (f"{method} {sparsity:.0%} lost {metrics.format_drop(name, drop)} on x_test, more than its {what} target "
+            f"({metrics.format_metric(name, before)} -> {metrics.format_metric(name, after)}); the sparsity you asked for is kept. "
+            f"`--max-metric-drop {limit:.4g}` finds the largest {method} sparsity within that budget")
+
 @dataclass(frozen=True)
 class PruneResult:
     """The pruned model (same flavour as the input) and its report."""
@@ -149,5 +168,8 @@ def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_la
         notes=notes + ([best.details["note"]] if "note" in best.details else []),
         warnings=[best.run.warning] if best.run and best.run.warning else [],
     )
+    missed = None if config.max_metric_drop is not None else target_missed(config.method, sparsity, dataset.task, before, after)
+    if missed:
+        report.warnings.append(missed)
     out = to_flavour(best.model, flavour) if flavour != "tf_keras" else best.model
     return PruneResult(out, report)

@@ -6,6 +6,7 @@ Example:
     >>> res.model          # same flavour as ``model``, plain LSTM layers, on-grid weights  # doctest: +SKIP
     >>> res.report.modes[0].ptq_metric, res.report.modes[0].qat_metric                        # doctest: +SKIP
     >>> res.report.simulation_agreement      # share of x_test where the simulation predicts what the artifact does  # doctest: +SKIP
+    >>> res.report.handed_over               # "qat", or "post-training": res.model is then the float model  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -26,12 +27,17 @@ from ..progress import Progress
 from .build import activation_ranges, annotate, calibrate, logit_twin, strip
 from .config import QatConfig, scheme_for
 from .registry import FULL_INT, int8_obstacle
-from .report import QatReport, compare_modes, sparsity, zeros_kept
+from .choice import choose_artifact, held_out_rows
+from .report import QatReport, compare_modes, convert_pair, sparsity, zeros_kept
 
 
 @dataclass
 class QatResult:
-    """The QAT model (caller's flavour), its tf_keras twin (for export), and the report."""
+    """The model handed over (caller's flavour), its tf_keras twin (for export), and the report.
+
+    ``model`` is the QAT model, or the caller's own float model when its post-training artifact
+    scored higher on held-out rows (``report.handed_over == "post-training"``; see ``QatConfig.keep_better``).
+    """
 
     model: Any
     tf_keras_model: Any
@@ -128,7 +134,9 @@ def quantize_aware_train(model: Any, dataset: Dataset, config: QatConfig | None 
     quantization* is measured; the best check is kept (step 0 = no fine-tune). The report
     scores the simulation and the real artifact on x_test and says how often they agree,
     and its ``verdict`` says plainly whether QAT reached float within 0.5 points and, if not,
-    what to use instead.
+    what to use instead. With ``config.keep_better`` (default) the target's post-training and QAT
+    artifacts are scored on held-out rows (:func:`selection_rows`); when post-training scores
+    higher, ``model`` is the caller's float model (``report.handed_over == "post-training"``).
 
     Args:
         model: a Keras 3 or tf_keras model with LSTM / Bidirectional(LSTM) / Dense /
@@ -189,7 +197,20 @@ def quantize_aware_train(model: Any, dataset: Dataset, config: QatConfig | None 
     if obstacle and FULL_INT in modes:  # the target itself is refused by annotate; another compared mode is skipped
         modes = tuple(m for m in modes if m != FULL_INT)
         report.warnings.append(f"{FULL_INT} not compared: the model has no full-integer artifact ({obstacle})")
-    report.modes = compare_modes(base, plain, dataset, modes, x_cal, simulated=(config.target, simulated))
+    converted = {}
+    if config.keep_better and not (obstacle and config.target == FULL_INT):
+        converted[config.target] = convert_pair(base, plain, config.target, x_cal, x_test)
+    report.modes = compare_modes(base, plain, dataset, modes, x_cal, simulated=(config.target, simulated), converted=converted)
     report.judge()
+    if converted:
+        choice = choose_artifact(*converted[config.target], dataset, selection_rows(dataset, config), config.target)
+        report.record_choice(choice)
+        if choice.handed_over == "post-training":
+            return QatResult(model=model, tf_keras_model=base, report=report)
     out = to_flavour(plain, flavour) if flavour != "tf_keras" else plain
     return QatResult(model=out, tf_keras_model=plain, report=report)
+
+
+def selection_rows(dataset: Dataset, config: QatConfig) -> object:
+    """Held-out rows that judge QAT against post-training quantization (the one place; see :func:`.choice.held_out_rows`)."""
+    return held_out_rows(dataset, config.seed)

@@ -76,6 +76,10 @@ class QatConfig(StageConfig):
         compare: modes converted and scored side by side (float / post-training / QAT);
             ``None``: the target only; ``()``: none.
         seed: random seed for the split, the calibration choice and the fine-tune.
+        keep_better: convert the target's post-training and QAT artifacts, score both on held-out
+            rows (x_val, else a seeded half of x_test; never training rows) and hand back the float
+            model when its post-training artifact scores strictly higher, so that QAT never hands
+            over less than post-training quantization. ``False``: always the QAT model.
     """
 
     stage: Literal["quantize"] = "quantize"
@@ -94,6 +98,7 @@ class QatConfig(StageConfig):
     calibration_samples: int = Field(default=CALIBRATION_SAMPLES, ge=1)
     compare: tuple[Target, ...] | None = None
     seed: int = 0
+    keep_better: bool = True
 
     @model_validator(mode="after")
     def _consistent(self) -> "QatConfig":

@@ -69,9 +69,8 @@ def _lstm_problem(layer: Any) -> str | None:
 def problem(layer: Any, target: str = FULL_INT) -> str | None:
     """Why QAT for ``target`` cannot handle ``layer`` (``None`` when it can).
 
-    Masks (``Embedding(mask_zero=True)``) are refused only for the full-integer target:
-    masked models have no int8 export, while the dynamic targets keep float activations and
-    the stand-in LSTMs honour the mask as Keras does.
+    Masks (``Embedding(mask_zero=True)``) are allowed for every target: the stand-in LSTMs honour
+    the mask as Keras does, and the int8 export reads the padding from the integer token ids.
     """
     name = layer.__class__.__name__
     if name not in KIND:
@@ -85,16 +84,17 @@ def problem(layer: Any, target: str = FULL_INT) -> str | None:
         if layer.merge_mode not in _MERGES:
             return f"merge_mode={layer.merge_mode!r}; expected one of {', '.join(_MERGES)}"
         return _lstm_problem(inner)
-    if name == "Embedding" and layer.get_config().get("mask_zero") and target == FULL_INT:
-        return (f"mask_zero=True: QAT {FULL_INT} targets the full-integer kernel, and masked models have no int8 export "
-                f"(the padding is found from exact input values); use {MASKED_WAY_OUT}")
     return None
 
 
 def check_model(model: Any, target: str = FULL_INT) -> None:
     """Raise :class:`UnsupportedLayerError` naming the first layer QAT for ``target`` cannot handle."""
+    several = target == FULL_INT and len(model.inputs) > 1
     for layer in model.layers:
         why = problem(layer, target)
+        if several and layer.__class__.__name__ == "Embedding" and layer.get_config().get("mask_zero"):
+            why = (f"mask_zero=True in a model with {len(model.inputs)} inputs: QAT {FULL_INT} does not simulate models with "
+                   f"several inputs yet (their post-training int8 export exists: export --quantize int8 --data); use {MASKED_WAY_OUT}")
         if not why:
             continue
         if MASKED_WAY_OUT in why:
@@ -104,14 +104,15 @@ def check_model(model: Any, target: str = FULL_INT) -> None:
             "Remove or replace it, or quantize after training instead (lstm-deploy export --quantize)"
         )
     if target == FULL_INT and len(model.inputs) > 1:
-        raise UnsupportedLayerError(f"the model has {len(model.inputs)} inputs: QAT {FULL_INT} targets the full-integer export, which "
-                                    f"models with several inputs do not have yet; use {MASKED_WAY_OUT.split(':')[0]}")
+        raise UnsupportedLayerError(f"the model has {len(model.inputs)} inputs: QAT {FULL_INT} does not simulate models with several "
+                                    f"inputs yet (their post-training int8 export exists: export --quantize int8 --data); "
+                                    f"use {MASKED_WAY_OUT.split(':')[0]}")
 
 
 def int8_obstacle(model: Any) -> str | None:
-    """Why ``model`` has no full-integer artifact (several inputs, or a mask), or ``None``."""
+    """Why ``model`` has no full-integer artifact of its own input contract (several inputs, or a ``Masking`` layer), or ``None``."""
     if len(model.inputs) > 1:
         return "several inputs"
-    if any(layer.__class__.__name__ == "Masking" or layer.get_config().get("mask_zero") for layer in model.layers):
-        return "masked"
+    if any(layer.__class__.__name__ == "Masking" for layer in model.layers):  # mask_zero token models have one
+        return "masked (Masking: int8 needs the --lengths-input export)"
     return None

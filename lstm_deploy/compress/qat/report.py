@@ -78,6 +78,13 @@ class QatReport:
     modes: list[ModeRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     verdict: str = ""
+    #: which model was handed over (``"qat"``, or ``"post-training"``: the float model) and why; ``None``: not judged
+    choice: dict[str, Any] | None = None
+
+    @property
+    def handed_over(self) -> str:
+        """``"qat"`` or ``"post-training"`` (the float model, whose export with the target's quantization is the better artifact)."""
+        return (self.choice or {}).get("handed_over", "qat")
 
     @property
     def target_row(self) -> ModeRow | None:
@@ -111,6 +118,24 @@ class QatReport:
                         f"use {fallback} instead, or a larger model")
         self.warnings.append(self.verdict)
 
+    def record_choice(self, choice: Any) -> None:
+        """Add the :class:`~lstm_deploy.compress.qat.choice.Choice` to the report and its reason to the verdict.
+
+        When the float model is handed over and its post-training artifact is within the promise,
+        the verdict says that instead of advising another mode (what ``export`` writes is fine).
+        """
+        from ...metrics import format_metric
+
+        self.choice = choice.to_dict()
+        row = self.target_row
+        if choice.handed_over == "post-training" and row is not None and close_enough(self.task, row.float_metric, row.ptq_metric):
+            if self.verdict in self.warnings:
+                self.warnings.remove(self.verdict)
+            m = lambda v: format_metric(self.metric, v)  # noqa: E731
+            self.verdict = (f"post-training {self.target} is within {'0.5 points' if self.task == 'classification' else '5 % of its RMSE'} "
+                            f"of float and QAT is not (float {m(row.float_metric)}, post-training {m(row.ptq_metric)}, QAT {m(row.qat_metric)})")
+        self.verdict = f"{self.verdict}; {choice.reason}" if self.verdict else choice.reason
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["modes"] = [asdict(r) for r in self.modes]
@@ -122,7 +147,8 @@ class QatReport:
         out: dict[str, Any] = {"target": self.target, "metric": self.metric, "float": self.float_metric,
                                "simulated_quantized": self.simulated_metric, "best_step": self.best_step,
                                "steps_run": self.finetune.get("steps_run"), "sparsity_after": self.sparsity_after,
-                               "simulation_agreement": self.simulation_agreement, "verdict": self.verdict}
+                               "simulation_agreement": self.simulation_agreement, "handed_over": self.handed_over,
+                               "verdict": self.verdict}
         for row in self.modes:
             out[f"{row.mode} post-training"] = row.ptq_metric
             out[f"{row.mode} QAT"] = row.qat_metric
@@ -152,26 +178,35 @@ def zeros_kept(before: Any, after: Any) -> bool:
     return all(bool((a[b == 0] == 0).all()) for b, a in zip(quantized_weights(before), quantized_weights(after)))
 
 
+def convert_pair(float_model: Any, qat_model: Any, mode: str, calibration: Any, x: Any) -> tuple[Any, Any]:
+    """The post-training artifact of ``float_model`` and the artifact of ``qat_model`` for ``mode`` (``x``: sample inputs, for the shape)."""
+    from ...export import convert
+
+    fmt, quant = TARGETS[mode]
+    shape = None if isinstance(x, dict) else tuple(x.shape[1:])  # several inputs: the plan takes the model's shapes
+    ptq, qat = (convert(m, fmt, quant, calibration=calibration, input_shape=shape) for m in (float_model, qat_model))
+    return ptq, qat
+
+
 def compare_modes(
     float_model: Any, qat_model: Any, dataset: Dataset, modes: Sequence[str], calibration: Any,
-    simulated: tuple[str, np.ndarray] | None = None,
+    simulated: tuple[str, np.ndarray] | None = None, converted: dict[str, tuple[Any, Any]] | None = None,
 ) -> list[ModeRow]:
     """Convert the float model (post-training quantization) and the QAT model for each mode and score both on x_test.
 
     ``simulated``: ``(mode, outputs)`` of the QAT simulation on x_test; that mode's row says
     how often its artifact agrees with them. For a model with several inputs, x_test and
-    ``calibration`` are ``{input name: array}``.
+    ``calibration`` are ``{input name: array}``. ``converted``: ``{mode: (ptq, qat)}`` artifacts
+    already converted (:func:`convert_pair`), reused instead of converting again.
     """
-    from ...export import convert, load_artifact
+    from ...export import load_artifact
     from ...load.flavours import predict
 
     x, y, task = dataset.x_test, dataset.y_test, dataset.task
-    shape = None if isinstance(x, dict) else tuple(x.shape[1:])  # several inputs: the plan takes the model's shapes
     float_metric = metrics.score(y, predict(float_model, x), task)
     rows = []
     for mode in modes:
-        fmt, quant = TARGETS[mode]
-        ptq, qat = (convert(m, fmt, quant, calibration=calibration, input_shape=shape) for m in (float_model, qat_model))
+        ptq, qat = (converted or {}).get(mode) or convert_pair(float_model, qat_model, mode, calibration, x)
         qat_out = load_artifact(qat).predict(x)
         agree = None
         if simulated is not None and simulated[0] == mode:
