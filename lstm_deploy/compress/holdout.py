@@ -39,7 +39,7 @@ from ..load.dataset import Dataset, X, rows, take
 SCHEMES = ("x_val", "x_test halves", "x_test (unsplit)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Holdout:
     """The rows that fit, select and confirm (``*_rows`` index ``x_test``; ``select_rows`` is ``None`` when ``x_val`` selects)."""
 
