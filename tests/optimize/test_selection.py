@@ -140,7 +140,7 @@ def test_identical_configurations_never_run_twice():
     from lstm_deploy.optimize.search import MAX_REPEATS, Budget, finished_outcomes, open_study, run_search
     from lstm_deploy.optimize.space import SearchSpace
 
-    cfg = OptimizeConfig(format="onnx", time_budget=60.0)
+    cfg = OptimizeConfig(format="onnx", trials=40)  # the cap ends the loop if repeats were run
     space = SearchSpace(unit_layers=(), magnitude=False, qat=False, artifacts=("onnx/fp32", "onnx/dynamic"), threads=(1,))
     study = open_study(cfg, "dedupe")
     ex = _Recorder()
