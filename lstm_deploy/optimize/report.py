@@ -136,7 +136,9 @@ def write_outputs(run: "_Run", baselines: list[dict[str, Any]], result: "Confirm
     best_row = {**_entry(best, out), "artifact": paths["artifact"].name, "model": paths["model"].name, **_ratios(baseline, best)}
     plain = None if result.plain_best is None else {**_entry(result.plain_best, out), **_ratios(baseline, result.plain_best)}
     name = metrics.primary_metric(task)
-    rec = recommendation([*baselines, *finalists], name, cfg.max_metric_drop, out, note=run.holdout.summary())
+    resolution = run.holdout.resolution_note(task, cfg.max_metric_drop)
+    rec = recommendation([*baselines, *finalists], name, cfg.max_metric_drop, out,
+                         note=run.holdout.summary() + (f"; {resolution}" if resolution else ""))
     report = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "lstm_deploy": __version__, "partial": search["interrupted"],
         "recommendation": rec,

@@ -31,7 +31,7 @@ from .. import metrics
 from ..errors import InputError
 from .config import OptimizeConfig
 from .executors import Executor
-from .space import SearchSpace
+from .space import Candidate, SearchSpace
 from .trial import TrialOutcome
 
 Progress = Callable[[str], None]
@@ -109,6 +109,13 @@ class SearchState:
     ran: int = 0
     repeats: int = 0
     seconds: list[float] = field(default_factory=list)
+    fine_tune_seconds: list[float] = field(default_factory=list)
+    other_seconds: list[float] = field(default_factory=list)
+
+    def estimate(self, fine_tunes: bool) -> float:
+        """Expected seconds of the next trial: the mean of those that fine-tuned a new compression, or of the others."""
+        pool = (self.fine_tune_seconds if fine_tunes else self.other_seconds) or self.seconds
+        return sum(pool) / len(pool) if pool else 0.0
 
 
 def _tell(study: Any, trial: Any, outcome: TrialOutcome, config: OptimizeConfig) -> None:
@@ -200,20 +207,27 @@ def run_search(study: Any, space: SearchSpace, executor: Executor, config: Optim
     for o in outcomes:
         if o.get("candidate"):
             seen.setdefault(space.candidate_key(o["candidate"]), (o["number"], o))
+    compressions = {Candidate(**o["candidate"]).compression_key() for o in outcomes if o.get("candidate")}
+    fresh: dict[int, bool] = {}
     running: dict[int, Any] = {}
     best = best_feasible(outcomes, config)
     in_a_row = 0
     try:
         while True:
             while len(running) < executor.slots and not state.exhausted and (config.trials is None or done + len(running) < config.trials):
-                mean = sum(state.seconds) / len(state.seconds) if state.seconds else 0.0
                 left = budget.left()
-                if left is not None and left <= mean:
+                if left is not None and left <= state.estimate(False):
                     state.stopped_for_time = True
                     break
                 trial = study.ask()
                 cand = space.suggest(trial)
                 key = cand.key()
+                new = not cand.plain and cand.compression_key() not in compressions
+                if key not in seen and left is not None and new and left <= state.estimate(True):
+                    trial.set_user_attr("not_started", "a new fine-tune would probably not finish before the time budget")
+                    study.tell(trial, state=TrialState.FAIL)
+                    state.stopped_for_time = True
+                    break
                 if key in seen:
                     _tell_repeat(study, trial, seen[key][1], seen[key][0], config)
                     state.repeats += 1
@@ -224,6 +238,8 @@ def run_search(study: Any, space: SearchSpace, executor: Executor, config: Optim
                     continue
                 in_a_row = 0
                 seen[key] = (trial.number, None)
+                fresh[trial.number] = new
+                compressions.add(cand.compression_key())
                 executor.submit(trial.number, cand, budget.deadline())
                 running[trial.number] = trial
             if not running:
@@ -239,6 +255,7 @@ def run_search(study: Any, space: SearchSpace, executor: Executor, config: Optim
                 done += 1
                 state.ran += 1
                 state.seconds.append(outcome.seconds)
+                (state.fine_tune_seconds if fresh.get(outcome.number) else state.other_seconds).append(outcome.seconds)
                 if outcome.bench_seconds is not None:
                     budget.bench_s = max(budget.bench_s, outcome.bench_seconds)
                 if outcome.feasible(config.max_metric_drop) and (best is None or objective_value(outcome, config.objective) < objective_value(best, config.objective)):  # type: ignore[operator]

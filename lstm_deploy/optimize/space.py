@@ -73,6 +73,10 @@ class Candidate:
         """No compression: the original model exported in one mode (what a plain ``export`` gives)."""
         return self.sparsity == 0 and all(v >= 1.0 for v in self.units_kept.values())
 
+    def compression_key(self) -> str:
+        """What the fine-tune builds (units and sparsity): trials sharing it reuse one fine-tuned model."""
+        return self.key().rsplit(" ", 2)[0]
+
     def key(self) -> str:
         """The configuration's identity: equal keys build the same artifact (units kept 1.0 = untouched)."""
         units = ",".join(f"{k}={v:.2f}" for k, v in sorted(self.units_kept.items()) if v < 1.0) or "all"

@@ -127,7 +127,8 @@ class _Recorder:
         from lstm_deploy.optimize.trial import TrialOutcome
 
         number, cand = self._queue.pop(0)
-        return [TrialOutcome(number, cand.to_dict(), val_metric=0.9, val_drop=0.0, latency_ms=1.0 + number, gzip_bytes=100)]
+        seconds = 1.0 if cand.plain else 100.0  # what a fine-tune costs, as recorded (no real time passes)
+        return [TrialOutcome(number, cand.to_dict(), val_metric=0.9, val_drop=0.0, latency_ms=1.0 + number, gzip_bytes=100, seconds=seconds)]
 
     def cancel(self):
         self._queue.clear()
@@ -162,6 +163,25 @@ def test_known_routes_run_first_in_the_search():
     run_search(open_study(cfg, "known"), space, ex, cfg, Budget(None, 1), "classification", lambda _m: None, lambda _o: None)
     known = [space.candidate(p).key() for p in space.known_routes()]
     assert ex.ran[:len(known)] == known and len(ex.ran) == 20 and len(set(ex.ran)) == 20
+
+
+def test_no_new_fine_tune_starts_that_would_probably_outlast_the_time_budget():
+    """60 s left: plain exports (1 s) and the first fine-tune run; a second fine-tune (100 s each so far) does not start.
+
+    The older rule (mean of all trials so far: 34 s) would have started it and overrun the budget.
+    """
+    import time
+
+    from lstm_deploy.optimize.search import MIN_RESERVE_S, Budget, open_study, run_search
+    from lstm_deploy.optimize.space import SearchSpace
+
+    cfg = OptimizeConfig(format="onnx")
+    space = SearchSpace(unit_layers=("lstm",), magnitude=False, qat=False, artifacts=("onnx/fp32", "onnx/dynamic"), threads=(1,))
+    ex = _Recorder()
+    state = run_search(open_study(cfg, "time"), space, ex, cfg, Budget(time.time() + MIN_RESERVE_S + 60.0, 1), "classification",
+                       lambda _m: None, lambda _o: None)
+    known = [space.candidate(p).key() for p in space.known_routes()]
+    assert ex.ran == known[:3] and state.stopped_for_time
 
 
 def _exported(tmp_path, name, model, ds, mode="dynamic"):
