@@ -122,7 +122,7 @@ def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_la
         (sparsity, best), curve = bisect_sparsity(
             attempt, config.sparsity, max_drop=config.max_metric_drop, steps=config.search_steps
         )
-        notes.append(f"search: highest sparsity whose validation {metrics.primary_metric(dataset.task)} dropped at most "
+        notes.append(f"search: highest sparsity whose selection-row {metrics.primary_metric(dataset.task)} dropped at most "
                      f"{config.max_metric_drop} is {sparsity:.4f}")
     else:
         sparsity, best = config.sparsity, attempt(config.sparsity)[0]
