@@ -143,17 +143,3 @@ def choose(dataset: Dataset, seed: int = 0) -> Holdout:
     sel, conf = _deal(labels, n_test, seed)
     return Holdout("x_test halves", dataset.x_train, dataset.y_train, take(dataset.x_test, sel), dataset.y_test[sel],
                    take(dataset.x_test, conf), dataset.y_test[conf], tuple(int(i) for i in sel), tuple(int(i) for i in conf))
-
-
-def combined_metric(task: str, select: float | None, n_select: int, confirm: float | None, n_confirm: int) -> float | None:
-    """The primary metric on selection + confirmation rows together, from each part's metric.
-
-    Accuracy is a mean over rows and RMSE the root of a mean over rows (equal outputs per row),
-    so both combine exactly by row counts.
-    """
-    if select is None or confirm is None:
-        return None
-    n = n_select + n_confirm
-    if task == "classification":
-        return (select * n_select + confirm * n_confirm) / n
-    return math.sqrt((select**2 * n_select + confirm**2 * n_confirm) / n)

@@ -176,7 +176,7 @@ def optimize_model(model_path: str | Path, data: str | Path | Dataset, out_dir: 
     say(f"search: {planned} ({len(run.space.known_routes())} known-good routes first; {len(finished_outcomes(study))} already in study '{name}'), "
         f"on {executor.where}" + (f", {cfg.time_budget:g} min budget" if cfg.time_budget else ""))
     try:
-        budget = Budget(end, len(baselines) + len(run.space.artifacts) + cfg.finalists)
+        budget = Budget(end, len(baselines) + len(run.space.artifacts) + cfg.finalists + 3)  # + the all-rows scoring
         state = run_search(study, run.space, executor, cfg, budget, run.dataset.task, say, _writer(run.out))
     finally:
         executor.close()

@@ -179,7 +179,7 @@ def run_optimize(ctx: StageContext, config: OptimizeConfig, folder: Path) -> Sta
     from ..optimize import optimize_model
 
     if ctx.small:
-        config = config.replace(trials=min(config.trials, 2), finetune_steps=min(config.finetune_steps, 20),  # type: ignore[assignment]
+        config = config.replace(trials=min(config.trials or 2, 2), finetune_steps=min(config.finetune_steps, 20),  # type: ignore[assignment]
                                 qat_steps=min(config.qat_steps, 20), finalists=1)
     result = optimize_model(ctx.model_path, ctx.data_path, folder, config, progress=ctx.say)
     winner = folder / "winner"

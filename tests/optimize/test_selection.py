@@ -65,16 +65,6 @@ def test_a_budget_finer_than_one_row_is_said_in_one_line_with_what_resolves_it()
     assert h.resolution_note("classification", 0.1) is None and h.resolution_note("regression", 0.01) is None
 
 
-def test_combined_metric_is_the_metric_of_all_rows():
-    from lstm_deploy import metrics
-
-    rng = np.random.default_rng(1)
-    y, out = rng.normal(size=(10, 2)), rng.normal(size=(10, 2))
-    a, b = metrics.score(y[:4], out[:4], "regression"), metrics.score(y[4:], out[4:], "regression")
-    assert holdout.combined_metric("regression", a, 4, b, 6) == pytest.approx(metrics.score(y, out, "regression"))
-    assert holdout.combined_metric("classification", 1.0, 4, 0.5, 6) == pytest.approx(0.7)
-
-
 @pytest.fixture
 def finetune_spy(monkeypatch):
     from lstm_deploy.compress import fit
