@@ -10,7 +10,7 @@ everything the report needs. A resumed study skips the trials it already finishe
 a trial left ``RUNNING`` by a crash or Ctrl-C is marked failed.
 
 Identical configurations never run twice: a proposal whose :meth:`Candidate.key` was already
-run is told the first run's result (so the sampler learns) with a ``duplicate_of`` attribute,
+run (or whose artifact mode the exporter refused for the original model itself) is told the first run's result (so the sampler learns) with a ``duplicate_of`` attribute,
 is not counted as a trial and leaves no outcome; after :data:`MAX_REPEATS` repeats in a row
 the space is taken as exhausted and the search ends.
 
@@ -144,6 +144,16 @@ def _tell_repeat(study: Any, trial: Any, first: dict[str, Any] | None, number: i
         study.tell(trial, state=TrialState.PRUNED)
 
 
+def _artifact(outcome: dict[str, Any]) -> str:
+    return f"{outcome['candidate']['format']}/{outcome['candidate']['quantization']}"
+
+
+def _export_failed(outcome: dict[str, Any]) -> bool:
+    """A plain export of the original that the exporter refused (e.g. int8 of a masked model): that mode is out for every trial."""
+    return (outcome["status"] == "failed" and bool(outcome.get("candidate")) and Candidate(**outcome["candidate"]).plain
+            and str(outcome.get("reason", "")).startswith("ExportError"))
+
+
 def finished_outcomes(study: Any) -> list[dict[str, Any]]:
     """The recorded outcome of every finished trial, in trial order."""
     return [t.user_attrs["outcome"] for t in study.get_trials(deepcopy=False) if t.state.name in FINISHED and "outcome" in t.user_attrs]
@@ -208,6 +218,7 @@ def run_search(study: Any, space: SearchSpace, executor: Executor, config: Optim
         if o.get("candidate"):
             seen.setdefault(space.candidate_key(o["candidate"]), (o["number"], o))
     compressions = {Candidate(**o["candidate"]).compression_key() for o in outcomes if o.get("candidate")}
+    unbuildable = {_artifact(o) for o in outcomes if _export_failed(o)}
     fresh: dict[int, bool] = {}
     running: dict[int, Any] = {}
     best = best_feasible(outcomes, config)
@@ -228,8 +239,9 @@ def run_search(study: Any, space: SearchSpace, executor: Executor, config: Optim
                     study.tell(trial, state=TrialState.FAIL)
                     state.stopped_for_time = True
                     break
-                if key in seen:
-                    _tell_repeat(study, trial, seen[key][1], seen[key][0], config)
+                if key in seen or f"{cand.format}/{cand.quantization}" in unbuildable:
+                    first = seen.get(key, (-1, None))  # an artifact the original could not be exported to: no compression changes that
+                    _tell_repeat(study, trial, first[1], first[0], config)
                     state.repeats += 1
                     in_a_row += 1
                     if in_a_row >= MAX_REPEATS:
@@ -250,6 +262,8 @@ def run_search(study: Any, space: SearchSpace, executor: Executor, config: Optim
                 trial = running.pop(outcome.number)
                 outcome.candidate = outcome.candidate or space.candidate(trial.params).to_dict()
                 seen[space.candidate_key(outcome.candidate)] = (outcome.number, outcome.summary())
+                if _export_failed(outcome.summary()):
+                    unbuildable.add(_artifact(outcome.summary()))
                 on_outcome(outcome)  # files first: a trial is told only once its artifact is on disk
                 _tell(study, trial, outcome, config)
                 done += 1

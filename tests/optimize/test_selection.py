@@ -118,6 +118,8 @@ class _Recorder:
 
         number, cand = self._queue.pop(0)
         seconds = 1.0 if cand.plain else 100.0  # what a fine-tune costs, as recorded (no real time passes)
+        if cand.quantization == "int8":  # what export says for a masked model
+            return [TrialOutcome(number, cand.to_dict(), status="failed", reason="ExportError: int8 quantization of masked models is not supported")]
         return [TrialOutcome(number, cand.to_dict(), val_metric=0.9, val_drop=0.0, latency_ms=1.0 + number, gzip_bytes=100, seconds=seconds)]
 
     def cancel(self):
@@ -153,6 +155,19 @@ def test_known_routes_run_first_in_the_search():
     run_search(open_study(cfg, "known"), space, ex, cfg, Budget(None, 1), "classification", lambda _m: None, lambda _o: None)
     known = [space.candidate(p).key() for p in space.known_routes()]
     assert ex.ran[:len(known)] == known and len(ex.ran) == 20 and len(set(ex.ran)) == 20
+
+
+def test_a_mode_the_original_cannot_be_exported_to_is_not_tried_again_with_compression():
+    from lstm_deploy.optimize.search import Budget, open_study, run_search
+    from lstm_deploy.optimize.space import SearchSpace
+
+    cfg = OptimizeConfig(format="tflite", objective="size", trials=12)
+    space = SearchSpace(unit_layers=("lstm",), magnitude=True, qat=False, artifacts=("tflite/fp32", "tflite/int8"), threads=(1,))
+    ex = _Recorder()
+    run_search(open_study(cfg, "modes"), space, ex, cfg, Budget(None, 1), "classification", lambda _m: None, lambda _o: None)
+    int8 = [k for k in ex.ran if "tflite/int8" in k]
+    assert int8 == ["units[all] sparsity=0.00 tflite/int8 t1"], int8  # the plain export only
+    assert len(ex.ran) == 12
 
 
 def test_no_new_fine_tune_starts_that_would_probably_outlast_the_time_budget():
