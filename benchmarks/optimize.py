@@ -282,12 +282,14 @@ def run_dataset(name: str, work: Path, args: argparse.Namespace) -> list[dict]:
 
 
 def table(results: list[dict]) -> list[str]:
-    lines = ["| data | objective (budget) | baseline | winner | accuracy % (drop) | p50 ms base -> best | gzip KB base -> best | ratio "
+    from lstm_deploy.optimize.space import Candidate
+
+    lines = ["| data | objective (budget) | baseline | winner | accuracy % on confirmation rows (drop) | p50 ms base -> best | gzip KB base -> best | ratio "
              "| best plain export | winner vs plain | min | trials | CLI p50 |",
              "|---|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for r in results:
         b, w, p = r["baseline"], r["best"], r.get("plain_best")
-        what = w.get("candidate") and ", ".join(f"{k}={v}" for k, v in w["candidate"].items() if k != "threads") or "original"
+        what = Candidate(**w["candidate"]).label() if w.get("candidate") else f"original, {w['format']} {w['quantization']}"
         plain = f"{p['format']} {p['quantization']}{'' if p.get('within_budget') else ' (over budget)'}" if p else "-"
         vs = f"{r['vs_plain']:.2f}x" if r.get("vs_plain") else "-"
         lines.append(f"| {r['dataset']}{' (unseen)' if r.get('unseen') else ''} | {r['objective']} ({r['time_budget_minutes']:g} min) | {b['format']} {b['quantization']} | {what} "
