@@ -32,13 +32,13 @@ C = PruneConfig
               help="Floor of the default budget (small data sets need many passes to recover).")
 @click.option("--max-steps", type=int, default=default(C, "max_steps"), show_default=True, help="Cap of the default budget.")
 @click.option("--patience", type=int, default=default(C, "patience"), show_default=True,
-              help="Early stopping: validation checks (20 per run) without a new best, once the target sparsity is reached.")
+              help="Early stopping: checks on the selection rows (20 per run) without a new best, once the target sparsity is reached.")
 @click.option("--distill", type=float, default=default(C, "distill"), show_default=True,
               help="Weight of the original model's outputs in the fine-tuning targets (0: labels only).")
 @click.option("--batch-size", type=int, default=default(C, "batch_size"), show_default=True, help="Fine-tuning batch size.")
 @click.option("--learning-rate", type=float, default=default(C, "learning_rate"), show_default=True, help="Fine-tuning Adam learning rate.")
 @click.option("--max-metric-drop", type=float, default=None,
-              help="Search (bisection) for the highest sparsity <= --sparsity whose validation metric drops at most this, in the "
+              help="Search (bisection) for the highest sparsity <= --sparsity whose metric on the selection rows drops at most this, in the "
                    "metric's unit: 0.01 = one accuracy point; RMSE in target units.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path), default=None, help="Write the report as JSON here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress line (the result is still printed).")
@@ -51,10 +51,11 @@ def command(
 ) -> None:
     """Prune MODEL and fine-tune it on --data; write the pruned model to -o.
 
-    The fine-tune is a budget of optimizer steps checked 20 times on the validation split
-    (held out of x_train, never x_test): magnitude masks reach their target within the first
-    40 % of it, the rest recovers; the best checked weights are kept, and a warning says when
-    the budget ran out before the validation metric recovered. -v prints every check.
+    The fine-tune is a budget of optimizer steps checked 20 times on the selection rows
+    (x_val, else half of x_test: never rows the model trained on; see docs/selection.md):
+    magnitude masks reach their target within the first 40 % of it, the rest recovers; the
+    best checked weights are kept, and a warning says when the budget ran out before the
+    metric on the selection rows recovered. -v prints every check.
 
     \b
     lstm-deploy prune model.keras --data d.npz --sparsity 0.8 -o pruned.keras
@@ -132,7 +133,7 @@ def _print(report, output: Path, report_path: Path | None, quiet: bool) -> None:
     run = report.finetune
     if run:
         console.print(f"fine-tune: {run['steps_run']} of {run['budget']['steps']} steps ({run['budget']['source']}), "
-                      f"kept step {run['best_step']} (validation {format_metric(report.metric, run['best_val_metric'])}, "
+                      f"kept step {run['best_step']} (selection rows {format_metric(report.metric, run['best_val_metric'])}, "
                       f"{format_metric(report.metric, run['val_metric_before'])} before)" + (", stopped early" if run["stopped_early"] else ""))
     if report.speedup is not None:
         console.print(
@@ -141,6 +142,8 @@ def _print(report, output: Path, report_path: Path | None, quiet: bool) -> None:
         )
     for point in report.search:
         status = "skipped" if "skipped" in point else ("ok" if point["ok"] else "over budget")
-        drop = f", validation drop {format_drop(report.metric, point['metric_drop'])}" if "metric_drop" in point else ""
+        drop = f", selection-row drop {format_drop(report.metric, point['metric_drop'])}" if "metric_drop" in point else ""
         console.print(f"  search: sparsity {point['sparsity']:.4f}{drop}: {status}")
+    for note in report.notes:  # which rows selected, and the metric on the rows that did not
+        console.print(f"note: {note}")
     console.print(f"wrote {output}" + (f" and {report_path}" if report_path else ""))

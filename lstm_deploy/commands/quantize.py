@@ -22,7 +22,7 @@ C = QatConfig
 @click.option("--min-steps", type=int, default=default(C, "min_steps"), show_default=True, help="Floor of the default budget.")
 @click.option("--max-steps", type=int, default=default(C, "max_steps"), show_default=True, help="Cap of the default budget.")
 @click.option("--patience", type=int, default=default(C, "patience"), show_default=True,
-              help="Early stopping: validation checks (20 per run) without a new best.")
+              help="Early stopping: checks on the selection rows (20 per run) without a new best.")
 @click.option("--target", type=click.Choice(tuple(TARGETS)), default=default(C, "target"), show_default=True, help="Runtime quantization to simulate.")
 @click.option("--per-channel/--per-tensor", default=default(C, "per_channel"), show_default=True,
               help="Weight scales per output channel, or per tensor (per gate for TFLite LSTMs).")
@@ -49,7 +49,8 @@ def command(
 
     The output is a plain float model (same layers as MODEL) whose weights sit on the
     int8 grid; `lstm-deploy export` turns it into fused TFLite / ONNX LSTM kernels.
-    The fine-tune is checked 20 times on the validation split under simulated quantization
+    The fine-tune is checked 20 times on the selection rows (x_val, else half of x_test: never
+    rows the model trained on; see docs/selection.md) under simulated quantization
     (activation ranges calibrated as the converter will); the best check is kept. The result
     says how often the simulation agreed with the real artifact, and plainly whether QAT got
     within 0.5 points of float -- and what to use instead when it did not. QAT never hands over

@@ -2,8 +2,8 @@
 
 Example:
     >>> cfg = OptimizeConfig(max_metric_drop=0.01, objective="size")
-    >>> cfg.trials, cfg.format
-    (12, 'any')
+    >>> cfg.trials, cfg.time_budget, cfg.format
+    (None, 20.0, 'any')
     >>> OptimizeConfig(objective="speed")
     Traceback (most recent call last):
     ...
@@ -29,11 +29,15 @@ class OptimizeConfig(StageConfig):
     Attributes:
         max_metric_drop: the accuracy budget: the largest drop of the primary metric against the
             original model, in its own unit (0.01 = one accuracy point; RMSE in target units).
-            Judged on the validation split during the search and on ``x_test`` for the finalists.
+            Judged on the selection rows during the search and on the confirmation rows for the
+            finalists (:mod:`lstm_deploy.compress.holdout`: ``x_val`` selects and ``x_test`` confirms, or
+            ``x_test`` is split in two halves; never rows the model trained on).
         objective: ``latency`` (p50 at ``batch_size``, the trial's thread count) or ``size``
             (gzip bytes of the artifact file).
         format: restrict the artifacts to ``onnx`` or ``tflite``; ``any`` searches both.
-        trials: trials to finish (a resumed study counts the ones it already has).
+        trials: a cap on the trials to finish (a resumed study counts the ones it already has);
+            ``None``: the time budget alone bounds the search. Identical configurations never
+            run twice (a repeat is answered from the first run and not counted).
         time_budget: minutes for the whole search, final scoring included; no trial starts
             that would probably not finish in time.
         storage: an Optuna storage URL (``sqlite:///study.db``) that makes the search resumable.
@@ -49,8 +53,9 @@ class OptimizeConfig(StageConfig):
             loses more than the budget; 0 never runs QAT.
         recovery_margin: a trial stops early when, after a compression step's fine-tune, the validation
             drop exceeds ``max_metric_drop + recovery_margin`` (no later step can win that back).
-        finalists: best feasible trials (by validation) that are scored once on ``x_test``.
-        val_fraction: share of ``x_train`` held out for validation when the data has no ``x_val``.
+        finalists: candidates confirmed per round: the best by their selection-row objective; when
+            none keeps the budget on the confirmation rows, the next ones are confirmed.
+        val_fraction: unused (kept so older recipes parse): selection rows never come from ``x_train``.
         seed: seed of the split, the sampler and every fine-tune.
     """
 
@@ -58,7 +63,7 @@ class OptimizeConfig(StageConfig):
     max_metric_drop: float = Field(default=0.01, ge=0.0)
     objective: Objective = "latency"
     format: FormatChoice = "any"
-    trials: int = Field(default=12, ge=1)
+    trials: int | None = Field(default=None, ge=1)
     time_budget: float | None = Field(default=20.0, gt=0.0)
     storage: str | None = None
     study_name: str | None = None
@@ -76,6 +81,8 @@ class OptimizeConfig(StageConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> "OptimizeConfig":
+        if self.trials is None and self.time_budget is None:
+            raise ValueError("--trials / --time-budget: give at least one of them; nothing would end the search")
         if self.storage is not None and "://" not in self.storage:
             raise ValueError(f"--storage: expected a database URL such as sqlite:///study.db, got {self.storage!r}")
         return self

@@ -46,12 +46,12 @@ def _plot(report: dict[str, Any], axis: str, target: Path) -> Path | None:
         ax.scatter([base[key]], [report["reference"]["val_metric"]], s=140, marker="*", color="tab:red", label="baseline (original fp32)")
     best = report["best"]
     if best.get(key) and best.get("kind") == "finalist":
-        ax.scatter([best[key]], [best["val_metric"]], s=120, facecolors="none", edgecolors="black", linewidths=1.5, label="winner")
+        ax.scatter([best[key]], [best["selection_metric"]], s=120, facecolors="none", edgecolors="black", linewidths=1.5, label="winner")
     ref = report["reference"]["val_metric"]
     ax.axhline(ref - budget if higher else ref + budget, color="tab:red", linestyle=":", linewidth=1, label="budget")
     ax.set_xscale("log")
     ax.set_xlabel(label + " -- trials: search run; stars: final run")
-    ax.set_ylabel(f"validation {report['metric']}")
+    ax.set_ylabel(f"{report['metric']} on the selection rows")
     ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     return _save(fig, target)

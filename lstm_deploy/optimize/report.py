@@ -3,10 +3,16 @@
 * ``<artifact>`` + ``<artifact>.json`` -- the winning artifact and its manifest (a copy of the
   trial's); ``model.keras`` -- the winner's Keras model, in the input model's flavour;
 * ``recipe.yaml`` -- ``lstm-deploy run recipe.yaml`` rebuilds the winner from the original model;
-* ``report.json`` -- ``baseline`` and ``best`` (``artifact`` relative to ``OUTDIR``, ``metric`` on
-  ``x_test``, ``latency_ms``, ``size_bytes``, ``gzip_bytes``), ``finalists``, ``pareto`` (trials not
-  dominated in validation metric and objective), ``trials`` (every configuration, metric, latency,
-  size and status), the search space and the search's own record; ``partial`` after Ctrl-C;
+* ``report.json`` -- ``recommendation`` (what to ship per goal), ``baseline``, ``best`` and
+  ``plain_best`` (the best plain export; ``artifact`` relative to ``OUTDIR``; ``selection_metric``
+  on the selection rows, ``confirmation_metric`` (= ``metric``) on the confirmation rows,
+  ``test_metric`` on all of ``x_test``, ``latency_ms``, ``size_bytes``, ``gzip_bytes``; ratios
+  against the baseline measured in the same benchmark run), ``rows`` (which rows of ``x_test``
+  selected and which confirmed), ``confirmation`` (rounds, how many candidates were confirmed,
+  which failed and why), ``finalists`` (every entry confirmed), ``pareto`` (trials not dominated
+  in selection metric and objective), ``trials`` (every configuration run, its selection-row
+  metric, latency, size and status), the search space as ranges and the search's own record;
+  ``partial`` after Ctrl-C;
 * ``report.md`` / ``report.html`` with the Pareto plots (metric vs latency, metric vs size; baseline marked);
 * ``baseline/`` (the original's fp32 exports) and ``trials/NNNN/`` (each trial's artifact).
 
@@ -20,44 +26,29 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .. import __version__, metrics
 from ..atomic import atomic_write_bytes, atomic_write_text
 from .run import _Run
-from .search import objective_value
+from .search import objective_value, pareto
+
+if TYPE_CHECKING:
+    from .confirm import Confirmation
 
 SCHEMA = "lstm-deploy/optimize"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PLOTS = ("pareto_latency.png", "pareto_size.png")
 
 
-def pareto(outcomes: list[dict[str, Any]], objective: str, task: str) -> list[int]:
-    """Numbers of finished trials that no other trial beats on both validation metric and objective.
-
-    Example:
-        >>> rows = [{"number": 0, "status": "ok", "val_metric": 0.9, "latency_ms": 1.0},
-        ...         {"number": 1, "status": "ok", "val_metric": 0.8, "latency_ms": 2.0}]
-        >>> pareto(rows, "latency", "classification")
-        [0]
-    """
-    ok = [o for o in outcomes if o["status"] == "ok" and o.get("val_metric") is not None]
-    sign = 1.0 if metrics.higher_is_better(task) else -1.0
-    front = []
-    for o in ok:
-        q, v = sign * o["val_metric"], objective_value(o, objective)
-        if not any(sign * p["val_metric"] >= q and objective_value(p, objective) <= v  # type: ignore[operator]
-                   and (sign * p["val_metric"] > q or objective_value(p, objective) < v) for p in ok if p is not o):  # type: ignore[operator]
-            front.append(o["number"])
-    return front
-
-
 def _entry(e: dict[str, Any], out: Path) -> dict[str, Any]:
-    keep = ("kind", "trial", "format", "quantization", "threads", "metric", "metric_drop", "val_metric", "latency_ms", "p90_ms",
-            "size_bytes", "gzip_bytes", "within_budget", "bench_status")
+    keep = ("role", "kind", "trial", "format", "quantization", "threads", "metric", "metric_drop", "test_metric", "test_drop", "n_confirm",
+            "latency_ms", "p90_ms", "p99_ms", "size_bytes", "gzip_bytes", "within_budget", "bench_status", "why")
     row = {k: e[k] for k in keep if k in e}
+    row["selection_metric"], row["selection_drop"] = e.get("val_metric"), e.get("val_drop")
+    row["confirmation_metric"], row["confirmation_drop"] = e.get("metric"), e.get("metric_drop")
     row["artifact"] = str(Path(e["path"]).resolve().relative_to(out.resolve()))
     if "outcome" in e:
         row["candidate"], row["qat"] = e["outcome"]["candidate"], e["outcome"]["qat"]
@@ -95,6 +86,8 @@ def _recipe(run: "_Run", best: dict[str, Any]) -> str:
         np.savez(data_path, **arrays)
     if best["kind"] == "finalist":
         stages = list(best["outcome"]["stages"])
+        if not any("benchmark" in st for st in stages):
+            stages.append({"benchmark": {"runtimes": [best["format"] == "onnx" and "onnxruntime" or "tflite"], "include_keras": False}})
     else:
         stages = [{"export": {"formats": [best["format"]], "quantize": ["fp32"]}},
                   {"benchmark": {"runtimes": [best["format"] == "onnx" and "onnxruntime" or "tflite"], "include_keras": False}}]
@@ -113,24 +106,33 @@ def _ratios(baseline: dict[str, Any], best: dict[str, Any]) -> dict[str, float |
             "gzip_ratio": ratio(baseline.get("gzip_bytes"), best.get("gzip_bytes"))}
 
 
-def write_outputs(run: "_Run", baselines: list[dict[str, Any]], baseline: dict[str, Any], best: dict[str, Any], finalists: list[dict[str, Any]],
-                  outcomes: list[dict[str, Any]], search: dict[str, Any], notes: list[str]) -> tuple[dict[str, Any], dict[str, Path]]:
+def write_outputs(run: "_Run", baselines: list[dict[str, Any]], result: "Confirmation", outcomes: list[dict[str, Any]], search: dict[str, Any],
+                  notes: list[str]) -> tuple[dict[str, Any], dict[str, Path]]:
     """Write everything the module docstring lists; return ``(report, paths)``."""
     from .plots import write_plots
+    from .recommend import recommendation
 
     out, cfg, task = run.out, run.config, run.dataset.task
+    baseline, best, finalists = result.baseline, result.best, result.entries
     paths = _install_winner(run, best)
     paths["recipe"] = atomic_write_text(out / "recipe.yaml", _recipe(run, best))
     for o in outcomes:
         o["objective"] = objective_value(o, cfg.objective) if o["status"] == "ok" else None
     best_row = {**_entry(best, out), "artifact": paths["artifact"].name, "model": paths["model"].name, **_ratios(baseline, best)}
+    plain = None if result.plain_best is None else {**_entry(result.plain_best, out), **_ratios(baseline, result.plain_best)}
+    name = metrics.primary_metric(task)
+    resolution = run.holdout.resolution_note(task, cfg.max_metric_drop)
+    rec = recommendation([*baselines, *finalists], name, cfg.max_metric_drop, out,
+                         note=run.holdout.summary() + (f"; {resolution}" if resolution else ""))
     report = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION, "lstm_deploy": __version__, "partial": search["interrupted"],
-        "objective": cfg.objective, "metric": metrics.primary_metric(task), "max_metric_drop": cfg.max_metric_drop,
+        "recommendation": rec,
+        "objective": cfg.objective, "metric": name, "max_metric_drop": cfg.max_metric_drop,
         "model": {"file": run.loaded.path.name, "sha256": run.loaded.sha256, "flavour": run.loaded.flavour, "params": run.params},
         "data": {"source": run.dataset.source, "task": task, "train": len(run.dataset.x_train), "test": len(run.dataset.x_test)},
-        "reference": run.reference, "baseline": _entry(baseline, out), "baselines": [_entry(b, out) for b in baselines],
-        "best": best_row, "finalists": [_entry(f, out) for f in finalists], "pareto": pareto(outcomes, cfg.objective, task),
+        "rows": run.holdout.describe(), "reference": run.reference, "baseline": _entry(baseline, out),
+        "baselines": [_entry(b, out) for b in baselines], "best": best_row, "plain_best": plain, "confirmation": result.record(),
+        "finalists": [_entry(f, out) for f in finalists], "pareto": pareto(outcomes, cfg.objective, task),
         "trials": outcomes, "space": run.space.describe(), "search": search, "settings": cfg.model_dump(mode="json"),
         "notes": notes + list(run.space.notes),
     }

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..compress.holdout import Holdout
 from ..load.dataset import Dataset
 from .config import OptimizeConfig
 from .space import SearchSpace
@@ -25,3 +26,4 @@ class _Run:
     space: SearchSpace
     reference: dict[str, float]
     params: int
+    holdout: Holdout

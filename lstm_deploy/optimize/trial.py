@@ -1,9 +1,11 @@
 """One trial: compress -> (QAT where post-training loses) -> verified export -> validation score -> measured latency/size.
 
-A trial only ever sees the *search view* of the data (:func:`search_view`): the training part
-and the validation split, with the validation split in the ``x_test`` slot, so every library
-call it makes (prune, QAT, export parity, benchmark) scores on validation data. ``x_test`` is
-used once, later, for the finalists. Each step is a public stage API: ``prune_model`` (units,
+A trial only ever sees the *search view* of the data (:func:`search_view`): all of the training
+rows and the selection rows (:mod:`lstm_deploy.compress.holdout`: ``x_val``, or half of
+``x_test``), with the selection rows in the ``x_test`` slot, so every library call it makes
+(prune, QAT, export parity, benchmark) scores on rows the model never trained on. The
+confirmation rows are used once, later, for the finalists. Trials that share a compression
+(the same units and sparsity, another format or mode) reuse its fine-tuned model in this process. Each step is a public stage API: ``prune_model`` (units,
 then magnitude), ``quantize_aware_train``, ``export_model`` and ``benchmark`` -- so the recipe
 a trial records (``stages``) reproduces it with ``lstm-deploy run``.
 
@@ -91,17 +93,20 @@ class TrialOutcome:
 
 
 def search_view(dataset: Dataset, config: OptimizeConfig) -> Dataset:
-    """The data a trial sees: train part for fitting, the validation split in both ``x_val`` and ``x_test``.
+    """The data a trial sees: all training rows for fitting, the selection rows in both ``x_val`` and ``x_test``.
 
-    The split is ``dataset.train_val_split(val_fraction, seed)`` -- the one ``prune`` and
-    ``quantize`` make themselves, so a recipe run on the full data fine-tunes on the same rows.
+    The rows are :func:`lstm_deploy.compress.holdout.choose`'s -- the rule ``prune`` and
+    ``quantize`` apply themselves, so a recipe run on the full data selects on the same rows.
     """
-    x, y, xv, yv = dataset.train_val_split(config.val_fraction, seed=config.seed)
-    return Dataset(x_train=x, y_train=y, x_val=xv, y_val=yv, x_test=xv, y_test=yv, task=dataset.task,
-                   source=f"{dataset.source} (search view: validation split as x_test)")
+    from ..compress import holdout
+
+    return holdout.choose(dataset, config.seed).search_dataset(dataset)
 
 
 _MODELS: dict[str, Any] = {}
+#: Compressed models by (model, units, sparsity): other modes of the same compression skip the fine-tune.
+_COMPRESSED: dict[tuple[str, str], tuple[Any, list[dict[str, Any]], list[dict[str, Any]], float | None, str]] = {}
+_COMPRESSED_MAX = 4
 
 
 def _base_model(setup: TrialSetup) -> Any:
@@ -148,6 +153,26 @@ def _in_time(deadline: float | None, step: str) -> None:
 
 
 def _compress(model: Any, setup: TrialSetup, cand: Candidate, out: TrialOutcome, deadline: float | None = None) -> Any | None:
+    """:func:`_compress_once`, remembered per compression (a cached result says which trial computed it)."""
+    if cand.plain:
+        return model
+    key = (setup.key, cand.key().split(" ", 2)[0] + f" {cand.sparsity:.2f}")
+    if key in _COMPRESSED:
+        cached, steps, stages, float_metric, reason = _COMPRESSED[key]
+        out.steps.extend(dict(s, reused=True) for s in steps)
+        out.stages.extend(stages)
+        out.float_val_metric = float_metric
+        if cached is None:
+            out.status, out.reason = "pruned", reason
+        return cached
+    compressed = _compress_once(model, setup, cand, out, deadline)
+    if len(_COMPRESSED) >= _COMPRESSED_MAX:
+        _COMPRESSED.pop(next(iter(_COMPRESSED)))
+    _COMPRESSED[key] = (compressed, list(out.steps), list(out.stages), out.float_val_metric, out.reason)
+    return compressed
+
+
+def _compress_once(model: Any, setup: TrialSetup, cand: Candidate, out: TrialOutcome, deadline: float | None = None) -> Any | None:
     """Unit removal and magnitude pruning with fine-tuning; ``None`` when the trial cannot recover."""
     from ..compress.prune import prune_model
     from ..errors import InputError
@@ -168,7 +193,7 @@ def _compress(model: Any, setup: TrialSetup, cand: Candidate, out: TrialOutcome,
         out.stages.append(_stage(step))
         if step.steps and drop > config.max_metric_drop + config.recovery_margin:
             out.status = "pruned"
-            out.reason = (f"validation drop {metrics.format_drop(metrics.primary_metric(task), drop)} after fine-tuning "
+            out.reason = (f"selection-row drop {metrics.format_drop(metrics.primary_metric(task), drop)} after fine-tuning "
                           f"'prune {step.method}' is beyond budget + recovery margin")
             return None
     return model

@@ -190,7 +190,7 @@ def run_optimize(ctx: StageContext, config: OptimizeConfig, folder: Path) -> Sta
     from ..optimize import optimize_model
 
     if ctx.small:
-        config = config.replace(trials=min(config.trials, 2), finetune_steps=min(config.finetune_steps, 20),  # type: ignore[assignment]
+        config = config.replace(trials=min(config.trials or 2, 2), finetune_steps=min(config.finetune_steps, 20),  # type: ignore[assignment]
                                 qat_steps=min(config.qat_steps, 20), finalists=1)
     if config.storage is not None:  # a recipe's study is a plain file name, kept in the run's output folder (recipe validation)
         from ..optimize.storage import recipe_storage_url

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lstm_deploy.compress import fit
+from lstm_deploy.compress import holdout
 from lstm_deploy.compress.prune import PruneConfig, prune_model
 from lstm_deploy.compress.prune.units import unit_prune
 from lstm_deploy.load.dataset import load_data
@@ -23,10 +23,10 @@ def test_search_finds_the_highest_sparsity_within_budget_on_a_trained_model():
     config = PruneConfig(sparsity=0.95, method="units", epochs=0, max_metric_drop=0.0, search_steps=4)
     result = prune_model(model, ds, config, measure_latency=False)
     curve, best = result.report.search, result.report.target_sparsity
-    val = fit.split(ds, config.val_fraction, config.seed)  # the split the search judges on
+    rows = holdout.choose(ds, config.seed)  # the rows the search judges on: half of x_test, never training rows
 
     def val_accuracy(m):  # by hand, not lstm_deploy.metrics
-        return float(np.mean(np.asarray(m(val.x_val, training=False)).argmax(-1) == val.y_val))
+        return float(np.mean(np.asarray(m(rows.x_select, training=False)).argmax(-1) == rows.y_select))
 
     assert val_accuracy(model) == 1.0
     assert curve[0]["sparsity"] == 0.95 and curve[0]["ok"] is False  # the requested sparsity is over budget ...

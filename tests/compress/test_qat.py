@@ -171,8 +171,11 @@ def test_sparsity_survives_qat(data):
                 ws[1] = ws[1] * (rng.random(ws[1].shape) > 0.5)
             layer.set_weights(ws)
     before = model.get_weights()
-    config = QatConfig(keep_better=False, epochs=3, batch_size=8, learning_rate=1e-2, val_fraction=0.0, distill=False, compare=())
-    res = quantize_aware_train(model, data, config)
+    import dataclasses
+
+    config = QatConfig(keep_better=False, epochs=3, batch_size=8, learning_rate=1e-2, distill=False, compare=())
+    # selection on the training rows, given as x_val (the only way to select there now): a later step must win
+    res = quantize_aware_train(model, dataclasses.replace(data, x_val=data.x_train, y_val=data.y_train), config)
     assert res.report.best_step > 0, res.report.finetune
     after = res.model.get_weights()
     kernels = [(b, a) for b, a in zip(before, after) if b.ndim == 2]  # LSTM kernel, recurrent kernel, Dense kernel

@@ -41,7 +41,21 @@ def case():
 
 
 # fine-tune on the shifted labels, choose its check on those training rows: QAT learns the wrong mapping
-HURTS = dict(steps=40, batch_size=16, learning_rate=0.05, distill=False, val_fraction=0.0, patience=20, compare=())
+HURTS = dict(steps=40, batch_size=16, learning_rate=0.05, distill=False, patience=20, compare=())
+
+
+@pytest.fixture(autouse=True)
+def _checks_on_training_rows(monkeypatch):
+    """Make QAT end worse on purpose: its checks are judged on its (shifted) training rows.
+
+    The project's selection rule never does this (it selects on held-out rows, so a fine-tune that
+    hurts keeps step 0); only this test's own fine-tune split is replaced, to get a QAT model that
+    really is worse than post-training, which the hand-over must then catch on the held-out rows.
+    """
+    from lstm_deploy.compress import fit
+    from lstm_deploy.compress.qat import api
+
+    monkeypatch.setattr(api, "_selection_split", lambda ds, cfg: fit.Split(ds.x_train, ds.y_train, ds.x_train, ds.y_train))
 
 
 def test_qat_worse_than_post_training_hands_over_the_float_model(case):

@@ -77,13 +77,16 @@ def test_resume_on_ray_finishes_the_study_and_writes_the_report(searched, cluste
     assert report["partial"] is False
     assert report["search"]["trials_finished"] == 3 and report["search"]["trials_run_now"] == 2  # trial 0 was not run again
     assert report["search"]["executor"] == ("Ray cluster (2 CPUs)" if cluster else "this process")
-    assert "trial 3/3" in err and "best:" in out
+    assert "trial 3/3" in err and "winner:" in out
+    assert out.strip().splitlines()[-1].startswith("ship (")  # the answer comes last
     for key in ("baseline", "best"):
         entry = report[key]
         assert (tmp / "out" / entry["artifact"]).is_file()
         assert entry["metric"] is not None and entry["latency_ms"] > 0 and entry["size_bytes"] > 0
     assert report["baseline"]["artifact"] == "baseline/model.fp32.onnx"
     assert [t["number"] for t in report["trials"]] == [0, 1, 2]
+    # the first trials are the plain exports, then half the units with the fast ONNX mode
+    assert [(t["candidate"]["units_kept"]["*"], t["candidate"]["quantization"]) for t in report["trials"]] == [(1.0, "fp32"), (1.0, "dynamic"), (0.5, "dynamic")]
     assert all(t["status"] == "ok" for t in report["trials"]), [t["reason"] for t in report["trials"]]
     for t in report["trials"]:  # files computed on Ray workers came back to the driver
         assert (tmp / "out" / "trials" / f"{t['number']:04d}" / t["artifact"]).is_file()
@@ -92,23 +95,37 @@ def test_resume_on_ray_finishes_the_study_and_writes_the_report(searched, cluste
     searched["report"] = report
 
 
-def test_winner_is_scored_on_x_test_and_trials_on_the_validation_split(searched):
+def test_winner_keeps_the_budget_on_confirmation_rows_and_trials_were_judged_on_selection_rows(searched):
+    """From report.json's own fields and the artifacts themselves; selection and confirmation rows are x_test's, never training rows."""
     from lstm_deploy import metrics
+    from lstm_deploy.compress.holdout import choose
     from lstm_deploy.load.dataset import load_data
-    from lstm_deploy.optimize import OptimizeConfig
-    from lstm_deploy.optimize.trial import search_view
     from lstm_deploy.runtime import Model
 
     out, report = searched["tmp"] / "out", searched["report"]
     ds = load_data(searched["data"])
-    best = report["best"]
-    assert best["kind"] == "finalist" and best["within_budget"]
+    rows = report["rows"]
+    sel, conf = rows["selection"]["indices"], rows["confirmation"]["indices"]
+    assert rows["scheme"] == "x_test halves" and not set(sel) & set(conf) and sorted(sel + conf) == list(range(len(ds.y_test)))
+    assert (sel, conf) == (list(choose(ds, 0).select_rows), list(choose(ds, 0).confirm_rows))
+    best, base, ref = report["best"], report["baseline"], report["reference"]
+    assert best["within_budget"] and best["confirmation_drop"] == pytest.approx(ref["confirm_metric"] - best["confirmation_metric"])
+    assert best["confirmation_drop"] <= report["max_metric_drop"] + 1e-9
+    assert best["speedup"] == pytest.approx(base["latency_ms"] / best["latency_ms"], rel=1e-3)
+    assert best["gzip_ratio"] == pytest.approx(base["gzip_bytes"] / best["gzip_bytes"], rel=1e-3)
     winner = Model.load(out / best["artifact"])  # its manifest travels with it
-    assert metrics.score(ds.y_test, winner.predict(ds.x_test), ds.task) == pytest.approx(best["metric"])
-    view = search_view(ds, OptimizeConfig())
+    assert metrics.score(ds.y_test[conf], winner.predict(ds.x_test[conf]), ds.task) == pytest.approx(best["confirmation_metric"])
+    assert metrics.score(ds.y_test, winner.predict(ds.x_test), ds.task) == pytest.approx(best["test_metric"])
+    assert report["plain_best"] is not None and report["plain_best"]["role"] == "plain"
+    c = report["confirmation"]
+    assert c["candidates_confirmed"] == len(report["finalists"]) and c["kept_budget"] + len(c["failed"]) == c["candidates_confirmed"]
     for t in (t for t in report["trials"] if t["status"] == "ok"):
         artifact = Model.load(out / "trials" / f"{t['number']:04d}" / t["artifact"])
-        assert metrics.score(view.y_val, artifact.predict(view.x_val), ds.task) == pytest.approx(t["val_metric"])
+        assert metrics.score(ds.y_test[sel], artifact.predict(ds.x_test[sel]), ds.task) == pytest.approx(t["val_metric"])
+    goals = report["recommendation"]["goals"]
+    assert goals["fastest_cpu"]["n_rows"] == len(conf) and goals["phone"] is None  # ONNX only: no TFLite for a phone
+    assert set(goals["fastest_cpu"]) == {"artifact", "format", "mode", "metric", "metric_drop", "n_rows", "p50_ms", "p99_ms", "size_bytes", "why", "tie"}
+    assert (out / goals["smallest"]["artifact"]).is_file()
 
 
 def test_recipe_yaml_rebuilds_the_winner(searched, tmp_path):

@@ -43,8 +43,8 @@ def test_size_space_adds_sparsity_and_format_restricts_artifacts():
 def test_space_follows_inspect_verdicts():
     gru = _space(zoo.lstm_options)  # LSTM(relu, no bias) + GRU: only the LSTM loses units
     assert len(gru.unit_layers) == 1
-    masked = _space(zoo.embedding_masked)  # QAT refuses Embedding(mask_zero)
-    assert not masked.qat and any("QAT does not apply" in n for n in masked.notes)
+    assert not gru.qat and any("QAT does not apply" in n and "gru" in n for n in gru.notes)  # QAT's registry has no GRU
+    assert _space(zoo.embedding_masked).qat  # Embedding(mask_zero) trains for every target, tflite-int8 included
 
 
 def test_suggest_and_starting_points_are_on_the_grid():
@@ -57,14 +57,44 @@ def test_suggest_and_starting_points_are_on_the_grid():
     trial = study.ask()
     cand = space.suggest(trial)
     assert set(trial.params) == {"units_kept:" + n for n in space.unit_layers} | {"artifact", "threads"}
-    assert cand.units_kept == {n: 0.5 for n in space.unit_layers} and cand.format == "onnx" and cand.quantization == "dynamic"
+    assert cand.plain and (cand.format, cand.quantization) == ("onnx", "fp32")  # the first known route: a plain export
     assert space.candidate(trial.params) == cand
+    for _ in range(len(space.known_routes()) - 1):
+        trial = study.ask()
+        space.suggest(trial)
+    trial = study.ask()  # after the known routes (the other starting points repeat them here): the sampler, on the grid
+    kept = space.suggest(trial).units_kept
+    assert all(0.35 <= v <= 1.0 and abs(v / 0.05 - round(v / 0.05)) < 1e-6 for v in kept.values()), kept
     assert space.low == 0.35  # 0.33 rounded onto the 0.05 grid
 
 
-def test_candidate_label():
-    assert Candidate({"*": 0.5}, 0.8, "tflite", "int8", 2).label() == "units 50%, sparsity 80%, tflite int8, 2 threads"
+def test_known_routes_are_every_plain_export_and_half_and_a_quarter_of_the_units_with_each_fast_mode():
+    """Tier 1: the routes a plain ``export`` (and a plain unit prune) gives are always candidates, each once."""
+    space = _space(zoo.stacked)
+    cands = [space.candidate(p) for p in space.known_routes()]
+    plain = [(c.format, c.quantization) for c in cands if c.plain]
+    assert plain == [tuple(a.split("/")) for a in space.artifacts]  # every post-training mode of the original, first
+    pruned = {(c.units_kept["*"], f"{c.format}/{c.quantization}") for c in cands if not c.plain}
+    assert pruned == {(k, a) for k in (0.5, 0.25) for a in ("onnx/dynamic", "tflite/dynamic", "tflite/float16", "tflite/int8")}
+    assert len({c.key() for c in cands}) == len(cands)
+    starts = [space.candidate(p).key() for p in space.starting_points("latency")]
+    assert starts[:len(cands)] == [c.key() for c in cands] and len(set(starts)) == len(starts)
+    onnx = _space(zoo.stacked, format="onnx")
+    assert {f"{c.format}/{c.quantization}" for c in map(onnx.candidate, onnx.known_routes())} == {"onnx/fp32", "onnx/dynamic"}
+
+
+def test_candidate_label_says_units_removed_as_prune_sparsity_does():
+    assert Candidate({"*": 0.7}, 0.8, "tflite", "int8", 2).label() == "30% of units removed, sparsity 80%, tflite int8, 2 threads"
+    assert Candidate({"lstm": 0.5}, 0.0, "onnx", "fp32", 1).label() == "50% of lstm units removed, onnx fp32"
     assert Candidate({"*": 1.0}, 0.0, "onnx", "fp32", 1).label() == "onnx fp32"
+    assert Candidate({"*": 1.0}, 0.0, "onnx", "fp32", 1).key() == Candidate({}, 0.0, "onnx", "fp32", 1).key()
+
+
+def test_space_is_described_as_ranges():
+    space = _space(zoo.stacked, objective="size", min_units_kept=0.2)
+    d = space.describe()
+    assert d["units_removed"] == {"layers": list(space.unit_layers), "per_layer": False, "min": 0.0, "max": 0.8, "step": 0.05}
+    assert d["sparsity"] == {"min": 0.0, "max": 0.95, "step": 0.05}
 
 
 def test_pareto_keeps_non_dominated_trials_for_either_metric_direction():
@@ -105,6 +135,8 @@ def test_study_name_changes_with_shaping_settings():
     ds = validate_arrays({"x_train": np.zeros((4, 2, 1), np.float32), "y_train": np.array([0, 1, 0, 1]),
                           "x_test": np.zeros((2, 2, 1), np.float32), "y_test": np.array([0, 1])})
     a = study_name(OptimizeConfig(), "sha", ds)
+    with pytest.raises(InputError, match="--trials / --time-budget: give at least one"):
+        OptimizeConfig(trials=None, time_budget=None)
     assert a == study_name(OptimizeConfig(trials=50, time_budget=5), "sha", ds)  # more trials: same study, resumed
     assert a != study_name(OptimizeConfig(objective="size"), "sha", ds)
     assert a != study_name(OptimizeConfig(), "other", ds)

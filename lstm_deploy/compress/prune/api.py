@@ -2,7 +2,9 @@
 
 The one entry point of the prune stage (CLI, recipes, search). The input model is never
 modified. Metrics are the primary metric of :mod:`lstm_deploy.metrics` (accuracy as a
-fraction, or RMSE); ``max_metric_drop`` is judged on the validation split, never the test set.
+fraction, or RMSE); early stopping, "did not recover" and ``max_metric_drop`` are judged on the
+selection rows of :mod:`lstm_deploy.compress.holdout` (``x_val``, or half of ``x_test``: never
+rows the model trained on).
 
 Example:
     >>> res = prune_model(model, dataset, PruneConfig(sparsity=0.8))        # doctest: +SKIP
@@ -19,7 +21,7 @@ import numpy as np
 
 from ... import metrics
 from ...load.dataset import Dataset, check_fits, rows, take
-from .. import fit
+from .. import fit, holdout
 from ..distribute import training_strategy
 from ..progress import Progress
 from .config import PruneConfig
@@ -102,7 +104,8 @@ def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_la
     Args:
         model: a trained Keras model; it is not modified.
         dataset: from :func:`lstm_deploy.load.load_data`; train fine-tunes, the validation split
-            (``x_val`` or held out of train) selects, ``x_test`` scores the report.
+            selection rows (``x_val``, else half of ``x_test``; :mod:`~lstm_deploy.compress.holdout`) select,
+            ``x_test`` scores the report (and its confirmation rows are reported apart).
         config: what to prune; with ``max_metric_drop`` the highest sparsity within budget is searched.
         measure_latency: time batch-1 ONNX Runtime before/after (default: for unit pruning only).
         progress: receives the fine-tune's steps and validation checks (default: silent).
@@ -123,9 +126,10 @@ def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_la
     flavour = flavour_of(model)
     base = to_tf_keras(model, canonical=True)  # a verified copy; the caller's model is untouched
     check_fits(base, dataset)
-    val = fit.split(dataset, config.val_fraction, config.seed)
+    rows_ = holdout.choose(dataset, config.seed)
+    val = fit.Split(*rows_.fit_arrays())
     val_before = fit.evaluate(base, dataset, val.x_val, val.y_val)
-    notes = []
+    notes = [f"rows: {rows_.summary()}"]
 
     def attempt(s: float) -> tuple[_Attempt, float, dict[str, Any]]:
         a = _attempt(base, dataset, config.with_sparsity(s), val, progress)
@@ -137,7 +141,7 @@ def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_la
         (sparsity, best), curve = bisect_sparsity(
             attempt, config.sparsity, max_drop=config.max_metric_drop, steps=config.search_steps
         )
-        notes.append(f"search: highest sparsity whose validation {metrics.primary_metric(dataset.task)} dropped at most "
+        notes.append(f"search: highest sparsity whose selection-row {metrics.primary_metric(dataset.task)} dropped at most "
                      f"{config.max_metric_drop} is {sparsity:.4f}")
     else:
         sparsity, best = config.sparsity, attempt(config.sparsity)[0]
@@ -147,6 +151,11 @@ def prune_model(model: Any, dataset: Dataset, config: PruneConfig, *, measure_la
     if measure_latency:
         lat_before, lat_after = onnx_latency(base, best.model, sample=take(dataset.x_test, 0))
     before, after = fit.evaluate(base, dataset), fit.evaluate(best.model, dataset)
+    if rows_.select_rows is not None and rows_.scheme == "x_test halves":
+        c_before, c_after = (fit.evaluate(m, dataset, rows_.x_confirm, rows_.y_confirm) for m in (base, best.model))
+        name = metrics.primary_metric(dataset.task)
+        notes.append(f"confirmation rows ({rows_.n_confirm} of x_test, not used to select): {name} "
+                     f"{metrics.format_metric(name, c_before)} before, {metrics.format_metric(name, c_after)} after")
     report = PruneReport(
         method=config.method,
         target_sparsity=sparsity,

@@ -49,9 +49,10 @@ class PruneConfig(StageConfig):
             only, 1 = the original model only); see :func:`lstm_deploy.compress.fit.fit_targets`.
         max_metric_drop: when set, search for the highest sparsity <= ``sparsity`` whose metric
             drop stays <= this, in the primary metric's unit (0.01 = one accuracy point; RMSE in
-            target units). Judged on the validation split, never the test set.
+            target units). Judged on the selection rows (x_val or half of x_test), never training rows.
         search_steps: bisection steps of that search.
-        val_fraction: share of train held out for early stopping when the data has no ``x_val``.
+        val_fraction: unused (kept so older recipes parse): early stopping selects on ``x_val`` or half of
+            ``x_test``, never on training rows (:mod:`lstm_deploy.compress.holdout`).
         seed: seed for the split and TensorFlow's initial state.
     """
 

@@ -33,7 +33,7 @@ from ... import _tf
 from ...errors import InputError, StageError, UnsupportedLayerError
 from ...load.dataset import Dataset, rows, take
 from ...load.layers import LAYERS
-from .. import fit
+from .. import fit, holdout
 from ..distribute import training_strategy
 from ..progress import Progress
 from .config import PruneConfig
@@ -229,7 +229,7 @@ def magnitude_prune(model: Any, dataset: Dataset, config: PruneConfig, progress:
 
     tfk = _tf.tf_keras()
     selected = select_layers(model, config.layers, prunable_layer_names(model), "magnitude pruning")
-    data = fit.split(dataset, config.val_fraction, config.seed)
+    data = fit.Split(*holdout.choose(dataset, config.seed).fit_arrays())  # the one selection rule
     budget = config.budget(rows(data.x_train))
     schedule = derive_schedule(config.schedule, config.sparsity, budget.steps, budget.steps_per_epoch)
     tf_schedule = schedule.to_tfmot()

@@ -21,7 +21,7 @@ from ...errors import StageError
 from ...export.convert import calibration_set
 from ...load.dataset import Dataset, X, check_fits, rows, take
 from ...load.flavours import canonicalize, flavour_of, to_flavour, to_tf_keras
-from .. import fit
+from .. import fit, holdout
 from ..distribute import training_strategy
 from ..progress import Progress
 from .build import activation_ranges, annotate, calibrate, logit_twin, strip
@@ -51,11 +51,8 @@ def _to_tf_keras(model: Any) -> Any:
 
 
 def _selection_split(dataset: Dataset, config: QatConfig) -> fit.Split:
-    """Train on the first part, select the epoch on the held-out part (the training set itself when ``val_fraction`` is 0)."""
-    if config.val_fraction > 0:
-        return fit.split(dataset, config.val_fraction, config.seed)
-    x_val, y_val = (dataset.x_val, dataset.y_val) if dataset.has_val else (dataset.x_train, dataset.y_train)
-    return fit.Split(dataset.x_train, dataset.y_train, x_val, y_val)  # type: ignore[arg-type]
+    """Train on all of train, select the check on rows the model never trained on (:mod:`lstm_deploy.compress.holdout`)."""
+    return fit.Split(*holdout.choose(dataset, config.seed).fit_arrays())
 
 
 def simulate_head(out: np.ndarray, head: str | None, int8_output: bool = True) -> np.ndarray:

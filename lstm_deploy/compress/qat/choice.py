@@ -38,16 +38,17 @@ class HeldOut:
 
 
 def held_out_rows(dataset: Dataset, seed: int = 0) -> Rows:
-    """The selection rule: ``(x_val, y_val)`` when the data has them, else a seeded half of x_test (indices).
+    """The rows that judge QAT against post-training: the project's one selection rule (:func:`lstm_deploy.compress.holdout.choose`).
 
-    The other half of x_test stays a confirmation set. This is the one place the rule lives, so
-    that it can be swapped for the project-wide selection rule shared with prune and optimize.
+    ``(x_val, y_val)`` when the data has them, else the selection half of x_test (its indices);
+    the other half stays for confirmation, and no training row ever judges.
     """
-    if dataset.has_val:
-        return HeldOut(dataset.x_val, dataset.y_val, "x_val")  # type: ignore[arg-type]
-    n = rows(dataset.x_test)
-    order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[: max(1, n // 2)])
+    from ..holdout import choose
+
+    split = choose(dataset, seed)
+    if split.select_rows is None:
+        return HeldOut(split.x_select, split.y_select, "x_val")
+    return np.asarray(split.select_rows)
 
 
 def resolve_rows(dataset: Dataset, selected: Rows) -> HeldOut:

@@ -64,8 +64,8 @@ class QatConfig(StageConfig):
         patience: early stopping: validation checks (20 per run) without a new best.
         batch_size: fine-tune batch size.
         learning_rate: Adam learning rate for the fine-tune.
-        val_fraction: share of the training set held out to pick the best check when
-            the data has no validation split (0: select on the training set itself).
+        val_fraction: unused (kept so older recipes parse): the check kept is selected on ``x_val`` or
+            half of ``x_test``, never on training rows (:mod:`lstm_deploy.compress.holdout`).
         preserve_sparsity: keep weights that are exactly zero at zero (pruned models).
         distill: train the quantized model to reproduce the float model's outputs
             (its logits, when the head is a softmax/sigmoid Dense; MSE) instead of the
