@@ -267,6 +267,10 @@ def run_trial(setup: TrialSetup, number: int, cand: Candidate, deadline: float |
             model = _compress(_base_model(setup), setup, cand, out, deadline)
             if model is not None:
                 model, result = _quantize(model, setup, cand, folder, out, deadline)
+                if result.artifact is None:  # the converter quantized nothing: the fp32 twin, not a candidate of its own
+                    out.status, out.reason = "pruned", f"duplicate of fp32: {result.note}"
+                    out.seconds = time.perf_counter() - start
+                    return out
                 _in_time(deadline, "latency measurement")
                 _measure(result.artifact, setup, cand, out)
                 out.artifact = result.artifact.name
