@@ -110,7 +110,17 @@ def check_model(model: Any, target: str = FULL_INT) -> None:
 
 
 def int8_obstacle(model: Any) -> str | None:
-    """Why ``model`` has no full-integer artifact of its own input contract (several inputs, or a ``Masking`` layer), or ``None``."""
+    """Why ``model`` has no full-integer artifact of its own input contract (several inputs, or a ``Masking`` layer), or ``None``.
+
+    A recurrence that TFLite cannot fuse is an obstacle too: the converter's int8 calibration of
+    the generic ``WHILE`` loop it leaves crashes the process (a segmentation fault in TensorFlow
+    2.21's calibrator, seen on an LSTM without bias), so it is never attempted.
+    """
+    from ...load.layers import fusion_problems
+
+    unfused = next((why for layer in model.layers if (why := fusion_problems(layer).get("tflite"))), None)
+    if unfused:
+        return f"not fused in TFLite ({unfused})"
     if len(model.inputs) > 1:
         return "several inputs"
     if any(layer.__class__.__name__ == "Masking" for layer in model.layers):  # mask_zero token models have one
