@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import runtime
 from ..atomic import atomic_path
-from ..errors import DataError, ExportError, InputError, ParityError
+from ..errors import DataError, ExportError, InputError, ParityError, UnsupportedLayerError
 from ..load.dataset import Dataset, load_data, model_inputs, rows, take
 from . import manifest as manifest_mod
 from . import plan as plan_mod
@@ -228,6 +228,8 @@ def export_model(
     say(f"ran the source model on {len(checks.x)} {checks.where} samples")
 
     calibration = None
+    if ("tflite", "int8") in cfg.jobs():
+        _refuse_unfused_int8(source.tf_keras)
     if "int8" in cfg.quantize and multi and dataset is None:
         raise InputError("--quantize int8 of a model with several inputs needs --data: every input is calibrated on x_train; "
                          "or use dynamic or float16")
@@ -256,6 +258,21 @@ def export_model(
     if failed:
         raise ParityError(_failure_message(failed))
     return results
+
+
+def _refuse_unfused_int8(model: Any) -> None:
+    """Full-integer TFLite of a recurrence the converter cannot fuse is refused before any conversion.
+
+    TensorFlow 2.21's int8 calibrator crashes the whole process (a segmentation fault, no Python
+    error) on the generic ``WHILE`` loop such an LSTM becomes, e.g. one with ``use_bias=False``.
+    """
+    from ..load.layers import fusion_problems
+
+    for layer in model.layers:
+        why = fusion_problems(layer).get("tflite")
+        if why:
+            raise UnsupportedLayerError(f"--quantize int8: layer {layer.name!r} ({layer.__class__.__name__}) {why}; TensorFlow's int8 "
+                                        "calibration crashes on such a loop -- use --quantize dynamic or float16, or ONNX")
 
 
 def _with_intent(cfg: ExportConfig, model_or_path: Any, say: Callable[[str], None]) -> ExportConfig:
