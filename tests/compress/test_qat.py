@@ -271,7 +271,9 @@ def test_qat_model_exports_fused_through_lstm_deploy_export(trained, tmp_path):
     results = export_model(res.model, tmp_path, ExportConfig(formats=("tflite", "onnx"), quantize=("int8", "dynamic"), require_fused=True), data=ds)
     got = {(r.format, r.quantization) for r in results}
     assert {("tflite", "int8"), ("tflite", "dynamic"), ("onnx", "dynamic")} <= got
-    assert all(r.fused and r.passed and r.artifact is not None and r.artifact.exists() for r in results)
+    # every artifact written is fused and passed; a quantized mode the converter left all-float is noted, not written
+    assert all(r.fused and r.passed and (r.artifact.exists() if r.artifact is not None else bool(r.note)) for r in results)
+    assert all(r.artifact is not None for r in results if (r.format, r.quantization) in {("tflite", "int8"), ("onnx", "dynamic")})
 
 
 def test_qat_table_scores_the_artifacts_export_writes(data, tmp_path):
