@@ -66,3 +66,31 @@ def test_optimize_ratios_are_baseline_over_winner():
     best = {"latency_ms": 0.5, "size_bytes": 3000, "gzip_bytes": 2000}
     assert _ratios(baseline, best) == {"speedup": 4.0, "size_ratio": 3.0, "gzip_ratio": 1.5}
     assert _ratios(baseline, {"latency_ms": None, "size_bytes": 7000}) == {"speedup": None, "size_ratio": 1.286, "gzip_ratio": None}
+
+
+def test_report_fields_and_messages_in_full():
+    ref = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    out = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6]])  # last row flips: agreement 2/3, accuracy 1 -> 2/3
+    labels = np.array([0, 1, 0])
+    fp32 = compare(ref, out, quantization="fp32", inputs="x_test", labels=labels, task="classification")
+    assert (fp32.inputs, fp32.task, fp32.n_samples, fp32.metric) == ("x_test", "classification", 3, "accuracy")
+    assert fp32.message == f"rel_error {fp32.rel_error:.3g} > 1e-05, argmax agreement 0.667, accuracy 100.00 % -> 66.67 %"
+    quant = compare(ref, out, quantization="dynamic", inputs="x_test", labels=labels, task="classification", max_metric_drop=0.5)
+    assert quant.passed and quant.message == "accuracy 100.00 % -> 66.67 % (drop +33.33 points <= 50.00 points)"
+    assert quant.budget == "accuracy drop <= 50.00 points"
+    exact = compare(ref, out, quantization="fp32", inputs="x_test", fp32_tolerance=fp32.rel_error)  # rel == tolerance passes
+    assert exact.passed and exact.message == f"rel_error {fp32.rel_error:.3g} <= {fp32.rel_error:g}"
+    shape = compare(ref, out[:, :1], quantization="fp32", inputs="x_test", task="classification")
+    assert (shape.inputs, shape.task, shape.n_samples, shape.max_abs_error) == ("x_test", "classification", 3, float("inf"))
+
+
+def test_agreement_is_reported_where_classes_exist():
+    two_cols = np.array([[0.9, 0.1], [0.2, 0.8]])
+    assert compare(two_cols, two_cols, quantization="dynamic", inputs="random(seed=0)").argmax_agreement == 1.0  # no task known
+    sigmoid = np.array([[0.9], [0.2]])
+    assert compare(sigmoid, sigmoid, quantization="dynamic", inputs="x", task="classification").argmax_agreement == 1.0
+    assert compare(sigmoid, sigmoid, quantization="dynamic", inputs="x", task="regression").argmax_agreement is None
+    seq = np.ones((2, 3, 1))  # a regression sequence: steps are not classes
+    assert compare(seq, seq, quantization="dynamic", inputs="x", task="regression").argmax_agreement is None
+    no_labels = compare(two_cols, two_cols, quantization="dynamic", inputs="x", task="classification")  # a task but no labels
+    assert no_labels.passed and no_labels.metric is None and no_labels.budget == "not checked (no labelled data)"

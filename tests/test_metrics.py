@@ -49,6 +49,8 @@ def test_true_classes_from_labels_columns_and_one_hot():
     labels = np.array([[3, 0, 2], [1, 1, 0]])
     one_hot = np.eye(4)[labels]
     assert m.true_classes(one_hot, seq).tolist() == labels.tolist()
+    one_step = np.eye(4)[[[2], [1]]]  # (2 samples, 1 step, 4 classes) one-hot
+    assert m.true_classes(one_step, np.zeros((2, 1, 4))).tolist() == [[2], [1]]
 
 
 def test_macro_f1_by_hand():
@@ -71,6 +73,7 @@ def test_task_metrics_and_score_by_hand():
     assert m.task_metrics(np.array([0, 1, 1, 0]), logits, "classification", logits=True)["accuracy"] == 1.0
     assert m.task_metrics(np.array([0, 1, 1, 0]), logits, "classification")["accuracy"] == 0.5
     assert m.score(np.array([0, 1, 1, 0]), logits, "classification", logits=True) == 1.0
+    assert m.score(np.array([0, 1, 1, 0]), logits, "classification") == 0.5  # probabilities by default
     out = np.array([[1.0, 2.0], [3.0, 5.0]])
     target = np.array([[1.0, 0.0], [0.0, 1.0]])  # errors 0, 2, 3, 4: mae 9/4, rmse sqrt(29/4)
     assert m.task_metrics(target, out, "regression") == pytest.approx({"mae": 2.25, "rmse": math.sqrt(29 / 4)})
