@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 NODE_CLIENT := examples/node/node_modules/.installed
 
-.PHONY: install demo test test-slow test-fast lint bench clean
+.PHONY: install demo test test-slow test-fast lint bench clean mutate
 
 $(STAMP): pyproject.toml runtime/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (set PYTHON=/path/to/python3.11)"; exit 2; }
@@ -50,8 +50,19 @@ test-slow: $(STAMP) $(NODE_CLIENT)
 test-fast: lint
 	$(PY) -m pytest -n 2 --dist loadfile -q -m "not slow"
 
+# Mutation testing (not part of `make test`): mutmut mutates the modules listed under [tool.mutmut] in
+# pyproject.toml one change at a time and runs the fast tests that reach each; docs/testing.md has the score.
+# MUTATE=lstm_deploy.metrics* narrows it to one module's mutants (names as `mutmut results` prints them).
+MUTATE ?=
+mutate: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[mutate]"
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 $(MUTATE) > mutants.log 2>&1 || { tail -c 2000 mutants.log; exit 1; }
+	$(VENV)/bin/mutmut results
+	@tail -c 300 mutants.log | tr '\r' '\n' | tail -2
+
 bench: $(STAMP)
 	@for f in benchmarks/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache examples/node/node_modules
+	rm -rf $(VENV) runs .pytest_cache examples/node/node_modules mutants mutants.log

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 _QUIET = False
 _VERBOSE = False
+_CLUSTER: Any = None  # this process's MultiWorkerMirroredStrategy, made right after TensorFlow's import
 
 
 @contextlib.contextmanager
@@ -100,7 +101,34 @@ def tf() -> ModuleType:
         absl.logging.set_verbosity(absl.logging.ERROR)
     except ImportError:  # pragma: no cover - absl ships with tensorflow
         pass
+    if _CLUSTER is None and cluster_size(os.environ.get("TF_CONFIG")) > 1:
+        cluster_strategy()
     return tensorflow
+
+
+def cluster_size(tf_config: str | None) -> int:
+    """Workers named by a ``TF_CONFIG`` value (0 when unset or unreadable; ``compress.distribute`` explains a bad one)."""
+    import json
+
+    try:
+        return len(json.loads(tf_config)["cluster"]["worker"]) if tf_config else 0
+    except (ValueError, KeyError, TypeError):
+        return 0
+
+
+def cluster_strategy() -> Any:
+    """This process's ``MultiWorkerMirroredStrategy`` (``TF_CONFIG`` names the workers), made once.
+
+    TensorFlow accepts it only before any operation has run ("Collective ops must be configured
+    at program startup"), so :func:`tf` makes it right after the import when ``TF_CONFIG`` names
+    several workers, and every later fine-tune reuses it.
+    """
+    global _CLUSTER
+    if _CLUSTER is None:
+        import tensorflow
+
+        _CLUSTER = tensorflow.distribute.MultiWorkerMirroredStrategy()
+    return _CLUSTER
 
 
 def keras3() -> ModuleType:

@@ -40,7 +40,11 @@ def training_strategy(env: dict[str, str] | None = None) -> Any:
         except (ValueError, KeyError, TypeError):
             raise InputError("TF_CONFIG is set but is not JSON with cluster.worker; see the README section 'More than one machine'") from None
         if len(workers) > 1:
-            return tf.distribute.MultiWorkerMirroredStrategy()
+            try:
+                return _tf.cluster_strategy()  # one per process, made when TensorFlow was imported
+            except RuntimeError as exc:  # TF_CONFIG set after TensorFlow already ran something in this process
+                raise InputError(f"TF_CONFIG names {len(workers)} workers but TensorFlow was already running in this process "
+                                 f"({exc}); set TF_CONFIG in the environment before starting lstm-deploy") from None
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()

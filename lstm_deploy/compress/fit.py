@@ -176,7 +176,8 @@ def val_scorer(dataset: Dataset, data: Split, probe: np.ndarray, *, logits: bool
 
     def score(model: Any) -> tuple[float, float]:
         out = predict(model, data.x_val)
-        return metrics.score(data.y_val, out, dataset.task, logits=logits), float(loss(y_fit, out))
+        # per-sample losses averaged here: calling the Loss object itself is refused inside a tf.distribute strategy
+        return metrics.score(data.y_val, out, dataset.task, logits=logits), float(np.mean(loss.call(y_fit, out)))
 
     return score
 

@@ -118,3 +118,59 @@ def test_several_input_requests_are_joined_input_by_input_and_counted_in_rows():
     assert [y.tolist() for y in ys] == [[400.0 * i + 3 * i] * len(x["image"]) for i, x in enumerate(xs)]
     assert all(len(c["image"]) == len(c["tokens"]) <= 6 for c in calls) and sum(len(c["tokens"]) for c in calls) == 10
     assert len(calls) < 4 and describe(batcher)["sequences"] == 10 and describe(batcher)["requests"] == 4
+
+
+def test_a_late_request_waits_for_company_and_healthz_counts_it():
+    """The second request arrives 20 ms after the first, inside max_wait: one batch (killed `deadline = now - max_wait`)."""
+    rec = Recorder()
+
+    async def scenario():
+        batcher = MicroBatcher(rec, max_batch=8, max_wait_ms=300)
+        await batcher.start()
+        try:
+            first = asyncio.create_task(batcher.submit(np.ones((2, 3), np.float32)))
+            await asyncio.sleep(0.02)
+            second = asyncio.create_task(batcher.submit(np.full((1, 3), 2.0, np.float32)))
+            return await first, await second, describe(batcher)
+        finally:
+            await batcher.stop()
+
+    a, b, health = _run(scenario())
+    assert rec.sizes == [3] and a.tolist() == [3.0, 3.0] and b.tolist() == [6.0]
+    assert health == {"requests": 2, "batches": 1, "sequences": 3, "mean_batch": 3.0, "queued": 0}
+
+
+def test_queued_rows_add_up_across_requests():
+    """max_queue counts every waiting row: 2 + 2 + 2 > 5 is refused while the only worker is busy (killed `_queued = n`)."""
+    async def scenario():
+        batcher = MicroBatcher(Recorder(delay=0.3), max_batch=1, max_wait_ms=1, max_queue=5)
+        await batcher.start()
+        try:
+            busy = asyncio.create_task(batcher.submit(np.ones((1, 3), np.float32)))
+            await asyncio.sleep(0.05)  # the worker is busy with it for 0.3 s
+            waiting = [asyncio.create_task(batcher.submit(np.ones((2, 3), np.float32))) for _ in range(2)]
+            await asyncio.sleep(0.01)
+            with pytest.raises(Overloaded, match=r"^4 sequences are waiting \(limit 5\)$"):
+                await batcher.submit(np.ones((2, 3), np.float32))
+            await busy
+            return [await w for w in waiting]
+        finally:
+            await batcher.stop()
+
+    assert [y.tolist() for y in _run(scenario())] == [[3.0, 3.0], [3.0, 3.0]]
+
+
+def test_stop_fails_what_is_still_queued():
+    async def scenario():
+        batcher = MicroBatcher(Recorder(delay=0.3), max_batch=1, max_wait_ms=1)
+        await batcher.start()
+        first = asyncio.create_task(batcher.submit(np.ones((1, 3), np.float32)))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(batcher.submit(np.ones((1, 3), np.float32)))
+        await asyncio.sleep(0.01)
+        await batcher.stop()
+        return await first, await asyncio.gather(asyncio.wait_for(queued, 5), return_exceptions=True)
+
+    first, (queued,) = _run(scenario())
+    assert first.tolist() == [3.0]  # the batch in flight finished
+    assert isinstance(queued, Overloaded) and str(queued) == "the service is shutting down"
