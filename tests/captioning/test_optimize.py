@@ -9,6 +9,8 @@ import pytest
 
 from tests.zoo import CAPTION_ZOO, caption_dataset, keras_module
 
+pytestmark = pytest.mark.slow  # slow tier: a real optimize search over a captioner
+
 
 def test_optimize_searches_a_captioner_and_its_winner_runs(tmp_path):
     from lstm_deploy import metrics
