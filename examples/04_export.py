@@ -18,4 +18,7 @@ if __name__ == "__main__":
     results = export_model(qat, OUT / "artifacts", config, data=OUT / "data.npz")
     print(f"  {'artifact':24s} {'size':>9s}  fused  parity")
     for r in results:
+        if r.artifact is None:  # a quantized mode the converter left all-float: said, not written under a quantized name
+            print(f"  ({r.format} {r.quantization}: not written -- {r.note})")
+            continue
         print(f"  {r.artifact.name:24s} {r.size_bytes / 1024:6.1f} KB  {'yes' if r.fused else 'no':5s}  {r.parity.message}")

@@ -72,10 +72,14 @@ def searched(tmp_path_factory):
 
 
 def test_the_data_put_faster_finalists_out_of_budget(searched):
-    """Precondition of the next test: without the budget a faster, worse finalist would win."""
+    """Precondition of the next test: without the budget a smaller (fewer units: faster), worse finalist would win.
+
+    Judged by size, which is deterministic: a latency gap of a few microseconds between such
+    finalists flipped once on a loaded machine (0.049 vs 0.046 ms).
+    """
     f = _fields(searched["report"])
     out = [e for e in f["finalists"] if _drop(f["metric"], f["baseline"]["metric"], e["metric"]) > f["budget"]]
-    assert out and min(e["latency_ms"] for e in out) < f["best"]["latency_ms"], f
+    assert out and min(e["size_bytes"] for e in out) < f["best"]["size_bytes"], f
 
 
 def test_winner_keeps_the_budget_on_the_full_x_test(searched):
