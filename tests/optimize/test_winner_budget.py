@@ -105,4 +105,5 @@ def test_speedup_and_size_ratio_are_baseline_over_winner(searched):
     assert best["latency_ms"] != baseline["latency_ms"]  # otherwise an inverted ratio could not show
     assert best["speedup"] == pytest.approx(baseline["latency_ms"] / best["latency_ms"], abs=1e-3)
     assert best["size_ratio"] == pytest.approx(baseline["size_bytes"] / best["size_bytes"], abs=1e-3)
-    assert best["size_ratio"] > 1.0  # dynamic int8 weights: the winner is smaller than the fp32 baseline
+    # (the latency objective may crown an fp32 export on a loaded machine: size_ratio 1.0 is then right, and the
+    # latency ratio above, whose two sides differ, is the one an inversion cannot pass)
