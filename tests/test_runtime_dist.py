@@ -81,7 +81,7 @@ def _artifacts(out: Path) -> tuple[dict, dict]:
     assert {(r.format, r.quantization) for r in written} >= {("tflite", "fp32"), ("onnx", "fp32"), ("onnx", "dynamic")}
     for r in written:
         spec[f"single.{r.quantization}.{r.format}"] = {"call": "predict", "artifact": str(r.artifact), "x": str(out / "x.npz")}
-    for r in export_model(single, out, ExportConfig(formats=("tflite",), quantize=("int8",), max_metric_drop=1.0), data=data, name="single")  # runtime parity, not int8 accuracy:
+    for r in export_model(single, out, ExportConfig(formats=("tflite",), quantize=("int8",), max_metric_drop=1.0), data=data, name="single"):  # runtime parity, not int8 accuracy
         spec[f"single.int8.{r.format}"] = {"call": "predict", "artifact": str(r.artifact), "x": str(out / "x.npz")}
     xm = x.copy()
     xm[1, 3:], xm[4, 1:] = 0.0, 0.0  # post-padded rows
