@@ -67,7 +67,6 @@ def test_ctrl_c_keeps_the_best_so_far_marked_partial(searched):
     assert "best so far" in progress and "min left" in progress
 
 
-@pytest.mark.slow  # slow tier: starts a local Ray cluster (about 30 s)
 def test_resume_on_ray_finishes_the_study_and_writes_the_report(searched, cluster, capsys):
     tmp = searched["tmp"]
     ray_args = ["--ray-address", cluster] if cluster else []
