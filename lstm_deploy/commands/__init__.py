@@ -24,3 +24,23 @@ def default(cls: type[StageConfig], field: str) -> Any:
     """A config field's default, for a Click option's ``default`` (so ``--help`` shows the one true default)."""
     value = cls.model_fields[field].default
     return ",".join(str(v) for v in value) if isinstance(value, tuple) else value
+
+
+def model_outputs(model_path: Any, data_path: Any, output: Any, report_path: Any | None) -> Any:
+    """The checked outputs of a command that writes a model (``-o``) and optionally a JSON report (``--report``).
+
+    Paths are checked before any work (not an input, a model suffix, distinct); the returned
+    :class:`lstm_deploy.paths.Outputs` refuses, when entered, a file lstm-deploy did not write.
+    """
+    from ..load.modelio import MODEL_SUFFIXES
+    from ..paths import Outputs, check_distinct, check_output_file
+
+    inputs = {"model": model_path, "data": data_path}
+    check_output_file(output, "-o", inputs=inputs, suffixes=MODEL_SUFFIXES)  # before minutes of work
+    if report_path is not None:
+        check_output_file(report_path, "--report", inputs=inputs)
+        check_distinct(o=output, report=report_path)
+    outputs = Outputs(inputs).file(output, "-o")
+    if report_path is not None:
+        outputs.file(report_path, "--report")
+    return outputs

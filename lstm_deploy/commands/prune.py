@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..compress.prune.config import METHODS, SCHEDULES, PruneConfig
-from . import build_config, default
+from . import build_config, default, model_outputs
 
 
 C = PruneConfig
@@ -66,21 +66,14 @@ def command(
     from ..compress.prune import prune_model
     from ..load.dataset import load_data
     from ..compress.progress import console_progress
-    from ..load.modelio import MODEL_SUFFIXES, load_model, save_model
+    from ..load.modelio import load_model, save_model
     from ..metrics import primary_metric
-    from ..paths import Outputs, check_distinct, check_output_file
 
     names = tuple(n.strip() for n in layers.split(",") if n.strip()) if layers is not None else None
     config = build_config(PruneConfig, sparsity=sparsity, method=method, schedule=schedule, layers=names, per_layer=per_layer,
                           steps=steps, epochs=epochs, min_steps=min_steps, max_steps=max_steps, patience=patience, distill=distill,
                           batch_size=batch_size, learning_rate=learning_rate, max_metric_drop=max_metric_drop)
-    check_output_file(output, "-o", inputs={"model": model_path, "data": data_path}, suffixes=MODEL_SUFFIXES)  # before minutes of work
-    if report_path is not None:
-        check_output_file(report_path, "--report", inputs={"model": model_path, "data": data_path})
-        check_distinct(o=output, report=report_path)
-    outputs = Outputs({"model": model_path, "data": data_path}).file(output, "-o")
-    if report_path is not None:
-        outputs.file(report_path, "--report")
+    outputs = model_outputs(model_path, data_path, output, report_path)
     with outputs:  # a file you made (or edited since lstm-deploy wrote it) is refused here, before minutes of work
         loaded = load_model(model_path)
         dataset = load_data(data_path, model_input_shape=tuple(loaded.model.inputs[0].shape[1:]),
