@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 
@@ -14,6 +21,30 @@ def run_cli(args, capsys):
         main([str(a) for a in args])
     out = capsys.readouterr()
     return exc.value.code, out.out, out.err
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    """Linux: the child gets SIGKILL when the test process dies (a killed pytest leaves no orphan)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+@contextlib.contextmanager
+def child_process(args: list, **popen) -> Iterator[subprocess.Popen]:
+    """``subprocess.Popen(args)`` that never outlives its test: killed on exit, and when pytest itself is killed.
+
+    Example:
+        >>> with child_process([sys.executable, "-c", "print(1)"], stdout=subprocess.PIPE, text=True) as proc:
+        ...     proc.communicate()[0]
+        '1\\n'
+    """
+    proc = subprocess.Popen([str(a) for a in args], preexec_fn=_die_with_parent, **popen)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
 def make_npz(path, x_shape=(6, 3), n=24, classes=2, seed=0, **overrides):

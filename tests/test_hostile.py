@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.helpers import run_cli
+from tests.helpers import child_process, run_cli
 
 LAMBDA_FORMATS = ("keras3.keras", "keras3.h5", "tf_keras.keras", "tf_keras.h5", "tf_keras_savedmodel")
 
@@ -382,14 +382,14 @@ def test_ctrl_c_exits_130_and_leaves_no_half_written_step(world, tmp_path):
     recipe.write_text(yaml.safe_dump({"name": "slow", "data": {"kind": "npz", "path": str(root / "data.npz")},
                                       "model": {"train": {"epochs": 100_000, "patience": 100_000}}}))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-m", "lstm_deploy.cli", "run", str(recipe), "-o", str(tmp_path / "out")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
-    deadline = time.monotonic() + 180
-    while not (tmp_path / "out" / "train").exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)  # training
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    with child_process([sys.executable, "-m", "lstm_deploy.cli", "run", recipe, "-o", tmp_path / "out"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True) as proc:
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "out" / "train").exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # training
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("Error: interrupted") and "Traceback" not in err
     assert (tmp_path / "out" / "data" / "stage.json").exists() and not (tmp_path / "out" / "train").exists()
@@ -548,14 +548,14 @@ def test_optimize_interrupted_exits_130(world, tmp_path):
     """Ctrl-C while the trials run: the best so far is written, marked partial, and the exit code is 130 (not 0)."""
     root = world[0]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-m", "lstm_deploy.cli", "optimize", str(root / "model.keras"), "--data", str(root / "data.npz"),
-                             "--trials", "50", "--finetune-steps", "1", "--format", "onnx", "-o", str(tmp_path / "opt")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
-    deadline = time.monotonic() + 300
-    while not (tmp_path / "opt" / "trials").exists() and proc.poll() is None and time.monotonic() < deadline:  # a trial has finished
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=300)
+    with child_process([sys.executable, "-m", "lstm_deploy.cli", "optimize", root / "model.keras", "--data", root / "data.npz",
+                        "--trials", "50", "--finetune-steps", "1", "--format", "onnx", "-o", tmp_path / "opt"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True) as proc:
+        deadline = time.monotonic() + 300
+        while not (tmp_path / "opt" / "trials").exists() and proc.poll() is None and time.monotonic() < deadline:  # a trial has finished
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err[-2000:]
     assert "PARTIAL" in err and "Traceback" not in err
     import json

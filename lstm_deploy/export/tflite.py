@@ -22,7 +22,11 @@ import numpy as np
 
 from .. import _tf
 from ..errors import ExportError
+from .lstm_flatbuffer import lstm_cell_clips, repair_integer_lstms, unclip_lstm_cells
 from .plan import INPUT, LENGTHS, ExportPlan
+
+__all__ = ["FUSED_OPS", "QUANTIZATIONS", "UNFUSED_MARKERS", "convert_tflite", "fusion_report", "lstm_cell_clips", "repair_integer_lstms",
+           "tflite_ops", "unclip_lstm_cells"]
 
 QUANTIZATIONS = ("fp32", "float16", "dynamic", "int8")
 FUSED_OPS = ("UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM")
@@ -108,7 +112,7 @@ def convert_tflite(
     except Exception as exc:  # converter errors are many types; report one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise ExportError(f"TFLite conversion ({quantization}) failed: {first}") from exc
-    return data if quantization == "int8" else unclip_lstm_cells(data)
+    return repair_integer_lstms(data) if quantization == "int8" else unclip_lstm_cells(data)
 
 
 def _named_batches(plan: ExportPlan, calibration: dict[str, np.ndarray], batch_size: int) -> Iterator[dict[str, np.ndarray]]:
@@ -123,61 +127,6 @@ def _real_steps(sample: np.ndarray, mask: Any) -> int:
     """Real (unpadded) steps of one calibration sample of a masked model."""
     pad = sample == (0 if mask.kind == "mask_zero" else mask.mask_value)
     return int((~pad.reshape(len(sample), -1).all(axis=1)).sum())
-
-
-#: The fused LSTM operators whose options start (activation, cell_clip, ...): cell_clip is the table's second field.
-_CLIPPED_OPS = ("LSTM", "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM")
-_CELL_CLIP_SLOT = 6  # vtable offset of a table's second field
-
-
-def _lstm_options(data: bytes) -> Iterator[Any]:
-    """The options table of every fused LSTM operator in a ``.tflite`` flatbuffer, in graph order."""
-    from ai_edge_litert import schema_py_generated as schema
-
-    model = schema.Model.GetRootAsModel(data, 0)
-    lstm_codes = {getattr(schema.BuiltinOperator, name) for name in _CLIPPED_OPS}
-    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
-             for i in range(model.OperatorCodesLength())]
-    for g in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(g)
-        for k in range(graph.OperatorsLength()):
-            op = graph.Operators(k)
-            if codes[op.OpcodeIndex()] in lstm_codes:
-                yield op.BuiltinOptions()
-
-
-def unclip_lstm_cells(data: bytes) -> bytes:
-    """``data`` with ``cell_clip = 0`` (no clipping, as Keras) on every fused LSTM operator.
-
-    The converter's Keras LSTM fusion writes ``cell_clip = 10`` (TensorFlow's ``lstm_utils``), so
-    the fused float kernel clamps the cell state to [-10, 10] where Keras does not. An LSTM whose
-    cell state passes 10 then answers differently -- an inject captioner's ``c0`` from a linear
-    Dense does at once (measured: relative error 1.3e-2 instead of 1.7e-7). The value is patched
-    in place (same size, same layout). Full-integer (int8) models keep the clip: the integer
-    kernel quantizes the cell state against it.
-
-    Example:
-        >>> fixed = unclip_lstm_cells(open("m.tflite", "rb").read())   # doctest: +SKIP
-    """
-    import struct
-
-    out = bytearray(data)
-    for options in _lstm_options(data):
-        offset = options.Offset(_CELL_CLIP_SLOT)
-        if offset:  # 0: the field is absent, i.e. already the default 0.0
-            struct.pack_into("<f", out, options.Pos + offset, 0.0)
-    return bytes(out)
-
-
-def lstm_cell_clips(data: bytes) -> list[float]:
-    """The ``cell_clip`` of every fused LSTM operator in ``data`` (0.0: none)."""
-    import struct
-
-    clips = []
-    for options in _lstm_options(data):
-        offset = options.Offset(_CELL_CLIP_SLOT)
-        clips.append(struct.unpack_from("<f", data, options.Pos + offset)[0] if offset else 0.0)
-    return clips
 
 
 def fusion_report(ops: list[str], lstm_count: int) -> dict[str, Any]:

@@ -129,3 +129,4 @@ def test_captioners_export_full_int8_fused_and_exact_about_padding(name, tmp_pat
         pre = np.zeros_like(tokens)
         pre[:, -3:] = tokens[:, :3]
         np.testing.assert_array_equal(loaded.predict({**ds.x_test, "tokens": pre}), got)
+
