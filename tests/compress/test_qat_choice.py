@@ -66,7 +66,7 @@ def test_qat_worse_than_post_training_hands_over_the_float_model(case):
     assert choice is not None and choice["ptq_metric"] > choice["qat_metric"] + 0.2, choice  # QAT really ended worse
     assert res.report.handed_over == "post-training" and res.report.summary()["handed_over"] == "post-training"
     assert res.model is model and all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
-    assert choice["rows"].startswith("x_test[selection half: 20 of 40") and choice["n_rows"] == 20
+    assert choice["rows"].startswith("the selection half of x_test (20 of 40") and choice["n_rows"] == 20
     assert "handed over the float model" in res.report.verdict and "--format tflite --quantize int8" in res.report.verdict
     # what export writes for the handed-over model is the post-training artifact the choice scored
     art = convert(res.tf_keras_model, "tflite", "int8", calibration=calibration_set(ds.x_train, QatConfig().calibration_samples, 0))

@@ -59,7 +59,7 @@ def resolve_rows(dataset: Dataset, selected: Rows) -> HeldOut:
         return HeldOut(selected[0], np.asarray(selected[1]), "given rows")
     index = np.asarray(selected)
     n = rows(dataset.x_test)
-    return HeldOut(take(dataset.x_test, index), dataset.y_test[index], f"x_test[selection half: {len(index)} of {n} rows]")
+    return HeldOut(take(dataset.x_test, index), dataset.y_test[index], f"the selection half of x_test ({len(index)} of {n} rows)")
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def choose_artifact(ptq: Any, qat: Any, dataset: Dataset, selected: Rows, mode: 
     task, name = dataset.task, metrics.primary_metric(dataset.task)
     p, q = (round(metrics.score(held.y, load_artifact(a).predict(held.x), task), 6) for a in (ptq, qat))
     m = lambda v: format_metric(name, v)  # noqa: E731
-    where = f"{held.source} ({rows(held.x)} rows)"
+    where = held.source if held.source.endswith(" rows)") else f"{held.source} ({rows(held.x)} rows)"  # the half says its rows
     if metrics.better(p, q, task):
         handed, reason = "post-training", (
             f"handed over the float model, not the QAT model: its post-training {mode} artifact scores {m(p)} on {where}, "

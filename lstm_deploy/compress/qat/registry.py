@@ -89,12 +89,8 @@ def problem(layer: Any, target: str = FULL_INT) -> str | None:
 
 def check_model(model: Any, target: str = FULL_INT) -> None:
     """Raise :class:`UnsupportedLayerError` naming the first layer QAT for ``target`` cannot handle."""
-    several = target == FULL_INT and len(model.inputs) > 1
     for layer in model.layers:
         why = problem(layer, target)
-        if several and layer.__class__.__name__ == "Embedding" and layer.get_config().get("mask_zero"):
-            why = (f"mask_zero=True in a model with {len(model.inputs)} inputs: QAT {FULL_INT} does not simulate models with "
-                   f"several inputs yet (their post-training int8 export exists: export --quantize int8 --data); use {MASKED_WAY_OUT}")
         if not why:
             continue
         if MASKED_WAY_OUT in why:
@@ -103,14 +99,10 @@ def check_model(model: Any, target: str = FULL_INT) -> None:
             f"layer '{layer.name}' ({layer.__class__.__name__}): {why}. "
             "Remove or replace it, or quantize after training instead (lstm-deploy export --quantize)"
         )
-    if target == FULL_INT and len(model.inputs) > 1:
-        raise UnsupportedLayerError(f"the model has {len(model.inputs)} inputs: QAT {FULL_INT} does not simulate models with several "
-                                    f"inputs yet (their post-training int8 export exists: export --quantize int8 --data); "
-                                    f"use {MASKED_WAY_OUT.split(':')[0]}")
 
 
 def int8_obstacle(model: Any) -> str | None:
-    """Why ``model`` has no full-integer artifact of its own input contract (several inputs, or a ``Masking`` layer), or ``None``.
+    """Why ``model`` has no full-integer artifact of its own input contract (a ``Masking`` layer, or an unfused recurrence), or ``None``.
 
     A recurrence that TFLite cannot fuse is an obstacle too: the converter's int8 calibration of
     the generic ``WHILE`` loop it leaves crashes the process (a segmentation fault in TensorFlow
@@ -121,8 +113,6 @@ def int8_obstacle(model: Any) -> str | None:
     unfused = next((why for layer in model.layers if (why := fusion_problems(layer).get("tflite"))), None)
     if unfused:
         return f"not fused in TFLite ({unfused})"
-    if len(model.inputs) > 1:
-        return "several inputs"
     if any(layer.__class__.__name__ == "Masking" for layer in model.layers):  # mask_zero token models have one
         return "masked (Masking: int8 needs the --lengths-input export)"
     return None
