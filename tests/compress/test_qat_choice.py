@@ -102,6 +102,6 @@ def test_verdict_when_the_float_model_is_handed_over():
     r.modes = [ModeRow("tflite-int8", 0.8933, 0.8933, 0.84, 1, 1, "", "", 0.92)]  # GunPoint RNN(StackedRNNCells), measured
     r.judge()
     assert "could NOT" in r.verdict and r.warnings == [r.verdict]
-    r.record_choice(Choice("post-training", "tflite-int8", "x_test[selection half]", 75, 0.8667, 0.84, "handed over the float model", "cmd"))
+    r.record_choice(Choice("post-training", "tflite-int8", "the selection half of x_test (75 of 150 rows)", 75, 0.8667, 0.84, "handed over the float model", "cmd"))
     assert r.verdict.startswith("post-training tflite-int8 is within 0.5 points of float and QAT is not") and not r.warnings
     assert r.verdict.endswith("handed over the float model") and r.handed_over == "post-training"

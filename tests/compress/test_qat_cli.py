@@ -54,7 +54,7 @@ def test_quantize_cli_writes_keras3_model_and_side_by_side_report(files, capsys)
     assert report["target"] == "tflite-int8" and report["pruned_zeros_kept"]
     assert set(report["activation_ranges"]["l1"]) == {"input", "hidden_state", "cell_state"}
     choice = report["choice"]  # judged on held-out rows, said in the output
-    assert choice["mode"] == "tflite-int8" and choice["rows"].startswith("x_test[selection half") and "handed over the" in " ".join(out.split())
+    assert choice["mode"] == "tflite-int8" and choice["rows"].startswith("the selection half of x_test") and "handed over the" in " ".join(out.split())
     from lstm_deploy.load.intent import read_intent
 
     assert read_intent(files / "q.keras") == {"qat_target": "tflite-int8", "export": ["tflite", "int8"]}  # export continues it
