@@ -254,6 +254,24 @@ def test_unsupported_layers_are_named(bad, data):
         quantize_aware_train(model, data, QatConfig(epochs=0, compare=()))
 
 
+def test_masking_models_train_for_dynamic_range_and_the_mask_matters(data):
+    """``Masking`` is a passthrough for the dynamic-range targets: the training model's stand-in LSTM honours its mask like Keras."""
+    from lstm_deploy.compress.qat.build import annotate
+
+    tfk = _tf.tf_keras()
+    L = tfk.layers
+    inp = L.Input((T, F))
+    model = tfk.Model(inp, L.Dense(N_CLS)(L.LSTM(4)(L.Masking(0.0)(inp))))
+    x = data.x_test.copy()
+    x[:, T // 2:] = 0.0  # the second half of every sequence is padding
+    want = model.predict(x, verbose=0)
+    simulated = annotate(model, scheme_for(QatConfig(target="tflite-dynamic"))).model.predict(x, verbose=0)
+    unmasked = tfk.Model(inp, model.layers[-1](model.layers[-2](inp))).predict(x, verbose=0)  # the same weights, no mask
+    assert np.abs(simulated - want).max() < 0.05 < np.abs(unmasked - want).max()
+    res = quantize_aware_train(model, data, QatConfig(target="tflite-dynamic", keep_better=False, epochs=0, compare=()))
+    assert [layer.__class__.__name__ for layer in res.model.layers][:2] == ["InputLayer", "Masking"]
+
+
 @pytest.mark.parametrize("kwargs,word", [({"epochs": -1}, "--epochs"), ({"target": "tflite-fp16"}, "--target"), ({"learning_rate": 2.0}, "--learning-rate")])
 def test_config_validation(kwargs, word):
     with pytest.raises(InputError, match=word):

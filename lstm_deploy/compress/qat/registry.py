@@ -44,6 +44,7 @@ KIND: dict[str, str] = {
     "Activation": "passthrough",
     "Concatenate": "passthrough",
     "Add": "passthrough",
+    "Masking": "passthrough",  # its mask reaches the stand-in LSTMs, which honour it as Keras does
 }
 
 _MERGES = ("concat", "sum", "mul", "ave")
@@ -71,10 +72,14 @@ def problem(layer: Any, target: str = FULL_INT) -> str | None:
 
     Masks (``Embedding(mask_zero=True)``) are allowed for every target: the stand-in LSTMs honour
     the mask as Keras does, and the int8 export reads the padding from the integer token ids.
+    ``Masking`` is allowed for the dynamic-range targets (its int8 export needs a lengths input).
     """
     name = layer.__class__.__name__
     if name not in KIND:
         return f"{name} is not supported; {_HOW}"
+    if name == "Masking" and target == FULL_INT:
+        return ("Masking: the full-integer artifact of a Masking model takes a lengths input (export --lengths-input), "
+                f"which QAT does not simulate yet; use {MASKED_WAY_OUT}")
     if name == "LSTM":
         return _lstm_problem(layer)
     if name == "Bidirectional":
