@@ -19,8 +19,9 @@ Two things the converter writes that the LSTM kernels then read differently from
     = float).
 
   The fix gives the cell state at least ``2**-15`` (range +-1; more when calibrated wider) and
-  gives the state and the intermediate the output tensor's calibrated scale and zero point
-  (the output *is* the hidden sequence, and every consumer already reads it with those).
+  gives the intermediate and the graph's own (variable) initial state the output tensor's
+  calibrated scale and zero point (the output *is* the hidden sequence, and every consumer
+  already reads it with those). A state computed by another op keeps its producer's scale.
 
 Example:
     >>> fixed = repair_integer_lstms(open("m.int8.tflite", "rb").read())   # doctest: +SKIP
@@ -136,8 +137,10 @@ def repair_integer_lstms(data: bytes) -> bytes:
             struct.pack_into("<f", out, cell[0], MIN_CELL_SCALE)
         scale, zero_point = struct.unpack_from("<f", data, output[0])[0], struct.unpack_from("<q", data, output[1])[0]
         state = graph.Tensors(op.Inputs(_OUTPUT_STATE))
-        _fill_constant(out, data, state, zero_point)
-        tied = [state]
+        tied = []
+        if state.IsVariable():  # the graph's own zero state; a state computed by another op (an inject captioner's h0) keeps
+            _fill_constant(out, data, state, zero_point)  # the scale its producer writes, which consumers may share
+            tied.append(state)
         if op.IntermediatesLength() == 5:
             tied.append(graph.Tensors(op.Intermediates(4)))
         for tensor in tied:
