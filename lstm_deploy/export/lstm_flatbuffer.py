@@ -19,7 +19,7 @@ Two things the converter writes that the LSTM kernels then read differently from
     = float).
 
   The fix gives the cell state at least ``2**-15`` (range +-1; more when calibrated wider) and
-  gives the intermediate and the graph's own (variable) initial state the output tensor's
+  gives the intermediate and the graph's own initial state (no op writes it) the output tensor's
   calibrated scale and zero point (the output *is* the hidden sequence, and every consumer
   already reads it with those). A state computed by another op keeps its producer's scale.
 
@@ -115,6 +115,11 @@ def integer_lstm_states(data: bytes) -> list[dict[str, Any]]:
     return found
 
 
+def _produced(graph: Any) -> set[int]:
+    """Indices of the tensors some operator of ``graph`` writes."""
+    return {graph.Operators(k).Outputs(j) for k in range(graph.OperatorsLength()) for j in range(graph.Operators(k).OutputsLength())}
+
+
 def _fill_constant(out: bytearray, data: bytes, tensor: Any, zero_point: int) -> None:
     """An initial state stored as a constant (zeros at its old zero point) becomes zeros at ``zero_point``."""
     from ai_edge_litert import schema_py_generated as schema
@@ -138,8 +143,8 @@ def repair_integer_lstms(data: bytes) -> bytes:
         scale, zero_point = struct.unpack_from("<f", data, output[0])[0], struct.unpack_from("<q", data, output[1])[0]
         state = graph.Tensors(op.Inputs(_OUTPUT_STATE))
         tied = []
-        if state.IsVariable():  # the graph's own zero state; a state computed by another op (an inject captioner's h0) keeps
-            _fill_constant(out, data, state, zero_point)  # the scale its producer writes, which consumers may share
+        if op.Inputs(_OUTPUT_STATE) not in _produced(graph):  # the graph's own zero state; a state computed by another op (an
+            _fill_constant(out, data, state, zero_point)       # inject captioner's h0 from TANH) keeps its producer's scale
             tied.append(state)
         if op.IntermediatesLength() == 5:
             tied.append(graph.Tensors(op.Intermediates(4)))
