@@ -44,3 +44,25 @@ def model_outputs(model_path: Any, data_path: Any, output: Any, report_path: Any
     if report_path is not None:
         outputs.file(report_path, "--report")
     return outputs
+
+
+def load_for_fine_tune(ctx: Any, model_path: Any, data_path: Any, quiet: bool) -> tuple[Any, Any, Any]:
+    """``(loaded model, dataset checked against it, progress display)`` of ``prune`` and ``quantize``.
+
+    ``quiet``: no progress line (see :func:`quiet_of`); ``-v`` on the root prints every check.
+    """
+    from ..compress.progress import console_progress
+    from ..load.dataset import load_data
+    from ..load.modelio import load_model
+    from ..metrics import primary_metric
+
+    loaded = load_model(model_path)
+    dataset = load_data(data_path, model_input_shape=tuple(loaded.model.inputs[0].shape[1:]),
+                        model_output_shape=tuple(loaded.model.outputs[0].shape[1:]))
+    verbose = (ctx.find_root().obj or {}).get("verbose", 0) >= 1
+    return loaded, dataset, console_progress(primary_metric(dataset.task), quiet=quiet, verbose=verbose)
+
+
+def quiet_of(ctx: Any, quiet: bool) -> bool:
+    """A command's ``--quiet``, or the root ``lstm-deploy --quiet``."""
+    return quiet or bool((ctx.find_root().obj or {}).get("quiet"))

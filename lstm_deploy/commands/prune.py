@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..compress.prune.config import METHODS, SCHEDULES, PruneConfig
-from . import build_config, default, model_outputs
+from . import build_config, default, load_for_fine_tune, model_outputs, quiet_of
 
 
 C = PruneConfig
@@ -64,27 +64,21 @@ def command(
     """
     from ..atomic import atomic_write_text
     from ..compress.prune import prune_model
-    from ..load.dataset import load_data
-    from ..compress.progress import console_progress
-    from ..load.modelio import load_model, save_model
-    from ..metrics import primary_metric
+    from ..load.modelio import save_model
 
     names = tuple(n.strip() for n in layers.split(",") if n.strip()) if layers is not None else None
     config = build_config(PruneConfig, sparsity=sparsity, method=method, schedule=schedule, layers=names, per_layer=per_layer,
                           steps=steps, epochs=epochs, min_steps=min_steps, max_steps=max_steps, patience=patience, distill=distill,
                           batch_size=batch_size, learning_rate=learning_rate, max_metric_drop=max_metric_drop)
+    quiet = quiet_of(ctx, quiet)
     outputs = model_outputs(model_path, data_path, output, report_path)
     with outputs:  # a file you made (or edited since lstm-deploy wrote it) is refused here, before minutes of work
-        loaded = load_model(model_path)
-        dataset = load_data(data_path, model_input_shape=tuple(loaded.model.inputs[0].shape[1:]),
-                            model_output_shape=tuple(loaded.model.outputs[0].shape[1:]))
-        obj = ctx.find_root().obj or {}
-        progress = console_progress(primary_metric(dataset.task), quiet=quiet or bool(obj.get("quiet")), verbose=obj.get("verbose", 0) >= 1)
+        loaded, dataset, progress = load_for_fine_tune(ctx, model_path, data_path, quiet)
         result = prune_model(loaded.model, dataset, config, progress=progress)
         save_model(result.model, output, flavour=loaded.flavour)
         if report_path is not None:
             atomic_write_text(report_path, json.dumps(result.report.to_dict(), indent=2, default=float) + "\n")
-    _print(result.report, output, report_path, quiet or bool(obj.get("quiet")))
+    _print(result.report, output, report_path, quiet)
     import shlex
 
     qat = output.with_name(output.stem + "_qat" + output.suffix)

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..compress.qat.config import TARGETS, QatConfig
-from . import build_config, default, model_outputs
+from . import build_config, default, load_for_fine_tune, model_outputs, quiet_of
 
 C = QatConfig
 
@@ -63,22 +63,15 @@ def command(
     """
     from ..atomic import atomic_write_text
     from ..compress.qat import quantize_aware_train
-    from ..load.dataset import load_data
-    from ..compress.progress import console_progress
-    from ..load.modelio import load_model, save_model
-    from ..metrics import primary_metric
+    from ..load.modelio import save_model
 
     config = build_config(QatConfig, target=target, per_channel=per_channel, steps=steps, epochs=epochs, min_steps=min_steps,
                           max_steps=max_steps, patience=patience, batch_size=batch_size, learning_rate=learning_rate,
                           compare=tuple(TARGETS) if compare == "all" else None, keep_better=keep_better)
+    quiet = quiet_of(ctx, quiet)
     outputs = model_outputs(model_path, data_path, output, report_path)
     with outputs:  # a file you made (or edited since lstm-deploy wrote it) is refused here, before minutes of work
-        loaded = load_model(model_path)
-        dataset = load_data(data_path, model_input_shape=tuple(loaded.model.inputs[0].shape[1:]),
-                            model_output_shape=tuple(loaded.model.outputs[0].shape[1:]))
-        obj = ctx.find_root().obj or {}
-        quiet = quiet or bool(obj.get("quiet"))
-        progress = console_progress(primary_metric(dataset.task), quiet=quiet, verbose=obj.get("verbose", 0) >= 1)
+        loaded, dataset, progress = load_for_fine_tune(ctx, model_path, data_path, quiet)
         result = quantize_aware_train(loaded.model, dataset, config, progress=progress)
         save_model(result.model, output, flavour=loaded.flavour, intent=config.intent())
         if report_path is not None:
